@@ -1,0 +1,399 @@
+"""Reader for datasets in the CityLearn Challenge 2022 format.
+
+A dataset is a folder with a ``schema.json`` and the CSV files it names: one
+``energy_simulation`` file per building (hourly load and normalised PV output),
+a weather file with 6/12/24 h forecast columns, a pricing file and a carbon
+intensity file. This module turns such a folder into typed arrays and frames;
+it does no storage and no modelling.
+
+Conventions (see ``docs/glossary.md``): energies in kWh per time step, power in
+kW, price in the dataset's currency per kWh, carbon intensity in kgCO2/kWh.
+Timestamps label the *start* of each interval. CityLearn files carry no year
+or timezone, only month, hour (1-24, hour ``h`` is the interval ending at
+``h``:00) and day type (1 = Monday ... 7 = Sunday, 8 = holiday); the year is
+inferred from the calendar columns (see :func:`infer_start_timestamp`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bitgaram.errors import DataError
+
+#: Columns every ``energy_simulation`` CSV must have.
+REQUIRED_BUILDING_COLUMNS = ("month", "hour", "day_type", "non_shiftable_load", "solar_generation")
+
+#: Default year tried first when the calendar fits several years.
+PREFERRED_YEAR = 2022
+
+
+@dataclass(frozen=True)
+class BatterySpec:
+    """Electrical storage of a CityLearn building.
+
+    Parameters
+    ----------
+    capacity_kwh : float
+        Usable energy capacity [kWh].
+    nominal_power_kw : float
+        Nominal charge/discharge power [kW].
+    efficiency : float
+        Round-trip efficiency given in the schema [-]; CityLearn 2022 replaces it
+        by a power-dependent curve (see :mod:`bitgaram.simulate`).
+    capacity_loss_coefficient : float
+        Capacity fade per unit of normalised throughput [-].
+    loss_coefficient : float
+        Standing loss per time step as a fraction of stored energy [-].
+    initial_soc : float
+        State of charge at the first step as a fraction of capacity [-].
+    """
+
+    capacity_kwh: float
+    nominal_power_kw: float
+    efficiency: float = 0.9
+    capacity_loss_coefficient: float = 0.0
+    loss_coefficient: float = 0.0
+    initial_soc: float = 0.0
+
+
+@dataclass(frozen=True)
+class CityLearnBuilding:
+    """One building of a CityLearn dataset.
+
+    Attributes
+    ----------
+    name : str
+        Building name as in ``schema.json`` (e.g. ``"Building_1"``).
+    load_kwh : numpy.ndarray
+        Non-shiftable load per time step [kWh].
+    pv_kwh : numpy.ndarray
+        PV generation per time step [kWh] = ``pv_kwp * solar_generation / 1000``.
+    pv_kwp : float
+        PV nominal power [kWp]; 0 when the building has no PV.
+    battery : BatterySpec or None
+        The building's battery, if any.
+    frame : pandas.DataFrame
+        The building CSV as read (rows of the simulated period only).
+    source : pathlib.Path
+        The building CSV file.
+    """
+
+    name: str
+    load_kwh: np.ndarray
+    pv_kwh: np.ndarray
+    pv_kwp: float
+    battery: BatterySpec | None
+    frame: pd.DataFrame
+    source: Path
+
+
+@dataclass(frozen=True)
+class CityLearnDataset:
+    """A CityLearn 2022 dataset: buildings plus shared site series.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        Dataset folder.
+    buildings : tuple of CityLearnBuilding
+        Included buildings in schema order.
+    index : pandas.DatetimeIndex
+        Naive local interval-start timestamps, one per time step.
+    weather : pandas.DataFrame
+        Weather columns (temperature [degC], humidity [%], diffuse and direct
+        irradiance [W/m2] and their ``_predicted_1/2/3`` columns: the values
+        forecast for t+6, t+12 and t+24 h), indexed like ``index``.
+    price : numpy.ndarray
+        Electricity price per time step [currency/kWh].
+    price_frame : pandas.DataFrame
+        The pricing file with its ``_predicted_*`` columns.
+    carbon_intensity : numpy.ndarray
+        Grid carbon intensity per time step [kgCO2/kWh].
+    calendar : pandas.DataFrame
+        ``month``, ``hour``, ``day_type``, ``daylight_savings_status`` columns.
+    seconds_per_time_step : int
+        Length of a step [s].
+    schema : dict
+        The parsed ``schema.json``.
+    """
+
+    path: Path
+    buildings: tuple[CityLearnBuilding, ...]
+    index: pd.DatetimeIndex
+    weather: pd.DataFrame
+    price: np.ndarray
+    price_frame: pd.DataFrame
+    carbon_intensity: np.ndarray
+    calendar: pd.DataFrame
+    seconds_per_time_step: int
+    schema: dict[str, Any] = field(repr=False)
+
+    @property
+    def n_steps(self) -> int:
+        """Number of time steps in the simulated period."""
+        return len(self.index)
+
+    @property
+    def building_names(self) -> list[str]:
+        """Building names in schema order."""
+        return [b.name for b in self.buildings]
+
+    def load_matrix(self) -> np.ndarray:
+        """Load of every building, shape (n_steps, n_buildings) [kWh]."""
+        return np.column_stack([b.load_kwh for b in self.buildings])
+
+    def pv_matrix(self) -> np.ndarray:
+        """PV generation of every building, shape (n_steps, n_buildings) [kWh]."""
+        return np.column_stack([b.pv_kwh for b in self.buildings])
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: file named in schema.json does not exist")
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot parse CSV: {exc}") from exc
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    if column not in frame.columns:
+        raise DataError(f"{path}: missing column '{column}'")
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        # +2: one header line, and CSV lines count from 1.
+        raise DataError(
+            f"{path}: line {first + 2}, column '{column}': "
+            f"non-numeric or empty value {frame[column].iloc[first]!r}"
+        )
+    return values.to_numpy(dtype=float)
+
+
+def infer_start_timestamp(calendar: pd.DataFrame, seconds_per_time_step: int = 3600) -> pd.Timestamp:
+    """Infer the interval-start timestamp of the first row from calendar columns.
+
+    CityLearn files give month, hour (1-24) and day type but no year or day of
+    month. The day of month is found from the first month change (the first
+    row of a new month is day 1); the year is the one, between 1990 and 2040
+    and nearest to :data:`PREFERRED_YEAR`, whose weekdays match the day types
+    (holidays, day type 8, are skipped).
+
+    Parameters
+    ----------
+    calendar : pandas.DataFrame
+        Columns ``month``, ``hour``, ``day_type`` (one row per step).
+    seconds_per_time_step : int
+        Step length [s].
+
+    Returns
+    -------
+    pandas.Timestamp
+        Naive local timestamp of the start of the first interval.
+
+    Raises
+    ------
+    DataError
+        If no year matches the calendar.
+    """
+    month = calendar["month"].to_numpy(dtype=int)
+    hour = calendar["hour"].to_numpy(dtype=int)
+    day_type = calendar["day_type"].to_numpy(dtype=int)
+    step = pd.Timedelta(seconds=seconds_per_time_step)
+    steps_per_day = max(1, int(round(86400 / seconds_per_time_step)))
+    change = np.flatnonzero(month[1:] != month[:-1])
+    if change.size:
+        # Row change+1 is the first step of day 1 of the new month, whose start is 00:00.
+        anchor_row = int(change[0]) + 1
+        anchor_month = int(month[anchor_row])
+        anchor_day = 1
+        anchor_hour_offset = pd.Timedelta(hours=int(hour[anchor_row]) - 1)
+    else:
+        anchor_row, anchor_month, anchor_day = 0, int(month[0]), 1
+        anchor_hour_offset = pd.Timedelta(hours=int(hour[0]) - 1)
+    sample = np.arange(0, min(len(month), 60 * steps_per_day), max(1, steps_per_day // 2))
+    candidates = sorted(range(1990, 2041), key=lambda y: (abs(y - PREFERRED_YEAR), -y))
+    for year in candidates:
+        anchor_year = year
+        # Data that starts in a late month and changes into January crosses a year.
+        if change.size and anchor_month < int(month[0]):
+            anchor_year = year + 1
+        try:
+            anchor = pd.Timestamp(year=anchor_year, month=anchor_month, day=anchor_day)
+        except ValueError:
+            continue
+        start = anchor + anchor_hour_offset - anchor_row * step
+        # Hour 24 belongs to the day it ends, so the interval start gives the day.
+        stamps = pd.DatetimeIndex(start + pd.to_timedelta(sample * seconds_per_time_step, unit="s"))
+        expected = stamps.dayofweek.to_numpy() + 1
+        observed = day_type[sample]
+        mask = observed != 8
+        if np.array_equal(expected[mask], observed[mask]):
+            return pd.Timestamp(start)
+    raise DataError("cannot infer the year: no year in 1990-2040 matches the day_type column")
+
+
+def _battery(spec: dict[str, Any] | None, where: str) -> BatterySpec | None:
+    if not spec:
+        return None
+    attrs = spec.get("attributes") or {}
+    try:
+        capacity = float(attrs["capacity"])
+        power = float(attrs.get("nominal_power", capacity))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{where}.electrical_storage.attributes: needs numeric 'capacity'") from exc
+    if capacity <= 0 or power <= 0:
+        return None
+    return BatterySpec(
+        capacity_kwh=capacity,
+        nominal_power_kw=power,
+        efficiency=float(attrs.get("efficiency", 0.9)),
+        capacity_loss_coefficient=float(attrs.get("capacity_loss_coefficient", 0.0)),
+        loss_coefficient=float(attrs.get("loss_coefficient", 0.0)),
+        initial_soc=float(attrs.get("initial_soc", 0.0)),
+    )
+
+
+def read_citylearn(path: str | Path) -> CityLearnDataset:
+    """Read a CityLearn 2022 dataset folder.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Folder holding ``schema.json`` (or the path of the schema file itself).
+
+    Returns
+    -------
+    CityLearnDataset
+        Buildings, calendar, weather, price and carbon intensity for the
+        simulated period (``simulation_start_time_step`` to
+        ``simulation_end_time_step``, inclusive).
+
+    Raises
+    ------
+    DataError
+        If the schema or a file it names is missing or malformed; the message
+        names the file, line and column.
+
+    Examples
+    --------
+    >>> ds = read_citylearn("data/citylearn_2022_phase_1")  # doctest: +SKIP
+    >>> ds.load_matrix().shape  # doctest: +SKIP
+    (8760, 5)
+    """
+    root = Path(path)
+    schema_path = root if root.is_file() else root / "schema.json"
+    root = schema_path.parent
+    if not schema_path.is_file():
+        raise DataError(f"{schema_path}: no schema.json in the dataset folder")
+    try:
+        schema = json.loads(schema_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{schema_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+    buildings_spec = schema.get("buildings")
+    if not isinstance(buildings_spec, dict) or not buildings_spec:
+        raise DataError(f"{schema_path}: 'buildings' must be a non-empty object")
+    seconds = int(schema.get("seconds_per_time_step") or 3600)
+    included = [(n, s) for n, s in buildings_spec.items() if s.get("include", True)]
+    if not included:
+        raise DataError(f"{schema_path}: no building has include=true")
+
+    frames: dict[str, tuple[pd.DataFrame, Path]] = {}
+    for name, spec in included:
+        sim = spec.get("energy_simulation")
+        if not sim:
+            raise DataError(f"{schema_path}: buildings.{name}.energy_simulation is missing")
+        frame_path = root / sim
+        frame = _read_csv(frame_path)
+        for column in REQUIRED_BUILDING_COLUMNS:
+            if column not in frame.columns:
+                raise DataError(f"{frame_path}: missing column '{column}'")
+        frames[name] = (frame, frame_path)
+    n_rows = min(len(f) for f, _ in frames.values())
+    start_step = int(schema.get("simulation_start_time_step") or 0)
+    end_raw = schema.get("simulation_end_time_step")
+    end_step = int(end_raw) if end_raw is not None else n_rows - 1
+    end_step = min(end_step, n_rows - 1)
+    if not 0 <= start_step <= end_step:
+        raise DataError(
+            f"{schema_path}: simulation steps {start_step}..{end_step} do not fit {n_rows} rows"
+        )
+    rows = slice(start_step, end_step + 1)
+
+    first_name, first_spec = included[0]
+    shared: dict[str, pd.DataFrame] = {}
+    for key in ("weather", "pricing", "carbon_intensity"):
+        files = {s.get(key) for _, s in included}
+        if len(files) > 1:
+            raise DataError(
+                f"{schema_path}: buildings use different '{key}' files {sorted(map(str, files))}; "
+                "bitgaram reads one site-wide series"
+            )
+        file = first_spec.get(key)
+        if file:
+            frame = _read_csv(root / file)
+            if len(frame) < end_step + 1:
+                raise DataError(f"{root / file}: has {len(frame)} rows, needs {end_step + 1}")
+            shared[key] = frame.iloc[rows].reset_index(drop=True)
+
+    first_frame = frames[first_name][0].iloc[rows].reset_index(drop=True)
+    calendar_cols = [
+        c for c in ("month", "hour", "day_type", "daylight_savings_status") if c in first_frame
+    ]
+    calendar = first_frame[calendar_cols].apply(pd.to_numeric, errors="coerce")
+    if calendar[["month", "hour", "day_type"]].isna().any().any():
+        raise DataError(f"{frames[first_name][1]}: non-numeric month/hour/day_type values")
+    calendar = calendar.astype(int)
+    start = infer_start_timestamp(calendar, seconds)
+    index = pd.date_range(start, periods=len(calendar), freq=pd.Timedelta(seconds=seconds))
+
+    buildings = []
+    for name, spec in included:
+        frame, frame_path = frames[name]
+        frame = frame.iloc[rows].reset_index(drop=True)
+        load = _numeric_column(frame, "non_shiftable_load", frame_path)
+        solar = _numeric_column(frame, "solar_generation", frame_path)
+        pv_spec = spec.get("pv") or {}
+        pv_kwp = float((pv_spec.get("attributes") or {}).get("nominal_power", 0.0) or 0.0)
+        buildings.append(
+            CityLearnBuilding(
+                name=name,
+                load_kwh=load,
+                pv_kwh=pv_kwp * solar / 1000.0,
+                pv_kwp=pv_kwp,
+                battery=_battery(spec.get("electrical_storage"), f"buildings.{name}"),
+                frame=frame,
+                source=frame_path,
+            )
+        )
+
+    n = len(index)
+    weather = shared.get("weather", pd.DataFrame(index=range(n)))
+    weather.index = index
+    pricing = shared.get("pricing", pd.DataFrame({"electricity_pricing": np.zeros(n)}))
+    pricing.index = index
+    carbon = shared.get("carbon_intensity", pd.DataFrame({"carbon_intensity": np.zeros(n)}))
+    price = _numeric_column(pricing, "electricity_pricing", root / str(first_spec.get("pricing")))
+    carbon_values = _numeric_column(
+        carbon, "carbon_intensity", root / str(first_spec.get("carbon_intensity"))
+    )
+    calendar.index = index
+    return CityLearnDataset(
+        path=root,
+        buildings=tuple(buildings),
+        index=index,
+        weather=weather,
+        price=price,
+        price_frame=pricing,
+        carbon_intensity=carbon_values,
+        calendar=calendar,
+        seconds_per_time_step=seconds,
+        schema=schema,
+    )
