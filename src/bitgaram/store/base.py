@@ -1,0 +1,197 @@
+"""The storage contract every backend honours (DuckDB embedded, PostgreSQL).
+
+One protocol, one contract test suite (``tests/store/test_contract.py``) run
+against every backend. Backends differ only in how they keep rows; the
+semantics below are the same everywhere.
+
+Tables (logical):
+
+- ``sites`` / ``tenants`` / ``meters``: the site model (:class:`bitgaram.site.Site`).
+- ``readings(meter_id, ts, value, quality)``: one row per meter and interval;
+  ``ts`` is the UTC start of the interval; primary key ``(meter_id, ts)``.
+- ``quarantine``: rejected input with its source, line, field and reason.
+- ``forecasts(meter_id, issued_at, ts, horizon, quantile, value, model)``.
+
+Semantics:
+
+- **Idempotent writes**: writing a reading that is already stored with the
+  same value changes nothing; writing the same key with a *different* value is
+  a conflict: the stored row is kept and the new one is quarantined (reason
+  ``conflict``), unless ``on_conflict="replace"``.
+- **Atomic batches**: a call to :meth:`Store.write_readings` commits all its
+  accepted rows and quarantined rows in one transaction or none of them.
+- **Resampling**: energy units (kWh) are summed into coarser intervals, all
+  other units (kW, prices, intensities, temperatures) are averaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Literal, Protocol, runtime_checkable
+
+import pandas as pd
+
+from bitgaram.site import Site
+
+#: Columns of a readings frame, in order. ``ts`` is tz-aware UTC (interval start).
+READING_COLUMNS = ("meter_id", "ts", "value", "quality")
+
+#: Columns of a quarantine frame, in order.
+QUARANTINE_COLUMNS = ("source", "line", "meter_id", "ts", "field", "raw", "reason")
+
+#: Columns of a forecasts frame, in order.
+FORECAST_COLUMNS = ("meter_id", "issued_at", "ts", "horizon", "quantile", "value", "model")
+
+
+class Quality(IntEnum):
+    """Quality flag of a stored reading."""
+
+    GOOD = 0
+    ESTIMATED = 1
+    SUSPECT = 2
+
+
+class Resolution(StrEnum):
+    """Resampling targets."""
+
+    RAW = "raw"
+    MIN15 = "15min"
+    HOUR = "1h"
+    DAY = "1D"
+
+
+@dataclass(frozen=True)
+class WriteReport:
+    """Outcome of one batch write.
+
+    Attributes
+    ----------
+    inserted : int
+        New rows stored.
+    unchanged : int
+        Rows already stored with the same value (idempotent re-writes).
+    replaced : int
+        Rows whose value was replaced (only with ``on_conflict="replace"``).
+    quarantined : int
+        Rows rejected into the quarantine table (including conflicts).
+    """
+
+    inserted: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    quarantined: int = 0
+
+    def __add__(self, other: WriteReport) -> WriteReport:
+        return WriteReport(
+            self.inserted + other.inserted,
+            self.unchanged + other.unchanged,
+            self.replaced + other.replaced,
+            self.quarantined + other.quarantined,
+        )
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place to keep a park's description, readings, quarantine and forecasts."""
+
+    url: str
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (idempotent)."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+    # -- site model ---------------------------------------------------------------
+    def save_site(self, site: Site) -> None:
+        """Insert or update a site with its tenants, meters and assets."""
+        ...
+
+    def load_site(self, site_id: str | None = None) -> Site:
+        """The stored site (the only one when ``site_id`` is None); StoreError if absent."""
+        ...
+
+    def list_sites(self) -> list[str]:
+        """Ids of stored sites."""
+        ...
+
+    # -- readings -----------------------------------------------------------------
+    def write_readings(
+        self,
+        readings: pd.DataFrame,
+        *,
+        quarantine: pd.DataFrame | None = None,
+        on_conflict: Literal["quarantine", "replace"] = "quarantine",
+        source: str = "",
+    ) -> WriteReport:
+        """Store a batch of validated readings (and its rejected rows) atomically.
+
+        ``readings`` has :data:`READING_COLUMNS`; ``quarantine`` has
+        :data:`QUARANTINE_COLUMNS`. Both are committed in one transaction.
+        """
+        ...
+
+    def read_readings(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.RAW,
+    ) -> pd.DataFrame:
+        """Readings in ``[start, end)`` as a long frame (meter_id, ts, value).
+
+        Resampled per meter with the meter unit's aggregation (sum for kWh,
+        mean otherwise); intervals are labelled by their UTC start.
+        """
+        ...
+
+    def tenant_totals(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+        tenant_ids: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Energy of one meter kind summed per tenant: columns tenant_id, ts, value [kWh]."""
+        ...
+
+    def park_totals(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+    ) -> pd.DataFrame:
+        """Energy of one meter kind summed over the park: columns ts, value [kWh]."""
+        ...
+
+    def count_readings(self, meter_id: str | None = None) -> int:
+        """Number of stored readings (of one meter, or all)."""
+        ...
+
+    # -- quarantine ---------------------------------------------------------------
+    def list_quarantine(self, source: str | None = None, limit: int = 100) -> pd.DataFrame:
+        """Quarantined rows, newest first, with :data:`QUARANTINE_COLUMNS` plus ``received_at``."""
+        ...
+
+    # -- forecasts ----------------------------------------------------------------
+    def write_forecasts(self, forecasts: pd.DataFrame) -> int:
+        """Store forecasts (:data:`FORECAST_COLUMNS`); idempotent on
+        (meter_id, issued_at, ts, quantile, model)."""
+        ...
+
+    def read_forecasts(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        model: str | None = None,
+        latest: bool = True,
+    ) -> pd.DataFrame:
+        """Forecasts for target times in ``[start, end)``; with ``latest`` only the
+        most recent issue per (meter, ts, quantile)."""
+        ...
