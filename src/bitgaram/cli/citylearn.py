@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.datasets.citylearn import read_citylearn
@@ -13,6 +16,23 @@ from bitgaram.datasets.citylearn import read_citylearn
 citylearn_app = typer.Typer(help="CityLearn Challenge 2022 datasets.", no_args_is_help=True)
 app.add_typer(citylearn_app, name="citylearn")
 console = Console()
+
+
+class ControllerName(StrEnum):
+    """Controllers of ``bitgaram citylearn run``."""
+
+    none = "none"
+    rule = "rule"
+    mpc = "mpc"
+    oracle = "oracle"
+
+
+class ForecastName(StrEnum):
+    """Forecast sources of the MPC."""
+
+    models = "models"
+    naive = "naive"
+    perfect = "perfect"
 
 
 @citylearn_app.command("info")
@@ -29,3 +49,73 @@ def info(dataset: Path = typer.Argument(..., help="Dataset folder holding schema
             f"  {b.name}: load {b.load_kwh.sum():,.0f} kWh, PV {b.pv_kwp:g} kWp "
             f"({b.pv_kwh.sum():,.0f} kWh), battery {cap}"
         )
+
+
+@citylearn_app.command("run")
+def run(
+    dataset: Path = typer.Argument(..., help="Dataset folder holding schema.json."),
+    controller: ControllerName = typer.Option(ControllerName.mpc, help="Controller to run."),
+    out: Path = typer.Option(..., "--out", help="Output folder for CSVs, kpis.json and the plot."),
+    horizon: int = typer.Option(24, help="MPC horizon [steps]."),
+    forecast: ForecastName = typer.Option(
+        ForecastName.models, help="MPC forecasts ('perfect' is a bound, not causal)."
+    ),
+) -> None:
+    """Replay a CityLearn dataset with a controller and score it (CityLearn 2022 KPIs)."""
+    from bitgaram.optimize.mpc import MPCConfig, MPCController
+    from bitgaram.optimize.oracle import OracleController
+    from bitgaram.simulate import simulate, site_from_citylearn
+    from bitgaram.simulate.controllers import NoBatteryController, RuleController
+    from bitgaram.simulate.report import write_outputs
+
+    site = site_from_citylearn(read_citylearn(dataset))
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{controller.value}: preparing", total=site.n_steps)
+
+        def stage(label: str) -> None:
+            progress.update(task, description=f"{controller.value}: {label}")
+
+        ctrl = {
+            ControllerName.none: NoBatteryController,
+            ControllerName.rule: RuleController,
+            ControllerName.oracle: OracleController,
+        }.get(controller)
+        if ctrl is not None:
+            chosen = ctrl()
+        else:
+            cfg = MPCConfig(horizon=horizon, source=forecast.value)
+            chosen = MPCController(cfg, on_progress=stage)
+
+        def on_step(done: int, total: int) -> None:
+            if done == 1:
+                stage("simulating")
+            if done % 24 == 0 or done == total:
+                progress.update(task, completed=done)
+
+        result = simulate(site, chosen, on_step=on_step)
+    extra = {"dataset": str(dataset), "n_steps": site.n_steps, "buildings": list(site.names)}
+    if controller is ControllerName.mpc:
+        extra.update({"horizon": horizon, "forecast": forecast.value})
+    if controller is ControllerName.oracle:
+        extra["note"] = "perfect-foresight bound, not a causal controller"
+    files = write_outputs(result, site, out, extra)
+    table = Table(title=f"{controller.value} on {dataset} ({site.n_steps} steps)")
+    for col in ("score", "price_cost", "emission_cost", "ramping", "load_factor", "grid_cost"):
+        table.add_column(col, justify="right")
+    s = result.score
+    table.add_row(
+        *(
+            f"{v:.4f}"
+            for v in (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor, s.grid_cost)
+        )
+    )
+    console.print(table)
+    console.print(f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files))

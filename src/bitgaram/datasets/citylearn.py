@@ -232,7 +232,7 @@ def infer_start_timestamp(calendar: pd.DataFrame, seconds_per_time_step: int = 3
         start = anchor + anchor_hour_offset - anchor_row * step
         # Hour 24 belongs to the day it ends, so the interval start gives the day.
         stamps = pd.DatetimeIndex(start + pd.to_timedelta(sample * seconds_per_time_step, unit="s"))
-        expected = stamps.dayofweek.to_numpy() + 1
+        expected = stamps.day_of_week.to_numpy() + 1
         observed = day_type[sample]
         mask = observed != 8
         if np.array_equal(expected[mask], observed[mask]):

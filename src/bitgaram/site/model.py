@@ -247,7 +247,9 @@ class SiteInfo(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like 'Asia/Seoul')") from exc
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name like 'Asia/Seoul')"
+            ) from exc
         return value
 
 

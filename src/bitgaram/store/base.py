@@ -18,19 +18,34 @@ Semantics:
   same value changes nothing; writing the same key with a *different* value is
   a conflict: the stored row is kept and the new one is quarantined (reason
   ``conflict``), unless ``on_conflict="replace"``.
+  A key repeated *inside* one batch counts as unchanged when its values are
+  equal; otherwise the first occurrence is the candidate and the others are
+  quarantined (``conflict``) whatever ``on_conflict`` says.
 - **Atomic batches**: a call to :meth:`Store.write_readings` commits all its
   accepted rows and quarantined rows in one transaction or none of them.
+  ``inserted + unchanged + replaced + conflicts`` equals the batch's rows.
 - **Resampling**: energy units (kWh) are summed into coarser intervals, all
-  other units (kW, prices, intensities, temperatures) are averaged.
+  other units (kW, prices, intensities, temperatures) are averaged. Buckets
+  are UTC intervals dividing a day, labelled by their start; readings of
+  meters no stored site describes are averaged. Periods are ``[start, end)``
+  on the reading's interval start; naive timestamps are refused.
+- **Forecasts** are keyed by ``(meter_id, issued_at, ts, quantile, model)``;
+  re-writing a key replaces its value. Point forecasts use quantile 0.5.
+
+Implementations: :mod:`bitgaram.store.duckdb_store` (embedded default) and
+:mod:`bitgaram.store.postgres_store`, both on the shared SQL of
+:mod:`bitgaram.store.sql`; open one with :func:`bitgaram.store.open_store`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
-from typing import Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Literal, Protocol, Self, runtime_checkable
 
 import pandas as pd
+import pyarrow as pa
 
 from bitgaram.site import Site
 
@@ -105,6 +120,19 @@ class Store(Protocol):
         """Release the connection."""
         ...
 
+    def schema_version(self) -> int:
+        """Version of the stored schema (0 before the first migration)."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
     # -- site model ---------------------------------------------------------------
     def save_site(self, site: Site) -> None:
         """Insert or update a site with its tenants, meters and assets."""
@@ -121,9 +149,9 @@ class Store(Protocol):
     # -- readings -----------------------------------------------------------------
     def write_readings(
         self,
-        readings: pd.DataFrame,
+        readings: pd.DataFrame | pa.Table,
         *,
-        quarantine: pd.DataFrame | None = None,
+        quarantine: pd.DataFrame | pa.Table | None = None,
         on_conflict: Literal["quarantine", "replace"] = "quarantine",
         source: str = "",
     ) -> WriteReport:
@@ -131,6 +159,7 @@ class Store(Protocol):
 
         ``readings`` has :data:`READING_COLUMNS`; ``quarantine`` has
         :data:`QUARANTINE_COLUMNS`. Both are committed in one transaction.
+        A pyarrow Table is accepted too (the fast path for bulk imports).
         """
         ...
 
@@ -178,8 +207,12 @@ class Store(Protocol):
         """Quarantined rows, newest first, with :data:`QUARANTINE_COLUMNS` plus ``received_at``."""
         ...
 
+    def count_quarantine(self, source: str | None = None) -> int:
+        """Number of quarantined rows (of one source, or all)."""
+        ...
+
     # -- forecasts ----------------------------------------------------------------
-    def write_forecasts(self, forecasts: pd.DataFrame) -> int:
+    def write_forecasts(self, forecasts: pd.DataFrame | pa.Table) -> int:
         """Store forecasts (:data:`FORECAST_COLUMNS`); idempotent on
         (meter_id, issued_at, ts, quantile, model)."""
         ...
@@ -191,7 +224,9 @@ class Store(Protocol):
         end: pd.Timestamp | None = None,
         model: str | None = None,
         latest: bool = True,
+        issued_before: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         """Forecasts for target times in ``[start, end)``; with ``latest`` only the
-        most recent issue per (meter, ts, quantile)."""
+        most recent issue per (meter, model, ts, quantile), considering only
+        issues before ``issued_before`` when given (causal back-tests)."""
         ...

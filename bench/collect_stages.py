@@ -1,0 +1,77 @@
+"""Cost per reading of each collector stage: decode, validate, store write.
+
+One stream of ``--messages`` x ``--batch`` readings (the same payloads as
+``collect_throughput.py``) goes through the stages in isolation, batched like
+the writer does (``--rows`` readings per batch); medians over ``--repeats``.
+
+Usage::
+
+    .venv/bin/python bench/collect_stages.py --store postgresql://postgres@127.0.0.1:5432/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+import uuid
+from pathlib import Path
+
+from bitgaram.collect.payload import decode_items
+from bitgaram.collect.writer import Submission, prepare_batch
+from bitgaram.store import open_store
+from collect_throughput import make_site, payloads
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--store", default=None, help="also time a PostgreSQL store at this URL")
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--rows", type=int, default=20_000, help="readings per store batch")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    site = make_site("stages", 100)
+    stream, _ = payloads(100, args.messages, args.batch)
+    n = args.messages * args.batch
+    per = max(1, args.rows // args.batch)
+    times: dict[str, list[float]] = {"json.loads": [], "shape checks": [], "validate": []}
+    urls = {"DuckDB write": ":memory:"}
+    if args.store:
+        sep = "&" if "?" in args.store else "?"
+        urls["PostgreSQL write"] = f"{args.store}{sep}schema=stages_{uuid.uuid4().hex[:8]}"
+    for name in urls:
+        times[name] = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        decoded = [json.loads(p) for _, p in stream]
+        times["json.loads"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        subs = []
+        for (meter, _), items in zip(stream, decoded, strict=True):
+            rows, rejects = decode_items(items, meter)
+            subs.append(Submission("mqtt:bench", rows, rejects))
+        times["shape checks"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        prepared = [prepare_batch(subs[i : i + per], site) for i in range(0, len(subs), per)]
+        times["validate"].append(time.perf_counter() - t)
+        for name, url in urls.items():
+            store = open_store(url)
+            store.save_site(site)
+            t = time.perf_counter()
+            for p in prepared:
+                store.write_readings(p.readings, quarantine=p.quarantine)
+            times[name].append(time.perf_counter() - t)
+            if name.startswith("PostgreSQL"):
+                store._conn.execute(f"DROP SCHEMA {store.schema} CASCADE")  # type: ignore[attr-defined]
+            store.close()
+    print(f"{n:,} readings in batches of {per * args.batch:,}; median of {args.repeats}:")
+    for name, values in times.items():
+        m = statistics.median(values)
+        print(f"  {name:>17}: {m / n * 1e6:6.2f} us/reading ({n / m:,.0f} readings/s)")
+    print(f"  (script: {Path(__file__).name})")
+
+
+if __name__ == "__main__":
+    main()

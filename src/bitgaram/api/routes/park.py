@@ -1,0 +1,137 @@
+"""``/api/v1/park``: park-wide views (operator and park-wide viewers only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Query, Response
+
+from bitgaram.api.deps import LatestDep, PageDep, ScopeDep, StoreDep
+from bitgaram.api.period import Period, resolve_period
+from bitgaram.api.schemas.common import Paged, paged_points
+from bitgaram.api.schemas.park import OverviewPublic, TenantEnergyPublic
+from bitgaram.api.schemas.readings import EnergyPointPublic
+from bitgaram.api.series import (
+    axis,
+    chart,
+    energy_meters,
+    forecast_kw,
+    last_finite,
+    mean_value,
+    native_step,
+    net_kw,
+    require_data,
+)
+from bitgaram.site.model import MeterKind, Unit
+
+router = APIRouter(prefix="/park", tags=["park"])
+
+
+def _overview(
+    scope: ScopeDep,
+    store: StoreDep,
+    latest: LatestDep,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window length [h].")] = 24,
+) -> OverviewPublic:
+    """Net load, PV, battery power and state of charge at 15 minutes; latest demand vs target."""
+    scope.require_park()
+    site = scope.site
+    meters = list(site.meters)
+    flow_meters = [
+        m
+        for m in meters
+        if m.unit is Unit.KWH
+        and m.kind in (MeterKind.LOAD, MeterKind.PV, MeterKind.GRID_NET, MeterKind.GRID_IMPORT)
+    ]
+    step = native_step(flow_meters, "15min")
+    end = latest.get(store, flow_meters)
+    period = Period(end.floor(step) - pd.Timedelta(hours=hours).round("s"), end.ceil(step))
+    index = axis(period, step)
+    load, pv, battery, net = net_kw(store, meters, period, step, index)
+    require_data([load, pv, net])
+    soc_meters = [m for m in meters if m.kind is MeterKind.BATTERY and m.unit is Unit.PERCENT]
+    soc = mean_value(store, soc_meters, period, step, index)
+    forecast = forecast_kw(store, energy_meters(meters, MeterKind.LOAD), period, step, index)
+    latest_ts = None
+    if net is not None and np.isfinite(net).any():
+        latest_ts = index[np.flatnonzero(np.isfinite(net))[-1]].to_pydatetime()
+    tariff = site.site.tariff
+    target = site.site.connection_limit_kw or (tariff.contract_kw if tariff else None)
+
+    tenant_rows = []
+    totals = store.tenant_totals(
+        MeterKind.LOAD.value, start=period.start, end=period.end, resolution="1h"
+    )
+    for tenant in site.tenants:
+        own = totals[totals["tenant_id"] == tenant.id]["value"].to_numpy(dtype=float)
+        own = own[np.isfinite(own)]
+        tenant_rows.append(
+            TenantEnergyPublic(
+                tenant_id=tenant.id,
+                name=tenant.name,
+                energy_kwh=float(own.sum()),
+                peak_kw=float(own.max()) if own.size else None,
+            )
+        )
+    return OverviewPublic(
+        site_id=site.site.id,
+        start=period.start.to_pydatetime(),
+        end=period.end.to_pydatetime(),
+        latest_ts=latest_ts,
+        latest_demand_kw=last_finite(net),
+        demand_target_kw=target,
+        latest_soc_percent=last_finite(soc),
+        chart=chart(
+            index,
+            [
+                ("net", "kW", net),
+                ("load", "kW", load),
+                ("pv", "kW", pv),
+                ("battery", "kW", battery),
+                ("forecast", "kW", forecast),
+                ("soc", "%", soc),
+            ],
+        ),
+        tenants=tenant_rows,
+    )
+
+
+@router.get("/energy", response_model=Paged[EnergyPointPublic])
+def park_energy(
+    scope: ScopeDep,
+    store: StoreDep,
+    page: PageDep,
+    kind: Annotated[MeterKind, Query(description="Meter kind to sum.")] = MeterKind.LOAD,
+    resolution: Literal["15min", "1h", "1D"] = "1h",
+    start: Annotated[datetime | None, Query(description="Default: last 7 days of data.")] = None,
+    end: Annotated[datetime | None, Query(description="Exclusive end.")] = None,
+) -> Response:
+    """Energy of one meter kind summed over the park [kWh] and its average power [kW]."""
+    scope.require_park()
+    meters = energy_meters(scope.site.meters, kind)
+    if not meters:
+        return paged_points(pd.DatetimeIndex([], tz="UTC"), {"kwh": np.array([])}, 0, page)
+    period = resolve_period(store, [m.id for m in meters], start, end, default_days=7)
+    frame = store.park_totals(kind.value, start=period.start, end=period.end, resolution=resolution)
+    hours = pd.Timedelta(resolution).total_seconds() / 3600.0
+    lo, hi = page.offset, page.offset + page.limit
+    ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")[lo:hi]
+    kwh = frame["value"].to_numpy(dtype=float)[lo:hi]
+    return paged_points(ts, {"kwh": kwh, "kw": kwh / hours}, len(frame), page)
+
+
+@router.get("/overview")
+def overview(
+    scope: ScopeDep,
+    store: StoreDep,
+    latest: LatestDep,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window length [h].")] = 24,
+) -> OverviewPublic:
+    """Net load, PV, battery power and state of charge at 15 minutes; latest demand vs target."""
+    scope.require_park()
+    return latest.get_or_compute(
+        ("overview", scope.site.site.id, hours), lambda: _overview(scope, store, latest, hours)
+    )

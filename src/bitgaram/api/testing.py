@@ -1,0 +1,191 @@
+"""A small synthetic park for tests, benchmarks and trying the dashboard.
+
+:func:`synthetic_park` builds a site with ``n_tenants`` tenants (one load
+meter each, PV on every other tenant, a site-level battery with a
+state-of-charge meter, a site-level price series) and 15-minute readings
+with a daily shape and noise; :func:`populate` writes it into a store and
+creates one user per role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bitgaram.api.auth import Role, TokenStore
+from bitgaram.site import Site, parse_site
+from bitgaram.store.base import Store
+
+#: Tenant ids of the synthetic park, in order.
+TENANT_IDS = ("acme", "borealis", "cygnus", "deltafoods", "ember", "fjord")
+_SECTORS = ("automotive", "automotive", "automotive", "food", "automotive", "automotive")
+
+
+@dataclass(frozen=True)
+class SyntheticPark:
+    """A synthetic park: the site, its readings and forecasts."""
+
+    site: Site
+    readings: pd.DataFrame
+    forecasts: pd.DataFrame
+
+
+def synthetic_park(
+    n_tenants: int = 6,
+    days: float = 10.0,
+    end: str = "2025-06-01",
+    seed: int = 0,
+) -> SyntheticPark:
+    """A park of ``n_tenants`` tenants with ``days`` of 15-minute data ending at ``end`` (UTC).
+
+    Parameters
+    ----------
+    n_tenants : int
+        Number of tenants (1 to 6).
+    days : float
+        Length of the data [days].
+    end : str
+        End of the data (exclusive), UTC.
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    SyntheticPark
+        Loads [kWh per 15 min], PV [kWh per 15 min], state of charge [%],
+        price [KRW/kWh], and a day-ahead load forecast of the first tenant.
+    """
+    if not 1 <= n_tenants <= len(TENANT_IDS):
+        raise ValueError(f"n_tenants must be 1 to {len(TENANT_IDS)}")
+    rng = np.random.default_rng(seed)
+    tenants = []
+    meters: list[dict[str, object]] = []
+    for i, tid in enumerate(TENANT_IDS[:n_tenants]):
+        tenants.append(
+            {
+                "id": tid,
+                "name": f"{tid.title()} Co.",
+                "sector": _SECTORS[i],
+                "floor_area_m2": 2000.0 + 1500.0 * i,
+                "re100_target_year": 2030 + 5 * (i % 2),
+            }
+        )
+        meters.append(
+            {
+                "id": f"{tid}-load",
+                "tenant": tid,
+                "kind": "load",
+                "unit": "kWh",
+                "resolution": "15min",
+            }
+        )
+        if i % 2 == 0:
+            meters.append(
+                {
+                    "id": f"{tid}-pv",
+                    "tenant": tid,
+                    "kind": "pv",
+                    "unit": "kWh",
+                    "resolution": "15min",
+                }
+            )
+    meters += [
+        {"id": "park-ess-soc", "kind": "battery", "unit": "%", "resolution": "15min"},
+        {"id": "park-price", "kind": "price", "unit": "KRW/kWh", "resolution": "1h"},
+    ]
+    site = parse_site(
+        {
+            "site": {
+                "id": "testpark",
+                "name": "Test Park",
+                "timezone": "Asia/Seoul",
+                "latitude": 35.2,
+                "longitude": 126.8,
+                "tariff": {
+                    "name": "kepco-industrial-eul-high-a",
+                    "option": "II",
+                    "contract_kw": 900,
+                },
+            },
+            "tenants": tenants,
+            "meters": meters,
+            "assets": [
+                {
+                    "type": "battery",
+                    "id": "park-ess",
+                    "capacity_kwh": 800,
+                    "power_kw": 400,
+                    "meter": "park-ess-soc",
+                },
+            ],
+        }
+    )
+    stop = pd.Timestamp(end, tz="UTC")
+    index = pd.date_range(stop - pd.Timedelta(days=days), stop, freq="15min", inclusive="left")
+    local_hour = index.tz_convert("Asia/Seoul").hour + index.tz_convert("Asia/Seoul").minute / 60
+    day_shape = 0.6 + 0.4 * np.clip(np.sin((local_hour - 6) / 12 * np.pi), 0, None)
+    sun = np.clip(np.sin((local_hour - 6) / 12 * np.pi), 0, None)
+    frames = []
+    for i, tid in enumerate(TENANT_IDS[:n_tenants]):
+        base_kw = 80.0 + 40.0 * i
+        kw = base_kw * day_shape * (1 + 0.05 * rng.standard_normal(len(index)))
+        frames.append(pd.DataFrame({"meter_id": f"{tid}-load", "ts": index, "value": kw / 4}))
+        if i % 2 == 0:
+            pv_kw = 0.4 * base_kw * sun * (0.8 + 0.2 * rng.random(len(index)))
+            frames.append(pd.DataFrame({"meter_id": f"{tid}-pv", "ts": index, "value": pv_kw / 4}))
+    soc = 50 + 40 * np.sin(np.arange(len(index)) / 96 * 2 * np.pi)
+    frames.append(pd.DataFrame({"meter_id": "park-ess-soc", "ts": index, "value": soc}))
+    hourly = index[index.minute == 0]
+    price = 100 + 60 * (hourly.tz_convert("Asia/Seoul").hour >= 9)
+    frames.append(pd.DataFrame({"meter_id": "park-price", "ts": hourly, "value": price}))
+    readings = pd.concat(frames, ignore_index=True)
+    readings["quality"] = 0
+
+    first = frames[0]
+    last_day = first[first["ts"] >= stop - pd.Timedelta(days=1)]
+    forecasts = pd.DataFrame(
+        {
+            "meter_id": last_day["meter_id"].to_numpy(),
+            "issued_at": stop - pd.Timedelta(days=1, hours=12),
+            "ts": last_day["ts"].to_numpy(),
+            "horizon": np.arange(len(last_day)) + 48,
+            "quantile": 0.5,
+            "value": last_day["value"].to_numpy() * 1.05,
+            "model": "synthetic",
+        }
+    )
+    return SyntheticPark(site, readings, forecasts)
+
+
+def populate(store: Store, tokens: TokenStore, park: SyntheticPark) -> dict[str, str]:
+    """Write ``park`` into ``store`` and create one user and token per role.
+
+    Returns
+    -------
+    dict
+        Token per user: ``operator``, ``viewer`` (park-wide, read-only) and,
+        for every tenant, ``<tenant>`` (manager) and ``<tenant>-viewer``.
+        The operator and the first tenant's manager have the password
+        ``"pw-" + name`` (for browser logins); the others have none.
+    """
+    store.save_site(park.site)
+    store.write_readings(park.readings, source="synthetic")
+    if not park.forecasts.empty:
+        store.write_forecasts(park.forecasts)
+    out: dict[str, str] = {}
+    users: list[tuple[str, Role, str | None]] = [
+        ("operator", Role.OPERATOR, None),
+        ("viewer", Role.VIEWER, None),
+    ]
+    for tenant in park.site.tenants:
+        users.append((tenant.id, Role.TENANT_MANAGER, tenant.id))
+        users.append((f"{tenant.id}-viewer", Role.VIEWER, tenant.id))
+    # Passwords cost ~0.1 s each to hash: give them only to the users that log in.
+    with_password = {"operator", park.site.tenants[0].id}
+    for name, role, tenant_id in users:
+        password = f"pw-{name}" if name in with_password else None
+        tokens.add_user(name, role, tenant_id, password=password)
+        out[name] = tokens.issue_token(name)
+    return out

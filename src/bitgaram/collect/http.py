@@ -1,0 +1,166 @@
+"""HTTP push: ``POST /api/v1/readings`` takes a batch of readings.
+
+The body is a JSON list of readings (or ``{"readings": [...]}``), each
+``{"meter": ..., "timestamp": ..., "value": ..., "unit": ..., "quality": ...}``
+as in :mod:`bitgaram.collect.payload`. Readings go through the same
+:class:`~bitgaram.collect.writer.BatchWriter` as MQTT and Modbus (same
+validation, same batching and retries) and the response is sent once the batch
+holding them is committed: ``accepted`` readings are stored, ``quarantined``
+ones are in the quarantine table, each with its line (1-based position in the
+request) and reason. Writes are idempotent, so a client that timed out may
+simply send the same batch again.
+
+:func:`readings_router` is mounted by the web API; :func:`create_app` is a
+small stand-alone app for the collector service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+
+from bitgaram.collect.payload import decode_items
+from bitgaram.collect.writer import BatchWriter, Submission, SubmissionResult
+from bitgaram.site import Site
+from bitgaram.store.base import Store
+
+#: Default wait of a request for its batch to be committed before answering 503 [s].
+COMMIT_TIMEOUT = 30.0
+
+#: Largest batch one request may carry [readings].
+MAX_BATCH = 100_000
+
+
+class RejectedReading(BaseModel):
+    """Why one reading of the request was quarantined."""
+
+    line: int
+    meter_id: str | None
+    field: str
+    reason: str
+
+
+class IngestResult(BaseModel):
+    """Answer to a batch: counts, and the reason for every quarantined reading."""
+
+    accepted: int
+    quarantined: int
+    rejected: list[RejectedReading]
+
+
+def get_writer(request: Request) -> BatchWriter:
+    """The app's :class:`BatchWriter` (``app.state.collect_writer``); 503 if absent."""
+    writer = getattr(request.app.state, "collect_writer", None)
+    if not isinstance(writer, BatchWriter):
+        raise HTTPException(503, "the reading collector is not running")
+    return writer
+
+
+WriterDep = Annotated[BatchWriter, Depends(get_writer)]
+
+
+async def _post_readings(
+    request: Request, writer: WriterDep, commit_timeout: float = COMMIT_TIMEOUT
+) -> IngestResult:
+    body = await request.body()
+    try:
+        data: Any = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, f"body is not JSON: {exc}") from exc
+    if isinstance(data, dict) and "readings" in data:
+        data = data["readings"]
+    if not isinstance(data, list):
+        raise HTTPException(400, 'body must be a list of readings or {"readings": [...]}')
+    if len(data) > MAX_BATCH:
+        raise HTTPException(413, f"at most {MAX_BATCH} readings per request")
+    rows, rejects = decode_items(data, None)
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[SubmissionResult] = loop.create_future()
+
+    def finish(result: SubmissionResult) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    client = request.client.host if request.client else "unknown"
+    await writer.submit(Submission(f"http:{client}", rows, rejects, finish))
+    try:
+        result = await asyncio.wait_for(asyncio.shield(done), commit_timeout)
+    except TimeoutError as exc:
+        raise HTTPException(
+            503, "store unavailable: the batch is queued; resend it later (writes are idempotent)"
+        ) from exc
+    return IngestResult(
+        accepted=result.accepted,
+        quarantined=result.quarantined,
+        rejected=[
+            RejectedReading(line=r.line, meter_id=r.meter_id, field=r.field, reason=r.reason)
+            for r in result.rejections
+        ],
+    )
+
+
+def readings_router(commit_timeout: float = COMMIT_TIMEOUT) -> APIRouter:
+    """The router of ``POST /api/v1/readings`` (needs ``app.state.collect_writer``).
+
+    Parameters
+    ----------
+    commit_timeout : float
+        How long a request waits for its batch to be committed [s]; after
+        that it is answered 503 (the batch stays queued and is still written).
+    """
+    router = APIRouter(prefix="/api/v1", tags=["readings"])
+
+    async def post_readings(request: Request, writer: WriterDep) -> IngestResult:
+        return await _post_readings(request, writer, commit_timeout)
+
+    router.add_api_route(
+        "/readings",
+        post_readings,
+        methods=["POST"],
+        response_model=IngestResult,
+        summary="Push a batch of readings",
+    )
+    return router
+
+
+def create_app(
+    site: Site, store: Store, *, commit_timeout: float = COMMIT_TIMEOUT, **writer_options: Any
+) -> FastAPI:
+    """A stand-alone collector app: the readings router and its writer.
+
+    Parameters
+    ----------
+    site : Site
+        Readings are validated against it.
+    store : Store
+        Where they are written.
+    commit_timeout : float
+        See :func:`readings_router` [s].
+    **writer_options
+        Passed to :class:`BatchWriter` (``max_rows``, ``max_delay``, ...).
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        writer = BatchWriter(store, site, **writer_options)
+        task = asyncio.create_task(writer.run())
+        app.state.collect_writer = writer
+        try:
+            yield
+        finally:
+            await writer.close()
+            await task
+
+    app = FastAPI(title="bitgaram collector", lifespan=lifespan)
+    app.include_router(readings_router(commit_timeout))
+    return app

@@ -1,0 +1,269 @@
+"""Model-predictive control of a site's batteries (receding horizon, HiGHS LP).
+
+Every step ``t`` the controller
+
+1. reads the forecasts issued for origin ``t`` (computed once up front by
+   :func:`bitgaram.optimize.forecasts.site_forecast`, causal by construction);
+2. estimates the no-battery baseline KPI rates from the measured history (plus
+   the forecast, early on) and turns them into objective weights equal to the
+   CityLearn score's sensitivities (:mod:`bitgaram.optimize.weights`);
+3. builds forecast-error scenarios from its own past errors: for each step
+   ahead, the empirical quantiles of the errors made at the same time of day
+   over the last ``error_window_days`` days (only errors whose target lies
+   before ``t``). The clipped cost terms are averaged over these scenarios, so
+   plans that only pay off if the point forecast is exact are penalised;
+4. solves the site LP (:class:`bitgaram.optimize.site.SiteProblem`) from the
+   measured SoC and applies the first step only.
+
+No weight is fitted to data: the weights come from the score's definition,
+the scenarios from the forecaster's own measured errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from bitgaram.errors import ConfigError
+from bitgaram.optimize.forecasts import ForecastSource, LoadModel, SiteForecast, site_forecast
+from bitgaram.optimize.site import HorizonInput, SiteLimits, SiteProblem
+from bitgaram.optimize.weights import BaselineRates, baseline_rates, peak_weight, score_weights
+from bitgaram.simulate.engine import Observation
+from bitgaram.simulate.site import SiteData
+
+#: Throughput weight per kWh: tiny, only to rule out simultaneous charge and discharge.
+WEAR_WEIGHT = 1e-4
+
+
+@dataclass(frozen=True)
+class MPCConfig:
+    """Settings of the MPC controller.
+
+    Attributes
+    ----------
+    horizon : int
+        Planning horizon [steps].
+    n_scenarios : int
+        Forecast-error scenarios (equal-probability quantile midpoints); 1 = point only.
+    error_window_days : int
+        Days of past forecast errors used for the scenarios.
+    source : {"models", "naive", "perfect"}
+        Forecast source (see :mod:`bitgaram.optimize.forecasts`).
+    load_model : {"lightgbm", "baseline"}
+        Load model of the ``"models"`` source.
+    block : int
+        Load-factor block length [steps].
+    use_peak : bool
+        Whether to include the block-peak (load factor) term.
+    use_ramping : bool
+        Whether to include the ramping term.
+    skill_scaling : bool
+        Scale the ramping and peak weights by the measured forecast skill.
+    limits : SiteLimits
+        Site import/export limits.
+    """
+
+    horizon: int = 24
+    n_scenarios: int = 5
+    error_window_days: int = 28
+    source: ForecastSource = "models"
+    load_model: LoadModel = "lightgbm"
+    block: int = 730
+    use_peak: bool = True
+    use_ramping: bool = True
+    skill_scaling: bool = True
+    limits: SiteLimits = field(default_factory=SiteLimits)
+
+
+class MPCController:
+    """Receding-horizon LP controller (see module docstring).
+
+    Parameters
+    ----------
+    config : MPCConfig
+        Settings.
+    forecast : SiteForecast, optional
+        Precomputed forecasts (else computed in :meth:`prepare`).
+    on_progress : callable, optional
+        Called with a label before each forecasting stage.
+    """
+
+    def __init__(
+        self,
+        config: MPCConfig | None = None,
+        forecast: SiteForecast | None = None,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.config = config or MPCConfig()
+        self.name = "mpc"
+        self.forecast = forecast
+        self._on_progress = on_progress
+
+    def prepare(self, site: SiteData) -> None:
+        """Compute forecasts (once, causal) and build the LP."""
+        cfg = self.config
+        if cfg.horizon < 1 or cfg.n_scenarios < 1 or cfg.error_window_days < 1:
+            raise ConfigError("MPC horizon, n_scenarios and error_window_days must be >= 1")
+        if self.forecast is None or self.forecast.net_kwh.shape[0] != site.n_steps:
+            self.forecast = site_forecast(
+                site, cfg.horizon, cfg.source, cfg.load_model, self._on_progress
+            )
+        fleet = site.fleet()
+        self._cols = site.battery_buildings
+        self._site = site
+        h = cfg.horizon
+        if fleet is None:
+            self._problem: SiteProblem | None = None
+            return
+        cand = np.tile(np.arange(2), (h, 1)) if cfg.use_peak else None
+        self._problem = SiteProblem(fleet, h, cfg.n_scenarios, cand, cfg.limits)
+        # Forecast errors per origin and step ahead, NaN until the target is measured.
+        actual = np.nan_to_num(_actual(site.net_load_kwh, h), nan=np.nan)
+        self._errors = actual - self.forecast.net_kwh
+        self._actual_district = actual.sum(axis=2)
+        self._levels = (np.arange(cfg.n_scenarios) + 0.5) / cfg.n_scenarios
+
+    def _scenarios(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Error quantiles at origin t: buildings (K, H, B), district and district ramp (K, H)."""
+        cfg = self.config
+        h = cfg.horizon
+        k = np.arange(h)
+        spd = 24
+        d_min = (k + spd) // spd  # smallest whole-day lag whose error at step k is known
+        d = d_min[None, :] + np.arange(cfg.error_window_days)[:, None]  # (W, H)
+        pos = t - spd * d
+        ok = pos >= 0
+        err = self._errors[np.where(ok, pos, 0), np.broadcast_to(k, pos.shape)]  # (W, H, B)
+        err = np.where(ok[..., None], err, np.nan)
+        dist = err.sum(axis=2)
+        dist = np.where(np.isnan(err).any(axis=2), np.nan, dist)
+        if cfg.n_scenarios == 1 or not np.isfinite(err).any():
+            n_b = err.shape[2]
+            zero = np.zeros((cfg.n_scenarios, h))
+            return np.zeros((cfg.n_scenarios, h, n_b)), zero, zero
+        # Ramp error: E[t] - E[t-1] with E[-1] measured, so step 0 carries the level error.
+        ramp = np.diff(dist, axis=1, prepend=0.0)
+        return (
+            _nan_quantiles(err, self._levels),
+            _nan_quantiles(dist, self._levels),
+            _nan_quantiles(ramp, self._levels),
+        )
+
+    def _skill(self, t: int) -> tuple[float, float]:
+        """Forecast skill (R^2 in [0, 1]) of the district ramp and level over the error window.
+
+        Uses the first horizon step of past origins whose target is measured
+        (origins ``< t``). A term that rewards matching the forecast (ramping,
+        peak) is only worth its weight to the extent the forecast explains
+        the actual values, so its weight is scaled by this skill.
+        """
+        lo = max(1, t - 24 * self.config.error_window_days)
+        if t - lo < 24:
+            return 0.0, 0.0
+        act = self._actual_district[lo:t, 0]
+        err = self._errors[lo:t, 0, :].sum(axis=1)
+        prev = self._actual_district[lo - 1 : t - 1, 0]
+        ramp = act - prev
+        out = []
+        for truth, e in ((ramp, err), (act, err)):
+            var = float(np.var(truth))
+            out.append(float(np.clip(1.0 - np.mean(e**2) / var, 0.0, 1.0)) if var > 0 else 0.0)
+        return out[0], out[1]
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """Battery energies for step ``obs.t`` [kWh, + = charge]."""
+        cols = self._cols
+        if self._problem is None or obs.t == 0 or self.forecast is None:
+            return np.zeros(cols.size)
+        cfg = self.config
+        t = obs.t
+        fc = self.forecast
+        net_f = fc.net_kwh[t]  # (H, B)
+        price_f, carbon_f = fc.price[t], fc.carbon[t]
+        district_f = net_f.sum(axis=1)
+
+        # Baseline rates from measured history (no-battery net = load - PV) and the forecast.
+        hist = obs.load_kwh - obs.pv_kwh
+        site = self._site
+        rates = _blend_rates(
+            baseline_rates(hist, site.price[:t], site.carbon[:t], cfg.block),
+            baseline_rates(net_f, price_f, carbon_f, cfg.block),
+            t,
+            cfg.horizon,
+        )
+        weights = score_weights(rates, WEAR_WEIGHT)
+        ramp_skill, level_skill = self._skill(t) if cfg.skill_scaling else (1.0, 1.0)
+        weights = replace(weights, ramping=weights.ramping * ramp_skill if cfg.use_ramping else 0.0)
+
+        q_b, q_d, q_r = self._scenarios(t)
+        measured = obs.net_kwh.sum(axis=1)
+        inp_peak: dict[str, np.ndarray] = {}
+        if cfg.use_peak:
+            blk = t // cfg.block
+            start = blk * cfg.block
+            steps = t + np.arange(cfg.horizon)
+            slot = (steps // cfg.block - blk).clip(0, 1)
+            so_far = measured[start:t]
+            base_blk = np.concatenate([hist[start:t].sum(axis=1), district_f[slot == 0]])
+            mean, peak = float(base_blk.mean()), float(base_blk.max())
+            wgt = peak_weight(mean, peak, rates.load_factor, cfg.block) * level_skill
+            floor = float(so_far.max()) if so_far.size else -1e6
+            inp_peak = {
+                "peak_slot": slot,
+                "peak_floor": np.array([floor, -1e6]),
+                "peak_weight": np.array([wgt, wgt]),
+            }
+        inp = HorizonInput(
+            building_net=net_f[:, cols].T,
+            district_net=district_f,
+            price=price_f,
+            carbon=carbon_f,
+            soc_kwh=obs.soc_kwh,
+            capacity_kwh=obs.capacity_kwh,
+            weights=weights,
+            building_errors=np.moveaxis(q_b[:, :, cols], 2, 1),
+            district_errors=q_d,
+            ramp_errors=q_r,
+            previous_district_net=float(measured[-1]),
+            **inp_peak,
+        )
+        return self._problem.solve(inp).battery_kwh[:, 0]
+
+
+def _nan_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles along axis 0 ignoring NaN (linear interpolation); 0 where all are NaN.
+
+    A vectorised ``numpy.nanquantile`` (which loops in Python over columns).
+    """
+    ordered = np.sort(values, axis=0)  # NaN sort last
+    n_ok = np.isfinite(values).sum(axis=0)
+    pos = levels.reshape((-1,) + (1,) * (values.ndim - 1)) * np.maximum(n_ok - 1, 0)
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, np.maximum(n_ok - 1, 0))
+    frac = pos - lo
+    lo_v = np.take_along_axis(ordered, lo, axis=0)
+    hi_v = np.take_along_axis(ordered, hi, axis=0)
+    out = lo_v + frac * (hi_v - lo_v)
+    return np.where(n_ok > 0, np.nan_to_num(out), 0.0)
+
+
+def _actual(values: np.ndarray, horizon: int) -> np.ndarray:
+    from bitgaram.forecast.base import actual_matrix
+
+    return actual_matrix(values, np.arange(len(values)), horizon)
+
+
+def _blend_rates(
+    hist: BaselineRates, fcst: BaselineRates, n_hist: int, n_fcst: int
+) -> BaselineRates:
+    """Step-weighted mix of history and forecast rates (the forecast matters only early on)."""
+    a = n_hist / (n_hist + n_fcst)
+    lf = hist.load_factor if n_hist >= 24 * 7 else fcst.load_factor
+    return BaselineRates(
+        cost=a * hist.cost + (1 - a) * fcst.cost,
+        emissions=a * hist.emissions + (1 - a) * fcst.emissions,
+        ramping=a * hist.ramping + (1 - a) * fcst.ramping,
+        load_factor=lf,
+    )

@@ -1,0 +1,780 @@
+"""The store semantics, written once in SQL for every backend.
+
+:class:`SqlStore` implements :class:`~bitgaram.store.base.Store` on top of a
+handful of transport hooks (run a statement, fetch a frame, stage an Arrow
+table as a temporary relation, open a transaction). DuckDB and PostgreSQL
+differ only in those hooks and in their DDL; idempotence, conflict handling,
+resampling and totals are the same statements on both, so the contract tests
+exercise one implementation of the rules.
+
+Write path of :meth:`SqlStore.write_readings` (all set-wise, no row loops):
+
+1. normalise the batch to Arrow (:mod:`bitgaram.store.frames`);
+2. stage it as a relation; if its keys are not provably unique, rank
+   duplicates inside the batch (same value: unchanged; different value:
+   quarantined as ``conflict``);
+3. if no stored reading of the batch's meters falls in the batch's time span,
+   insert everything (the bulk-import fast path); otherwise left-join the
+   batch with the stored rows of that span and classify each row as new,
+   unchanged or conflicting;
+4. insert new rows, replace or quarantine conflicts, insert the caller's
+   quarantine rows, commit (or roll everything back).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bitgaram.errors import DataError, StoreError
+from bitgaram.site import Site
+from bitgaram.store.base import (
+    FORECAST_COLUMNS,
+    QUARANTINE_COLUMNS,
+    Resolution,
+    WriteReport,
+)
+from bitgaram.store.frames import (
+    batch_meters,
+    bucket_seconds,
+    keys_unique_and_sorted,
+    normalize_forecasts,
+    normalize_quarantine,
+    normalize_readings,
+    sort_by_key,
+)
+from bitgaram.store.site_rows import site_rows
+
+#: Reason recorded for a reading whose key is stored with another value.
+CONFLICT_REASON = "conflict"
+
+#: Columns returned by reading queries.
+_READ_COLUMNS = ("meter_id", "ts", "value")
+
+#: Schema version this code writes; migrations bring older stores up to it.
+SCHEMA_VERSION = 1
+
+_TS_COLUMNS = ("ts", "issued_at", "received_at")
+
+
+def _utc(value: pd.Timestamp | datetime | str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is None:
+        raise DataError(f"{name}={value!s} is naive; give a tz-aware UTC timestamp")
+    return ts.tz_convert("UTC").to_pydatetime()
+
+
+def _finish(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Give every backend's result the same columns and dtypes."""
+    frame = frame.reindex(columns=list(columns))
+    for name in frame.columns:
+        if name in _TS_COLUMNS:
+            column = frame[name]
+            if not isinstance(column.dtype, pd.DatetimeTZDtype):
+                column = pd.to_datetime(column, utc=True, format="ISO8601")
+            frame[name] = column.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        elif name in ("value", "quantile"):
+            frame[name] = frame[name].astype("float64")
+        elif name in ("horizon",):
+            frame[name] = frame[name].astype("int64")
+        elif name == "line":
+            frame[name] = frame[name].astype("Int64")
+        else:
+            frame[name] = frame[name].astype("str").where(frame[name].notna(), None)
+    return frame.reset_index(drop=True)
+
+
+class SqlStore(ABC):
+    """A :class:`~bitgaram.store.base.Store` over a SQL connection.
+
+    Subclasses provide the transport hooks and the migrations. All public
+    methods are serialised by a re-entrant lock, so one store object may be
+    shared by threads (the live collector's writer and its status page).
+    """
+
+    url: str
+
+    #: Placeholder for one bound parameter in the backend's SQL.
+    _param: str = "?"
+
+    #: Appended to inserts into ``readings``: guards against a concurrent
+    #: writer that stored the same key after this batch was classified.
+    _insert_guard: str = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._lock = threading.RLock()
+
+    # -- transport hooks ---------------------------------------------------------
+    @abstractmethod
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run one statement."""
+
+    @abstractmethod
+    def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return its rows."""
+
+    @abstractmethod
+    def _frame(self, sql: str, params: Sequence[Any], columns: Sequence[str]) -> pd.DataFrame:
+        """Run a query and return its result as a frame with ``columns``."""
+
+    @abstractmethod
+    def _stage(self, table: pa.Table, name: str) -> None:
+        """Make ``table`` queryable as relation ``name`` within the transaction."""
+
+    @abstractmethod
+    def _unstage(self, name: str) -> None:
+        """Forget a relation made by :meth:`_stage` or :meth:`_temp_table`, if any.
+
+        Called after the transaction ended (committed or rolled back).
+        """
+
+    @abstractmethod
+    def _temp_table(self, name: str, select: str, params: Sequence[Any] = ()) -> None:
+        """Materialise ``select`` as temporary table ``name``."""
+
+    @abstractmethod
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Commit on success, roll back on any exception (re-raised)."""
+
+    @abstractmethod
+    def _bucket(self, column: str, seconds: int) -> str:
+        """SQL for the UTC start of the ``seconds``-wide interval holding ``column``."""
+
+    @abstractmethod
+    def _in_list(self, column: str) -> str:
+        """SQL testing ``column`` against one bound list parameter."""
+
+    @abstractmethod
+    def _migrations(self) -> list[tuple[int, str, list[str]]]:
+        """``(version, description, statements)`` in increasing version order."""
+
+    def _before_readings(self, batch: pa.Table) -> None:  # noqa: B027 - optional hook
+        """Prepare storage for a batch (PostgreSQL creates partitions here)."""
+
+    @abstractmethod
+    def _close(self) -> None:
+        """Close the connection."""
+
+    # -- lifecycle ---------------------------------------------------------------
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"
+
+    def close(self) -> None:
+        """Release the connection."""
+        with self._lock:
+            self._close()
+
+    def schema_version(self) -> int:
+        """Version of the stored schema (0 for an empty database)."""
+        with self._lock:
+            rows = self._fetch(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_name = 'schema_version' AND table_schema = current_schema()"
+            )
+            if not rows[0][0]:
+                return 0
+            rows = self._fetch("SELECT max(version) FROM schema_version")
+            return int(rows[0][0] or 0)
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema (idempotent, safe against concurrent callers).
+
+        All pending migrations run in one transaction, after taking the
+        backend's migration lock, so two processes starting together neither
+        fail nor apply a step twice.
+
+        Raises
+        ------
+        StoreError
+            If the store was written by a newer bitgaram (unknown version).
+        """
+        latest = max(v for v, _, _ in self._migrations())
+        with self._lock, self._transaction():
+            self._migration_lock()
+            self._exec(
+                "CREATE TABLE IF NOT EXISTS schema_version ("
+                " version INTEGER PRIMARY KEY, description VARCHAR NOT NULL,"
+                " applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            current = self.schema_version()
+            if current > latest:
+                raise StoreError(
+                    f"{self.url}: schema version {current} is newer than this bitgaram "
+                    f"understands ({latest}); upgrade bitgaram"
+                )
+            p = self._param
+            for version, description, statements in self._migrations():
+                if version <= current:
+                    continue
+                for statement in statements:
+                    self._exec(statement)
+                self._exec(
+                    f"INSERT INTO schema_version VALUES ({p}, {p}, {p})",
+                    (version, description, datetime.now(UTC)),
+                )
+
+    def _migration_lock(self) -> None:  # noqa: B027 - optional hook
+        """Serialise migrations across processes (PostgreSQL: an advisory lock)."""
+
+    # -- site model --------------------------------------------------------------
+    def save_site(self, site: Site) -> None:
+        """Insert or replace a site with its tenants, meters and assets.
+
+        Raises
+        ------
+        StoreError
+            If one of its meter ids already belongs to another stored site
+            (readings are keyed by meter id, so meter ids are unique per store).
+        """
+        rows = site_rows(site)
+        sid = site.site.id
+        p = self._param
+        with self._lock, self._transaction():
+            meter_ids = [m[0] for m in rows.meters]
+            if meter_ids:
+                taken = self._fetch(
+                    f"SELECT meter_id, site_id FROM meters WHERE {self._in_list('meter_id')}"
+                    f" AND site_id <> {p}",
+                    (meter_ids, sid),
+                )
+                if taken:
+                    listed = ", ".join(f"{m!r} (site {s!r})" for m, s in taken[:5])
+                    raise StoreError(f"meter ids already used by another site: {listed}")
+            for table in ("assets", "meters", "tenants", "sites"):
+                self._exec(f"DELETE FROM {table} WHERE site_id = {p}", (sid,))
+            self._exec(
+                f"INSERT INTO sites VALUES ({p}, {p}, {p}, {p}, {p})",
+                (*rows.site, datetime.now(UTC)),
+            )
+            for row in rows.tenants:
+                self._exec(f"INSERT INTO tenants VALUES ({p}, {p}, {p}, {p})", row)
+            for mrow in rows.meters:
+                self._exec(f"INSERT INTO meters VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})", mrow)
+            for arow in rows.assets:
+                self._exec(f"INSERT INTO assets VALUES ({p}, {p}, {p}, {p}, {p})", arow)
+
+    def load_site(self, site_id: str | None = None) -> Site:
+        """The stored site (the only one when ``site_id`` is None).
+
+        Raises
+        ------
+        StoreError
+            If no such site is stored, or several are and none was named.
+        """
+        with self._lock:
+            if site_id is None:
+                rows = self._fetch("SELECT site_id, document FROM sites ORDER BY site_id")
+                if len(rows) > 1:
+                    ids = ", ".join(r[0] for r in rows)
+                    raise StoreError(f"{self.url}: several sites stored ({ids}); name one")
+            else:
+                rows = self._fetch(
+                    f"SELECT site_id, document FROM sites WHERE site_id = {self._param}",
+                    (site_id,),
+                )
+        if not rows:
+            which = f"site {site_id!r}" if site_id else "site"
+            raise StoreError(f"{self.url}: no {which} stored; run `bitgaram init --site FILE`")
+        document = rows[0][1]
+        return Site.model_validate_json(
+            document if isinstance(document, str | bytes) else str(document)
+        )
+
+    def list_sites(self) -> list[str]:
+        """Ids of stored sites, sorted."""
+        with self._lock:
+            return [r[0] for r in self._fetch("SELECT site_id FROM sites ORDER BY site_id")]
+
+    # -- readings ----------------------------------------------------------------
+    def write_readings(
+        self,
+        readings: pd.DataFrame | pa.Table,
+        *,
+        quarantine: pd.DataFrame | pa.Table | None = None,
+        on_conflict: Literal["quarantine", "replace"] = "quarantine",
+        source: str = "",
+    ) -> WriteReport:
+        """Store a batch of validated readings and its rejected rows atomically.
+
+        Parameters
+        ----------
+        readings : pandas.DataFrame or pyarrow.Table
+            :data:`~bitgaram.store.base.READING_COLUMNS` (``quality``
+            optional); ``ts`` tz-aware interval starts; values finite, in the
+            meter's unit. Millions of rows per call are fine (and fastest when
+            each meter's rows are contiguous and sorted by ``ts``).
+        quarantine : pandas.DataFrame or pyarrow.Table, optional
+            Rows the caller rejected, with
+            :data:`~bitgaram.store.base.QUARANTINE_COLUMNS` (missing columns
+            are null; an empty ``source`` becomes ``source``).
+        on_conflict : {"quarantine", "replace"}
+            What to do with a key stored with a different value: keep the
+            stored row and quarantine the new one, or replace the stored one.
+            Keys repeated *within* the batch with different values are always
+            quarantined (the batch does not say which one is right).
+        source : str
+            Source name recorded with quarantined rows (file, topic, device).
+
+        Returns
+        -------
+        WriteReport
+            ``inserted + unchanged + replaced + (conflicts)`` equals the rows
+            of ``readings``; ``quarantined`` also counts ``quarantine`` rows.
+
+        Raises
+        ------
+        DataError
+            If the batch is malformed (missing column, null key, NaN value).
+        StoreError
+            If the database fails; nothing of the batch is then stored.
+        """
+        if on_conflict not in ("quarantine", "replace"):
+            raise DataError(f"on_conflict must be 'quarantine' or 'replace', not {on_conflict!r}")
+        batch = normalize_readings(readings)
+        qtable = None if quarantine is None else normalize_quarantine(quarantine, source)
+        now = datetime.now(UTC)
+        with self._lock:
+            self._before_readings(batch)
+            try:
+                with self._transaction():
+                    report = self._merge_readings(batch, on_conflict, source, now)
+                    if qtable is not None and qtable.num_rows:
+                        self._insert_quarantine(qtable, now)
+                        report = report + WriteReport(quarantined=qtable.num_rows)
+            finally:
+                self._cleanup()
+        return report
+
+    def _merge_readings(
+        self, batch: pa.Table, on_conflict: str, source: str, now: datetime
+    ) -> WriteReport:
+        n = batch.num_rows
+        if n == 0:
+            return WriteReport()
+        p = self._param
+        unique = keys_unique_and_sorted(batch)
+        if not unique:
+            # Time-major batches (all meters at t0, then t1...) are common; a
+            # sort by key is far cheaper than ranking duplicates in SQL, and
+            # proves the keys distinct when they are.
+            by_key = sort_by_key(batch)
+            if keys_unique_and_sorted(by_key):
+                batch, unique = by_key, True
+        meters = batch_meters(batch, unique)
+        lo, hi = pc.min_max(batch.column("ts")).values()
+        span = [lo.as_py(), hi.as_py()]
+        # Cheap test first (time span only, served by zone maps / partitions),
+        # then the precise one with the batch's meters.
+        overlap = bool(
+            self._fetch(
+                f"SELECT EXISTS (SELECT 1 FROM readings WHERE ts >= {p} AND ts <= {p})", span
+            )[0][0]
+            and self._fetch(
+                "SELECT EXISTS (SELECT 1 FROM readings WHERE"
+                f" ts >= {p} AND ts <= {p} AND {self._in_list('meter_id')})",
+                [*span, meters],
+            )[0][0]
+        )
+        if unique and not overlap:
+            # The bulk-import path: nothing to compare with, nothing repeated.
+            self._insert_new(batch)
+            return WriteReport(inserted=n)
+
+        unchanged = quarantined = 0
+        if unique:
+            self._stage(batch, "_bg_batch")
+            candidates = "_bg_batch"
+        else:
+            numbered = batch.append_column("_row", pa.array(np.arange(n, dtype=np.int64)))
+            self._stage(numbered, "_bg_batch")
+            self._temp_table(
+                "_bg_ranked",
+                "SELECT meter_id, ts, value, quality,"
+                " row_number() OVER (PARTITION BY meter_id, ts ORDER BY _row) AS rn,"
+                " first_value(value) OVER (PARTITION BY meter_id, ts ORDER BY _row) AS kept"
+                " FROM _bg_batch",
+            )
+            dup_same, dup_diff = self._fetch(
+                "SELECT count(*) FILTER (WHERE rn > 1 AND value = kept),"
+                " count(*) FILTER (WHERE rn > 1 AND value <> kept) FROM _bg_ranked"
+            )[0]
+            unchanged += int(dup_same)
+            if dup_diff:
+                self._exec(
+                    "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field,"
+                    " raw, reason)"
+                    f" SELECT CAST({p} AS TIMESTAMPTZ), CAST({p} AS VARCHAR), NULL, meter_id,"
+                    " ts, 'value', CAST(value AS VARCHAR),"
+                    f" CAST({p} AS VARCHAR) || ': key repeated in the batch with value '"
+                    " || CAST(kept AS VARCHAR)"
+                    " FROM _bg_ranked WHERE rn > 1 AND value <> kept",
+                    (now, source, CONFLICT_REASON),
+                )
+                quarantined += int(dup_diff)
+            self._temp_table(
+                "_bg_cand", "SELECT meter_id, ts, value, quality FROM _bg_ranked WHERE rn = 1"
+            )
+            candidates = "_bg_cand"
+        if not overlap:
+            inserted = self._fetch(f"SELECT count(*) FROM {candidates}")[0][0]
+            self._exec(
+                "INSERT INTO readings (meter_id, ts, value, quality)"
+                f" SELECT meter_id, ts, value, quality FROM {candidates}{self._insert_guard}"
+            )
+            return WriteReport(inserted=int(inserted), unchanged=unchanged, quarantined=quarantined)
+
+        # Compare with the stored rows of the batch's span, counting only: a
+        # pure re-import (every row unchanged) then costs one join and no writes.
+        stored = f"(SELECT meter_id, ts, value FROM readings WHERE ts >= {p} AND ts <= {p})"
+        new, same, diff = self._fetch(
+            "SELECT count(*) FILTER (WHERE r.value IS NULL),"
+            " count(*) FILTER (WHERE r.value = c.value),"
+            " count(*) FILTER (WHERE r.value <> c.value)"
+            f" FROM {candidates} c LEFT JOIN {stored} r"
+            " ON r.meter_id = c.meter_id AND r.ts = c.ts",
+            span,
+        )[0]
+        replaced = 0
+        if diff and on_conflict == "replace":
+            self._exec(
+                f"UPDATE readings SET value = c.value, quality = c.quality FROM {candidates} c"
+                " WHERE readings.meter_id = c.meter_id AND readings.ts = c.ts"
+                f" AND readings.ts >= {p} AND readings.ts <= {p} AND readings.value <> c.value",
+                span,
+            )
+            replaced = int(diff)
+        elif diff:
+            self._exec(
+                "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field,"
+                " raw, reason)"
+                f" SELECT CAST({p} AS TIMESTAMPTZ), CAST({p} AS VARCHAR), NULL, c.meter_id,"
+                " c.ts, 'value', CAST(c.value AS VARCHAR),"
+                f" CAST({p} AS VARCHAR) || ': stored value ' || CAST(r.value AS VARCHAR)"
+                f" || ' differs' FROM {candidates} c JOIN {stored} r"
+                " ON r.meter_id = c.meter_id AND r.ts = c.ts WHERE r.value <> c.value",
+                (now, source, CONFLICT_REASON, *span),
+            )
+            quarantined += int(diff)
+        if new:
+            self._exec(
+                "INSERT INTO readings (meter_id, ts, value, quality)"
+                f" SELECT c.meter_id, c.ts, c.value, c.quality FROM {candidates} c"
+                f" LEFT JOIN {stored} r ON r.meter_id = c.meter_id AND r.ts = c.ts"
+                " WHERE r.meter_id IS NULL" + self._insert_guard,
+                span,
+            )
+        return WriteReport(
+            inserted=int(new),
+            unchanged=unchanged + int(same),
+            replaced=replaced,
+            quarantined=quarantined,
+        )
+
+    def _insert_new(self, batch: pa.Table) -> None:
+        """Insert a batch known to hold only new, distinct keys."""
+        self._stage(batch, "_bg_batch")
+        self._exec(
+            "INSERT INTO readings (meter_id, ts, value, quality)"
+            " SELECT meter_id, ts, value, quality FROM _bg_batch" + self._insert_guard
+        )
+
+    def _cleanup(self) -> None:
+        for name in ("_bg_cls", "_bg_cand", "_bg_ranked", "_bg_batch", "_bg_quarantine"):
+            self._unstage(name)
+
+    def _insert_quarantine(self, table: pa.Table, now: datetime) -> None:
+        self._stage(table, "_bg_quarantine")
+        self._exec(
+            "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field, raw, reason)"
+            f" SELECT CAST({self._param} AS TIMESTAMPTZ), source, line, meter_id, ts, field, raw,"
+            " reason"
+            " FROM _bg_quarantine",
+            (now,),
+        )
+
+    def _where(
+        self,
+        meter_ids: list[str] | None,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        prefix: str = "r.",
+    ) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if meter_ids is not None:
+            clauses.append(self._in_list(f"{prefix}meter_id"))
+            params.append(list(meter_ids))
+        lo, hi = _utc(start, "start"), _utc(end, "end")
+        if lo is not None:
+            clauses.append(f"{prefix}ts >= {self._param}")
+            params.append(lo)
+        if hi is not None:
+            clauses.append(f"{prefix}ts < {self._param}")
+            params.append(hi)
+        return clauses, params
+
+    def read_readings(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.RAW,
+    ) -> pd.DataFrame:
+        """Readings with ``start <= ts < end`` as a long frame (meter_id, ts, value).
+
+        Resampled per meter into UTC intervals labelled by their start: kWh
+        meters are summed, all other units (and meters no stored site
+        describes) averaged. Intervals without readings are absent, not zero.
+        Sorted by meter and time.
+        """
+        seconds = bucket_seconds(resolution)
+        clauses, params = self._where(meter_ids, start, end)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if seconds is None:
+            sql = f"SELECT r.meter_id, r.ts, r.value FROM readings r{where} ORDER BY 1, 2"
+        else:
+            sql = (
+                f"SELECT r.meter_id, {self._bucket('r.ts', seconds)} AS ts,"
+                " CASE WHEN coalesce(m.is_energy, FALSE) THEN sum(r.value)"
+                " ELSE avg(r.value) END AS value"
+                f" FROM readings r LEFT JOIN meters m ON m.meter_id = r.meter_id{where}"
+                " GROUP BY r.meter_id, 2, m.is_energy ORDER BY 1, 2"
+            )
+        with self._lock:
+            return _finish(self._frame(sql, params, _READ_COLUMNS), _READ_COLUMNS)
+
+    def _per_meter(
+        self,
+        kind: str,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+        tenant_ids: list[str] | None,
+    ) -> tuple[str, list[Any]]:
+        seconds = bucket_seconds(resolution)
+        units = self._fetch(
+            f"SELECT DISTINCT unit FROM meters WHERE kind = {self._param} ORDER BY unit", (kind,)
+        )
+        if len(units) > 1:
+            listed = ", ".join(u[0] for u in units)
+            raise DataError(f"meters of kind {kind!r} mix units ({listed}); cannot add them up")
+        clauses, params = self._where(None, start, end)
+        clauses.insert(0, f"m.kind = {self._param}")
+        params.insert(0, kind)
+        if tenant_ids is not None:
+            clauses.append(self._in_list("m.tenant_id"))
+            params.append(list(tenant_ids))
+        bucket = "r.ts" if seconds is None else self._bucket("r.ts", seconds)
+        sql = (
+            f"SELECT m.tenant_id, r.meter_id, {bucket} AS ts,"
+            " CASE WHEN m.is_energy THEN sum(r.value) ELSE avg(r.value) END AS value"
+            " FROM readings r JOIN meters m ON m.meter_id = r.meter_id"
+            f" WHERE {' AND '.join(clauses)} GROUP BY m.tenant_id, r.meter_id, 3, m.is_energy"
+        )
+        return sql, params
+
+    def tenant_totals(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+        tenant_ids: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """One meter kind summed per tenant: columns tenant_id, ts, value.
+
+        Each meter is first resampled with its unit's rule (kWh summed, kW
+        averaged), then the tenant's meters are added: energy [kWh] per
+        interval for kWh meters, average power [kW] for kW meters. Site-level
+        meters (no tenant) are left out.
+
+        Raises
+        ------
+        DataError
+            If meters of this kind use different units.
+        """
+        inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids)
+        sql = (
+            f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
+            " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
+        )
+        columns = ("tenant_id", "ts", "value")
+        with self._lock:
+            return _finish(self._frame(sql, params, columns), columns)
+
+    def park_totals(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+    ) -> pd.DataFrame:
+        """One meter kind summed over every meter of the park: columns ts, value.
+
+        Includes site-level meters of that kind: a park whose main meter and
+        tenant sub-meters share a kind should ask per tenant instead.
+
+        Raises
+        ------
+        DataError
+            If meters of this kind use different units.
+        """
+        inner, params = self._per_meter(str(kind), start, end, resolution, None)
+        sql = f"SELECT ts, sum(value) AS value FROM ({inner}) AS pm GROUP BY ts ORDER BY 1"
+        columns = ("ts", "value")
+        with self._lock:
+            return _finish(self._frame(sql, params, columns), columns)
+
+    def count_readings(self, meter_id: str | None = None) -> int:
+        """Number of stored readings (of one meter, or all)."""
+        with self._lock:
+            if meter_id is None:
+                rows = self._fetch("SELECT count(*) FROM readings")
+            else:
+                rows = self._fetch(
+                    f"SELECT count(*) FROM readings WHERE meter_id = {self._param}", (meter_id,)
+                )
+        return int(rows[0][0])
+
+    # -- quarantine --------------------------------------------------------------
+    def list_quarantine(self, source: str | None = None, limit: int = 100) -> pd.DataFrame:
+        """Quarantined rows, newest first: QUARANTINE_COLUMNS plus ``received_at``."""
+        columns = (*QUARANTINE_COLUMNS, "received_at")
+        where, params = "", []
+        if source is not None:
+            where = f" WHERE source = {self._param}"
+            params.append(source)
+        sql = (
+            f"SELECT {', '.join(columns)} FROM quarantine{where}"
+            f" ORDER BY received_at DESC, id DESC LIMIT {int(limit)}"
+        )
+        with self._lock:
+            return _finish(self._frame(sql, params, columns), columns)
+
+    def count_quarantine(self, source: str | None = None) -> int:
+        """Number of quarantined rows (of one source, or all)."""
+        with self._lock:
+            if source is None:
+                rows = self._fetch("SELECT count(*) FROM quarantine")
+            else:
+                rows = self._fetch(
+                    f"SELECT count(*) FROM quarantine WHERE source = {self._param}", (source,)
+                )
+        return int(rows[0][0])
+
+    # -- forecasts ---------------------------------------------------------------
+    def write_forecasts(self, forecasts: pd.DataFrame | pa.Table) -> int:
+        """Store forecasts, replacing any with the same key.
+
+        The key is ``(meter_id, issued_at, ts, quantile, model)``; within the
+        batch the last row of a key wins. Writing the same batch twice stores
+        it once.
+
+        Returns
+        -------
+        int
+            Distinct keys written.
+        """
+        table = normalize_forecasts(forecasts)
+        if table.num_rows == 0:
+            return 0
+        table = table.append_column("_row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        key = "meter_id, issued_at, ts, quantile, model"
+        with self._lock:
+            try:
+                written = self._upsert_forecasts(table, key)
+            finally:
+                self._unstage("_bg_fc_last")
+                self._unstage("_bg_fc")
+        return written
+
+    def _upsert_forecasts(self, table: pa.Table, key: str) -> int:
+        with self._transaction():
+            self._stage(table, "_bg_fc")
+            self._temp_table(
+                "_bg_fc_last",
+                f"SELECT DISTINCT ON ({key}) meter_id, issued_at, ts, horizon, quantile, value,"
+                f" model FROM _bg_fc ORDER BY {key}, _row DESC",
+            )
+            written = self._fetch("SELECT count(*) FROM _bg_fc_last")[0][0]
+            self._exec(
+                f"INSERT INTO forecasts ({', '.join(FORECAST_COLUMNS)})"
+                f" SELECT {', '.join(FORECAST_COLUMNS)} FROM _bg_fc_last"
+                f" ON CONFLICT ({key}) DO UPDATE SET value = EXCLUDED.value,"
+                " horizon = EXCLUDED.horizon"
+            )
+        return int(written)
+
+    def read_forecasts(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        model: str | None = None,
+        latest: bool = True,
+        issued_before: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Forecasts for target times ``start <= ts < end``.
+
+        Parameters
+        ----------
+        meter_ids, start, end, model
+            Filters (``None``: all).
+        latest : bool
+            Keep only the most recent issue per (meter, model, ts, quantile).
+        issued_before : pandas.Timestamp, optional
+            Ignore forecasts issued at or after this time (what was known then,
+            for causal back-tests).
+
+        Returns
+        -------
+        pandas.DataFrame
+            :data:`~bitgaram.store.base.FORECAST_COLUMNS`, sorted by meter,
+            model, ts, quantile (and issue time).
+        """
+        clauses, params = self._where(meter_ids, start, end, prefix="f.")
+        if model is not None:
+            clauses.append(f"f.model = {self._param}")
+            params.append(model)
+        cutoff = _utc(issued_before, "issued_before")
+        if cutoff is not None:
+            clauses.append(f"f.issued_at < {self._param}")
+            params.append(cutoff)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        cols = ", ".join(FORECAST_COLUMNS)
+        order = "meter_id, model, ts, quantile, issued_at"
+        if latest:
+            sql = (
+                f"SELECT {cols} FROM (SELECT f.*, row_number() OVER (PARTITION BY"
+                " f.meter_id, f.model, f.ts, f.quantile ORDER BY f.issued_at DESC) AS rn"
+                f" FROM forecasts f{where}) AS x WHERE rn = 1 ORDER BY {order}"
+            )
+        else:
+            sql = f"SELECT {cols} FROM forecasts f{where} ORDER BY {order}"
+        with self._lock:
+            return _finish(self._frame(sql, params, FORECAST_COLUMNS), FORECAST_COLUMNS)

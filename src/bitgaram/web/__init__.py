@@ -1,0 +1,1 @@
+"""The browser dashboard: static pages and scripts served by the API app (no CDN)."""

@@ -1,0 +1,198 @@
+"""The batching writer: batches, acknowledgements after commit, backpressure, outages."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pandas as pd
+from collect_doubles import FlakyStore, MemoryStore, site_dict
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitgaram.collect.writer import (
+    BatchWriter,
+    RawReading,
+    Reject,
+    Submission,
+    SubmissionResult,
+    prepare_batch,
+)
+from bitgaram.site import Site, parse_site
+
+T0 = pd.Timestamp("2024-05-01T00:00Z")
+
+
+def reading(i: int, meter: str = "acme-load", value: float | None = None) -> RawReading:
+    ts = (T0 + pd.Timedelta(minutes=i)).isoformat()
+    return RawReading(meter, ts, float(i % 97) if value is None else value, "kWh", 0)
+
+
+async def _run(writer: BatchWriter, subs: list[Submission]) -> None:
+    task = asyncio.create_task(writer.run())
+    for sub in subs:
+        await writer.submit(sub)
+    await writer.close()
+    await task
+
+
+def test_batches_by_size_and_acks_after_commit(site: Site, memory_store: MemoryStore) -> None:
+    acked: list[tuple[int, int]] = []
+
+    def ack(i: int) -> Any:
+        # The reading must already be in the store when its message is acknowledged.
+        def done(result: SubmissionResult) -> None:
+            assert memory_store.count_readings() >= (i + 1) * 10
+            acked.append((i, result.accepted))
+
+        return done
+
+    subs = [
+        Submission(f"mqtt:m{i}", [reading(i * 10 + k) for k in range(10)], (), ack(i))
+        for i in range(25)
+    ]
+    writer = BatchWriter(memory_store, site, max_rows=100, max_delay=5.0)
+    asyncio.run(_run(writer, subs))
+    assert memory_store.count_readings() == 250
+    assert [a for a, _ in acked] == list(range(25))  # in order, each once
+    assert all(n == 10 for _, n in acked)
+    # 250 rows in batches of at most 100 readings: three transactions.
+    assert memory_store.calls == 3 == writer.stats.batches
+
+
+def test_flushes_by_time(site: Site, memory_store: MemoryStore) -> None:
+    async def scenario() -> float:
+        writer = BatchWriter(memory_store, site, max_rows=10_000, max_delay=0.05)
+        task = asyncio.create_task(writer.run())
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await writer.submit(Submission("http", [reading(1)], (), lambda r: done.set()))
+        await asyncio.wait_for(done.wait(), 2.0)
+        elapsed = loop.time() - start
+        await writer.close()
+        await task
+        return elapsed
+
+    elapsed = asyncio.run(scenario())
+    assert memory_store.count_readings() == 1
+    assert elapsed < 1.0
+
+
+def test_backpressure_blocks_submit_while_store_is_stuck(site: Site) -> None:
+    gate = threading.Event()
+    inner = MemoryStore()
+
+    class Stuck:
+        url = "stuck://"
+
+        def write_readings(self, readings: pd.DataFrame, **kw: Any) -> Any:
+            gate.wait(5)
+            return inner.write_readings(readings, **kw)
+
+    async def scenario() -> tuple[int, int]:
+        writer = BatchWriter(Stuck(), site, max_rows=1, max_delay=0.01, queue_size=2)  # type: ignore[arg-type]
+        task = asyncio.create_task(writer.run())
+        accepted = 0
+        for i in range(10):
+            try:
+                await asyncio.wait_for(writer.submit(Submission("http", [reading(i)])), 0.2)
+            except TimeoutError:
+                break
+            accepted += 1
+        # One batch in the stuck write, one validated and waiting for it, two
+        # queued: the fifth submit must wait.
+        blocked_at = accepted
+        gate.set()
+        for i in range(accepted, 10):
+            await writer.submit(Submission("http", [reading(i)]))
+        await writer.close()
+        await task
+        return blocked_at, inner.count_readings()
+
+    blocked_at, stored = asyncio.run(scenario())
+    assert blocked_at == 4
+    assert stored == 10
+
+
+def _append(acks: list[int], i: int, result: SubmissionResult) -> None:
+    acks.append(i)
+
+
+def _outage(
+    site: Site, after_commit: bool
+) -> tuple[MemoryStore, FlakyStore, list[int], BatchWriter]:
+    inner = MemoryStore()
+    flaky = FlakyStore(inner, failures=3, after_commit=after_commit)
+    acks: list[int] = []
+    subs = [
+        Submission(
+            "mqtt:x", [reading(i * 5 + k) for k in range(5)], (), lambda r, i=i: acks.append(i)
+        )
+        for i in range(40)
+    ]
+    writer = BatchWriter(flaky, site, max_rows=50, max_delay=0.01, retry_initial=0.01)  # type: ignore[arg-type]
+    asyncio.run(_run(writer, subs))
+    return inner, flaky, acks, writer
+
+
+def test_store_outage_holds_the_batch_until_written(site: Site) -> None:
+    inner, flaky, acks, writer = _outage(site, after_commit=False)
+    assert flaky.failed == 3 == writer.stats.store_failures
+    assert inner.count_readings() == 200
+    assert sorted(acks) == list(range(40))  # every message acknowledged exactly once
+    assert inner.quarantine == []
+
+
+def test_outage_after_commit_does_not_double(site: Site) -> None:
+    inner, _, acks, _ = _outage(site, after_commit=True)
+    # The retried batch was already committed: idempotent writes, no conflict, no double.
+    assert inner.count_readings() == 200
+    assert inner.quarantine == []
+    assert sorted(acks) == list(range(40))
+
+
+def test_bad_unit_and_pre_rejects_are_traced_to_their_submission(site: Site) -> None:
+    subs = [
+        Submission("mqtt:a", [reading(0), RawReading("acme-load", T0.isoformat(), 1.0, "W", 0, 2)]),
+        Submission("mqtt:b", [], [Reject(0, "acme-load", "payload", "{", "bad_json: x")]),
+        Submission("mqtt:c", [reading(3, meter="nope")]),
+    ]
+    prepared = prepare_batch(subs, site)
+    assert [r.accepted for r in prepared.results] == [1, 0, 0]
+    assert prepared.results[0].rejections[0].reason.startswith("bad_unit")
+    assert prepared.results[0].rejections[0].line == 2
+    assert prepared.results[2].rejections[0].reason.startswith("unknown_meter")
+    q = prepared.quarantine.sort_values("source")
+    assert list(q["source"]) == ["mqtt:a", "mqtt:b", "mqtt:c"]
+
+
+_item = st.tuples(
+    st.sampled_from(["acme-load", "acme-pv", "nope"]),
+    st.sampled_from(["kWh", "kW", "W"]),
+    st.one_of(st.floats(-10, 5000, allow_nan=False), st.just(float("nan"))),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(_item, max_size=6), min_size=1, max_size=6))
+def test_every_row_is_accepted_or_quarantined(batches: list[list[Any]]) -> None:
+    site = parse_site(site_dict("hypothesis"))
+    subs = []
+    k = 0
+    for i, items in enumerate(batches):
+        rows = []
+        for meter, unit, value in items:
+            rows.append(RawReading(meter, (T0 + pd.Timedelta(minutes=k)).isoformat(), value, unit))
+            k += 1  # unique timestamps: no duplicates to collapse
+        subs.append(Submission(f"http:{i}", rows))
+    prepared = prepare_batch(subs, site)
+    for sub, result in zip(subs, prepared.results, strict=True):
+        assert result.accepted + result.quarantined == len(sub.rows)
+        assert all(r.line >= 1 for r in result.rejections)
+    assert len(prepared.readings) == sum(r.accepted for r in prepared.results)
+    assert len(prepared.quarantine) == sum(r.quarantined for r in prepared.results)
+    meter_units = {m.id: str(m.unit) for m in site.meters}
+    stored = set(prepared.readings["meter_id"])
+    assert stored <= set(meter_units)

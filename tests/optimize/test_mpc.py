@@ -1,0 +1,66 @@
+"""The MPC and oracle controllers on short slices of the CityLearn data."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bitgaram.optimize.mpc import MPCConfig, MPCController, _nan_quantiles
+from bitgaram.optimize.oracle import OracleController
+from bitgaram.simulate import SiteData, simulate
+
+
+def _two_buildings(site: SiteData, start: int, stop: int) -> SiteData:
+    part = site.slice(start, stop)
+    return replace(
+        part,
+        names=part.names[:2],
+        load_kwh=part.load_kwh[:, :2].copy(),
+        pv_kwh=part.pv_kwh[:, :2].copy(),
+        batteries=part.batteries[:2],
+        pv_kwp=part.pv_kwp[:2],
+    )
+
+
+def test_mpc_with_forecast_models_is_causal(citylearn_site: SiteData) -> None:
+    """Changing load and PV from hour T on leaves every action before T unchanged."""
+    site = _two_buildings(citylearn_site, 24 * 30, 24 * 38)
+    t_change = 24 * 5 + 7
+    load = site.load_kwh.copy()
+    pv = site.pv_kwh.copy()
+    load[t_change:] *= 1.8
+    pv[t_change:] = pv[t_change:] * 0.3 + 0.2
+    changed = replace(site, load_kwh=load, pv_kwh=pv)
+    cfg = MPCConfig(horizon=24, n_scenarios=3, source="models")
+    a = simulate(site, MPCController(cfg))
+    b = simulate(changed, MPCController(cfg))
+    assert np.array_equal(a.battery_kwh[:t_change], b.battery_kwh[:t_change])
+    assert not np.array_equal(a.battery_kwh[t_change:], b.battery_kwh[t_change:])
+
+
+def test_mpc_with_perfect_forecasts_beats_no_battery(citylearn_site: SiteData) -> None:
+    site = _two_buildings(citylearn_site, 0, 24 * 7)
+    res = simulate(site, MPCController(MPCConfig(horizon=24, n_scenarios=1, source="perfect")))
+    assert res.score.score < 0.9
+    assert np.all(res.soc_kwh <= 6.4 + 1e-9)
+
+
+def test_oracle_is_a_bound_for_mpc_on_a_week(citylearn_site: SiteData) -> None:
+    site = _two_buildings(citylearn_site, 0, 24 * 7)
+    oracle = simulate(site, OracleController())
+    naive = simulate(site, MPCController(MPCConfig(horizon=24, n_scenarios=3, source="naive")))
+    assert oracle.score.score < 1.0
+    assert oracle.score.score < naive.score.score + 0.02
+
+
+def test_nan_quantiles_match_numpy() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20, 6, 3))
+    x[:4, 2, 1] = np.nan
+    x[:, 5, 0] = np.nan
+    levels = np.array([0.1, 0.5, 0.9])
+    with pytest.warns(RuntimeWarning):
+        expected = np.nan_to_num(np.nanquantile(x, levels, axis=0))
+    assert np.allclose(_nan_quantiles(x, levels), expected)
