@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     .venv/bin/python bench/citylearn_score.py [DATASET_DIR] [--controllers none,rule,mpc,oracle]
-        [--load-model lightgbm|baseline] [--start 0] [--stop 8760]
+        [--load-model baseline|lightgbm] [--forecast models|naive|perfect]
+        [--scenarios 3] [--start 0] [--stop 8760]
 
 Prints one Markdown table row per controller: score, the KPI ratios (C, G,
 R, L, D) and the wall time of prepare + replay [s]. ``--start/--stop`` score a
@@ -26,7 +27,7 @@ from bitgaram.simulate.engine import Controller
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make(name: str, load_model: str, source: str) -> Controller:
+def make(name: str, load_model: str, source: str, scenarios: int) -> Controller:
     """A controller by name."""
     if name == "none":
         return NoBatteryController()
@@ -35,7 +36,8 @@ def make(name: str, load_model: str, source: str) -> Controller:
     if name == "oracle":
         return OracleController()
     if name == "mpc":
-        return MPCController(MPCConfig(source=source, load_model=load_model))  # type: ignore[arg-type]
+        cfg = MPCConfig(source=source, load_model=load_model, n_scenarios=scenarios)  # type: ignore[arg-type]
+        return MPCController(cfg)
     raise SystemExit(f"unknown controller {name}")
 
 
@@ -44,20 +46,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset", nargs="?", default=str(ROOT / "data" / "citylearn_2022_phase_1"))
     ap.add_argument("--controllers", default="none,rule,mpc,oracle")
-    ap.add_argument("--load-model", default="lightgbm", choices=["lightgbm", "baseline"])
+    ap.add_argument("--load-model", default="baseline", choices=["lightgbm", "baseline"])
     ap.add_argument("--forecast", default="models", choices=["models", "naive", "perfect"])
+    ap.add_argument("--scenarios", type=int, default=3)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--stop", type=int, default=None)
     args = ap.parse_args()
     site = site_from_citylearn(read_citylearn(args.dataset))
     site = site.slice(args.start, args.stop or site.n_steps)
-    print(f"{args.dataset}: steps {args.start}..{args.start + site.n_steps}, {len(site.names)} buildings")
-    print("| controller | score | C price | G carbon | R ramping | L load factor | D grid | time [s] |")
+    stop = args.start + site.n_steps
+    print(f"{args.dataset}: steps {args.start}..{stop}, {len(site.names)} buildings")
+    print("| controller | score | C | G | R | L | D | time [s] |")
     print("|---|---|---|---|---|---|---|---|")
     for name in args.controllers.split(","):
-        res = simulate(site, make(name, args.load_model, args.forecast))
+        res = simulate(site, make(name, args.load_model, args.forecast, args.scenarios))
         s = res.score
-        label = name if name != "mpc" else f"mpc ({args.forecast}, {args.load_model})"
+        label = name
+        if name == "mpc":
+            label = f"mpc ({args.forecast}, {args.load_model}, K={args.scenarios})"
         print(
             f"| {label} | {s.score:.3f} | {s.price_cost:.3f} | {s.emission_cost:.3f} | "
             f"{s.ramping:.3f} | {s.load_factor:.3f} | {s.grid_cost:.3f} | {res.seconds:.1f} |",

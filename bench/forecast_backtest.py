@@ -74,7 +74,7 @@ def main() -> None:
             rep = reports[target]
             origins = next(iter(rep.runs.values())).result.origins
             peer = StatsForecastETS()
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             extra = run_backtest(
                 {peer.name: peer, rep.reference: _reference(rep.reference)},
                 y,
@@ -86,28 +86,27 @@ def main() -> None:
                 (1, 6, 24),
                 reference=rep.reference,
             )
-            peer_cost[target] = time.perf_counter() - t0
+            peer_cost[target] = (time.perf_counter() - t0, time.process_time() - c0)
             peer_scores = extra.scores[extra.scores["model"] == peer.name]
             merged = pd.concat([rep.scores, peer_scores], ignore_index=True)
             ref = merged[merged["model"] == rep.reference].set_index(["series", "horizon"])["mae"]
             key = list(zip(merged["series"], merged["horizon"], strict=True))
             merged["skill"] = 1 - merged["mae"].to_numpy() / ref.reindex(key).to_numpy()
             object.__setattr__(rep, "scores", merged)
-            print(f"peer {target}: {peer_cost[target]:.1f} s", flush=True)
+            print(f"peer {target}: {peer_cost[target]} s (wall, cpu)", flush=True)
 
     # 3. The scheduler's use: a year of hourly origins x 48 h x 5 buildings, load.
     frames = citylearn_frames(ds)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sched = rolling_forecast(
-        LightGBMLoadForecaster(max_horizon=48, country=args.country),
+        LightGBMLoadForecaster(max_horizon=48, country=args.country, quantiles=()),
         frames.load,
         np.arange(1, ds.n_steps + 1),
         48,
         frames.exog,
         24 * 14,
-        quantiles=(0.1, 0.5, 0.9),
     )
-    sched_s = time.perf_counter() - t0
+    sched_s, sched_cpu = time.perf_counter() - t0, time.process_time() - c0
     print(f"scheduler-style rolling forecast {sched.point.shape}: {sched_s:.1f} s", flush=True)
 
     # 4. Plots and the report.
@@ -145,12 +144,15 @@ def main() -> None:
     if peer_cost:
         lines.append(
             "- Peer: statsforecast AutoETS (season 24, `ZNZ`), estimated per building on the "
-            f"last 28 days at each refit, re-applied (`forward`) at every origin: load "
-            f"{peer_cost['load']:.0f} s, PV {peer_cost['pv']:.0f} s (each incl. its reference)."
+            "last 28 days at each refit, re-applied (`forward`) at every origin, clipped at 0 "
+            "for series never negative: wall/CPU load "
+            f"{peer_cost['load'][0]:.0f}/{peer_cost['load'][1]:.0f} s, PV "
+            f"{peer_cost['pv'][0]:.0f}/{peer_cost['pv'][1]:.0f} s (each incl. its reference)."
         )
     lines.append(
-        f"- Scheduler use (8,760 origins x 48 h x 5 buildings, P10/P50/P90, refit every 14 days): "
-        f"{sched_s:.0f} s wall."
+        "- Scheduler use (8,760 hourly origins x 48 h x 5 buildings, point forecast, refit "
+        f"every 14 days): wall {sched_s:.0f} s, CPU {sched_cpu:.0f} s. P10/P50/P90 cost ~3x "
+        "(one LightGBM model per level)."
     )
     for target, rep in reports.items():
         lines += [
@@ -161,6 +163,22 @@ def main() -> None:
             "",
             f"![{target}](docs/forecasting_{target}_week.png)",
         ]
+    corr_irr, corr_lag = _pv_diagnostics(ds)
+    load_skill = _pooled(reports["load"], "bitgaram_lightgbm", 24)
+    pv_skill = _pooled(reports["pv"], "bitgaram_pvlib_lightgbm", 24)
+    lines += [
+        "",
+        "Targets: load 24 h skill >= 0.15 vs the best naive baseline: "
+        f"{load_skill:+.3f}. PV 24 h skill >= 0.5 vs yesterday's output: {pv_skill:+.3f}, "
+        "missed. Why: in this data set the PV series and the weather file's irradiance "
+        "disagree about clouds: the correlation between the daily PV clear-sky index and "
+        f"the daily direct-irradiance clear-sky index is {corr_irr:.2f} (each day's total "
+        "over its 15-day rolling maximum), while the PV clear-sky index of consecutive days "
+        f"correlates at {corr_lag:.2f}. The irradiance forecast columns (equal to later "
+        "measurements) therefore carry almost no information about tomorrow's PV, and "
+        "yesterday's output is a strong baseline; the model's gain comes from the learned "
+        "cloudiness persistence and the clear-sky shape.",
+    ]
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
@@ -174,6 +192,24 @@ def main() -> None:
         )
         path.write_text(text)
         print(f"updated {path}")
+
+
+def _pooled(report, model: str, horizon: int) -> float:  # type: ignore[no-untyped-def]
+    sc = report.scores
+    row = sc[(sc["model"] == model) & (sc["series"] == POOLED) & (sc["horizon"] == horizon)]
+    return float(row["skill"].iloc[0])
+
+
+def _pv_diagnostics(ds) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Daily clear-sky-index correlations: PV vs irradiance, and PV day-to-day."""
+    steps = 24
+    n = ds.n_steps // steps * steps
+    pv = pd.Series(ds.pv_matrix()[:n].sum(axis=1).reshape(-1, steps).sum(axis=1))
+    irr = ds.weather["direct_solar_irradiance"].to_numpy()[:n].reshape(-1, steps).sum(axis=1)
+    irr_s = pd.Series(irr)
+    ci_pv = pv / pv.rolling(15, center=True, min_periods=1).max()
+    ci_irr = irr_s / irr_s.rolling(15, center=True, min_periods=1).max()
+    return float(ci_pv.corr(ci_irr)), float(ci_pv.corr(ci_pv.shift(1)))
 
 
 def origins_of(reports: dict) -> np.ndarray:  # type: ignore[type-arg]

@@ -77,7 +77,8 @@ def test_soc_bounds_and_energy_balance(
         soc1 = res.state.soc_kwh[0]
         grid = res.grid_energy_kwh[0]
         eta = res.efficiency[0]
-        assert -1e-9 <= soc1 <= state.capacity_kwh[0] + 1e-9
+        # Fade may leave the capacity below the SoC; CityLearn caps only charging.
+        assert -1e-9 <= soc1 <= max(state.capacity_kwh[0], soc0) + 1e-9
         assert abs(grid) <= max_power(p, np.array([soc0]), state.capacity_kwh)[0] + 1e-9
         stored = grid * eta if grid >= 0 else grid / eta
         assert soc1 - soc0 == pytest.approx(stored, abs=1e-9)

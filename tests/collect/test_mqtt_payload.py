@@ -19,7 +19,7 @@ _json = st.recursive(
 _reading = st.fixed_dictionaries(
     {
         "timestamp": st.one_of(st.integers(-5, EPOCH_MAX + 5), st.text(max_size=8), _json),
-        "value": st.one_of(st.floats(), st.integers(), _json),
+        "value": st.one_of(st.floats(), st.integers(), st.just(10**400), _json),
         "unit": st.one_of(st.just("kWh"), _json),
     },
     optional={"quality": st.one_of(st.integers(-1, 3), _json), "meter": st.just("m1") | _json},
@@ -61,3 +61,5 @@ def test_payload_forms() -> None:
     other = dict(one, meter="m2")
     assert decode_payload(json.dumps(other), "m1")[1][0].reason.startswith("meter_mismatch")
     assert decode_items([other], None)[0][0].meter_id == "m2"  # HTTP items name their meter
+    huge = dict(one, value=10**400)
+    assert decode_items([huge], "m1")[1][0].reason.startswith("not_finite")

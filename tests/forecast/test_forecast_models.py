@@ -170,3 +170,13 @@ def test_pv_short_history_falls_back_to_yesterday_masked_at_night(
     assert day.any() and (~day).any()
     np.testing.assert_allclose(res.point[0, day, 0], naive[0, day, 0])
     assert np.all(res.quantile(0.1) <= res.quantile(0.9))
+
+
+def test_load_model_refuses_predict_with_other_exog(
+    hourly: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    load, exog = hourly
+    model = LightGBMLoadForecaster(max_horizon=24, params=SMALL, min_train_rows=100)
+    model.fit(load, exog, end=24 * 20)
+    with pytest.raises(ForecastError, match="same exog"):
+        model.predict(load, np.array([24 * 20]), 24, None)

@@ -26,8 +26,8 @@ def _two_buildings(site: SiteData, start: int, stop: int) -> SiteData:
 
 def test_mpc_with_forecast_models_is_causal(citylearn_site: SiteData) -> None:
     """Changing load and PV from hour T on leaves every action before T unchanged."""
-    site = _two_buildings(citylearn_site, 24 * 30, 24 * 38)
-    t_change = 24 * 5 + 7
+    site = _two_buildings(citylearn_site, 24 * 30, 24 * 36)
+    t_change = 24 * 4 + 7
     load = site.load_kwh.copy()
     pv = site.pv_kwh.copy()
     load[t_change:] *= 1.8

@@ -119,3 +119,17 @@ def test_lookup_of_unknown_ids_raises(tmp_path: Path) -> None:
 def test_parse_site_names_its_source() -> None:
     with pytest.raises(ConfigError, match=r"^api: site: Field required"):
         parse_site({}, source="api")
+
+
+def test_sign_rules_allow_negative_prices_and_net_flows_but_not_load() -> None:
+    from bitgaram.site.model import Meter, MeterKind, Unit
+
+    def meter(kind: MeterKind, unit: Unit) -> Meter:
+        return Meter(id="m", kind=kind, unit=unit)
+
+    assert meter(MeterKind.PRICE, Unit.KRW_PER_KWH).allows_negative
+    assert meter(MeterKind.GRID_NET, Unit.KWH).allows_negative
+    assert meter(MeterKind.BATTERY, Unit.KWH).allows_negative
+    assert not meter(MeterKind.LOAD, Unit.KWH).allows_negative
+    assert not meter(MeterKind.PV, Unit.KWH).allows_negative
+    assert not meter(MeterKind.CARBON_INTENSITY, Unit.KGCO2_PER_KWH).allows_negative

@@ -16,7 +16,6 @@ from bitgaram.api.core.config import Settings
 from bitgaram.api.errors import install_error_handlers
 from bitgaram.api.ingest import guard_readings_push
 from bitgaram.api.routes import alerts, auth, bills, health, meters, park, re100, sites, tenants
-from bitgaram.api.serialised import serialised
 from bitgaram.api.series import ViewCache
 from bitgaram.errors import BitgaramError
 from bitgaram.store.base import Store
@@ -99,7 +98,6 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     fastapi.FastAPI
         The application; OpenAPI docs at ``/docs``, dashboard at ``/dashboard``.
     """
-    store = serialised(store)
     app = FastAPI(
         title="bitgaram",
         version=__version__,

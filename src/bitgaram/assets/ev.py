@@ -144,7 +144,7 @@ def step_vehicle(
     Examples
     --------
     >>> v = Vehicle("van", 0, 4, 10.0, 20.0, 60.0, charger_kw=11.0)
-    >>> step_vehicle(v, 10.0, 0.0, 3, 0.25)[0] >= 20.0 - 1e-9  # last step: forced
+    >>> step_vehicle(v, 18.0, 0.0, 3, 0.25)[0] >= 20.0 - 1e-9  # last step: forced
     True
     """
     if not vehicle.arrival <= step < vehicle.departure:

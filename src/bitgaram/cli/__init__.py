@@ -44,6 +44,10 @@ def _register() -> None:
     from bitgaram.cli import bill as _bill  # noqa: F401
     from bitgaram.cli import serve as _serve  # noqa: F401
     from bitgaram.cli import forecast as _forecast  # noqa: F401
+    from bitgaram.cli import synth as _synth  # noqa: F401
+    from bitgaram.cli import fleet as _fleet  # noqa: F401
+    from bitgaram.cli import park as _park  # noqa: F401
+    from bitgaram.cli import control as _control  # noqa: F401
 
 
 def main() -> None:

@@ -27,6 +27,13 @@ class ControllerName(StrEnum):
     oracle = "oracle"
 
 
+class LoadModelName(StrEnum):
+    """Load forecasting models of the MPC."""
+
+    baseline = "baseline"
+    lightgbm = "lightgbm"
+
+
 class ForecastName(StrEnum):
     """Forecast sources of the MPC."""
 
@@ -60,6 +67,9 @@ def run(
     forecast: ForecastName = typer.Option(
         ForecastName.models, help="MPC forecasts ('perfect' is a bound, not causal)."
     ),
+    load_model: LoadModelName = typer.Option(
+        LoadModelName.baseline, help="Load model of the 'models' forecasts."
+    ),
 ) -> None:
     """Replay a CityLearn dataset with a controller and score it (CityLearn 2022 KPIs)."""
     from bitgaram.optimize.mpc import MPCConfig, MPCController
@@ -91,7 +101,7 @@ def run(
         if ctrl is not None:
             chosen = ctrl()
         else:
-            cfg = MPCConfig(horizon=horizon, source=forecast.value)
+            cfg = MPCConfig(horizon=horizon, source=forecast.value, load_model=load_model.value)
             chosen = MPCController(cfg, on_progress=stage)
 
         def on_step(done: int, total: int) -> None:
@@ -103,7 +113,9 @@ def run(
         result = simulate(site, chosen, on_step=on_step)
     extra = {"dataset": str(dataset), "n_steps": site.n_steps, "buildings": list(site.names)}
     if controller is ControllerName.mpc:
-        extra.update({"horizon": horizon, "forecast": forecast.value})
+        extra.update(
+            {"horizon": horizon, "forecast": forecast.value, "load_model": load_model.value}
+        )
     if controller is ControllerName.oracle:
         extra["note"] = "perfect-foresight bound, not a causal controller"
     files = write_outputs(result, site, out, extra)

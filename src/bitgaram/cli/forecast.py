@@ -22,7 +22,7 @@ def backtest(
     citylearn: Path = typer.Option(..., "--citylearn", help="CityLearn dataset folder."),
     out: Path = typer.Option(Path("forecast_backtest"), "--out", help="Report folder."),
     horizon: int = typer.Option(24, help="Steps per forecast."),
-    refit_every: int = typer.Option(24 * 7, help="Steps between refits (168 = weekly)."),
+    refit_every: int = typer.Option(24 * 14, help="Steps between refits (336 = two weeks)."),
     warmup_days: int = typer.Option(28, help="Days of history before the first origin."),
     country: str = typer.Option("KR", help="Public-holiday country (ISO code, '' for none)."),
     subdiv: str = typer.Option("", help="Holiday subdivision (state/province), optional."),

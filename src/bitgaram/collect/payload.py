@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +30,8 @@ _REQUIRED = ("timestamp", "value", "unit")
 #: Accepted range of epoch timestamps [s]: 1970-01-01 to 9999-12-31 (what datetimes hold).
 EPOCH_MIN = 0
 EPOCH_MAX = 253_402_300_799
+
+_FLOAT_MAX = sys.float_info.max
 
 
 def _raw(obj: object) -> str:
@@ -80,6 +83,8 @@ def decode_item(
     value = item["value"]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return reject("value", value, "wrong_type: value must be a JSON number")
+    if isinstance(value, int) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+        return reject("value", value, "not_finite: integer beyond the float range")
     if not math.isfinite(value):
         return reject("value", value, "not_finite: NaN or infinite")
     unit = item["unit"]
@@ -147,6 +152,7 @@ def decode_items(items: list[Any], meter_id: str | None) -> tuple[list[RawReadin
                 (tt is str or ((tt is float or tt is int) and EPOCH_MIN <= ts <= EPOCH_MAX))  # type: ignore[operator]
                 and (tv is float or tv is int)
                 and value - value == 0  # type: ignore[operator]  # finite: inf - inf and nan - nan are nan
+                and -_FLOAT_MAX <= value <= _FLOAT_MAX  # type: ignore[operator]
                 and type(unit) is str
                 and type(quality) is int
                 and 0 <= quality <= 2

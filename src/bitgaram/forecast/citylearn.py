@@ -69,7 +69,7 @@ def baseline_models(period: int = 24) -> dict[str, Forecaster]:
 def backtest_citylearn(
     ds: CityLearnDataset,
     horizon: int = 24,
-    refit_every: int = 24 * 7,
+    refit_every: int = 24 * 14,
     warmup_days: int = DEFAULT_WARMUP_DAYS,
     country: str | None = "KR",
     subdiv: str | None = None,

@@ -16,9 +16,8 @@ from bitgaram.errors import ForecastError
 class LightGBMParams:
     """LightGBM settings (defaults chosen for 10^4-10^5 training rows).
 
-    Small trees, few rounds: single-meter load is noisy, and on the sample park
-    80 rounds of 15-leaf trees matched the accuracy of 120 rounds of 31 leaves
-    at half the cost (see docs/forecasting.md).
+    Small trees and few rounds keep each refit cheap; single-meter load is
+    noisy, so larger models mostly fit noise.
 
     One thread by default: on a shared 2-core machine OpenMP threads contend
     with other processes and training runs up to ~10x slower than single-threaded.

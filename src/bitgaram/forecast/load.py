@@ -302,6 +302,11 @@ class LightGBMLoadForecaster:
             )
         n_o, n_s = len(o_arr), y.shape[1]
         feats = self._features(y, exog, len(y) + max(horizon, self.max_horizon))
+        if feats.names() != self.feature_names:
+            raise ForecastError(
+                f"{self.name}: predict() got different exogenous columns than fit() "
+                f"(features {feats.names()} vs {self.feature_names}); pass the same exog"
+            )
         o = np.repeat(o_arr, horizon)
         k = np.tile(np.arange(horizon), n_o)
         k_model = np.minimum(k, self.max_horizon - 1)

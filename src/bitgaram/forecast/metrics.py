@@ -53,7 +53,7 @@ def rmse(forecast: np.ndarray, actual: np.ndarray, axis: Axis = None) -> np.ndar
 
     Examples
     --------
-    >>> float(rmse(np.array([0.0, 0.0]), np.array([3.0, 4.0])) ** 2)
+    >>> round(float(rmse(np.array([0.0, 0.0]), np.array([3.0, 4.0])) ** 2), 9)
     12.5
     """
     f, a = _pair(forecast, actual)

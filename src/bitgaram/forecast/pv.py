@@ -495,7 +495,12 @@ class PVForecaster:
                 values = np.clip(flat[q].transpose(2, 0, 1).reshape(n_s, -1), 0.0, None)
                 out[q][:, day] = values[:, day]
         elif day.any():
-            _, blocks, _ = self._features(y, exog, o[day], k[day], sky, index)
+            names, blocks, _ = self._features(y, exog, o[day], k[day], sky, index)
+            if names != self.feature_names:
+                raise ForecastError(
+                    f"{self.name}: predict() got different exogenous columns than fit(); "
+                    "pass the same exog"
+                )
             for b in blocks:
                 b[:, 0] = np.minimum(b[:, 0], self.max_horizon)
             x_all = np.vstack(blocks)

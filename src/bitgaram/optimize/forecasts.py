@@ -112,14 +112,10 @@ def _model_net(
     load_y = _frame(site.load_kwh, site.index, site.names)
     if on_progress:
         on_progress("load forecasts")
-    load = rolling_forecast(
-        LightGBMLoadForecaster(max_horizon=h),
-        load_y,
-        origins,
-        h,
-        exog=exog,
-        refit_every=REFIT_EVERY,
-    ).point
+    model: LightGBMLoadForecaster | BestBaseline = (
+        LightGBMLoadForecaster(max_horizon=h) if load_model == "lightgbm" else BestBaseline()
+    )
+    load = rolling_forecast(model, load_y, origins, h, exog=exog, refit_every=REFIT_EVERY).point
     pv = np.zeros_like(load)
     has_pv = site.pv_kwp > 0
     if has_pv.any():
@@ -142,7 +138,7 @@ def site_forecast(
     site: SiteData,
     horizon: int,
     source: ForecastSource = "models",
-    load_model: LoadModel = "lightgbm",
+    load_model: LoadModel = "baseline",
     on_progress: Callable[[str], None] | None = None,
 ) -> SiteForecast:
     """Forecasts of net load, price and carbon intensity for every origin.

@@ -44,6 +44,7 @@ import numpy as np
 from bitgaram.assets.battery import BatteryParams
 from bitgaram.assets.ev import Vehicle, asap_kwh, step_vehicle
 from bitgaram.assets.jobs import Job, JobState, remaining
+from bitgaram.errors import SolveError
 from bitgaram.optimize.battery import BatteryBlock, add_battery_block
 from bitgaram.optimize.demand import add_demand_term
 from bitgaram.optimize.ev import EVBlock, add_ev_block
@@ -55,9 +56,15 @@ from bitgaram.tariff.marginal import DemandChargeSlope
 #: (10^2 KRW/kWh) and demand charge per kWh of a 15-min step (10^5), so it is a last resort.
 OVERLOAD_PENALTY = 1e7
 
-#: HiGHS MIP settings: a 0.1 % gap is far below forecast error; the time limit keeps a
-#: controller step bounded.
-MIP_OPTIONS: dict[str, float | int | bool | str] = {"mip_rel_gap": 1e-3, "time_limit": 60.0}
+#: HiGHS MIP settings. The gap is absolute (1,000 KRW, a few kWh of energy or 0.1 kW of
+#: monthly demand): a relative gap would scale with the firm load's cost, which no decision
+#: changes (0.1 % of a month's 3e8 KRW is more than many decisions are worth). The time
+#: limit keeps a controller step bounded.
+MIP_OPTIONS: dict[str, float | int | bool | str] = {
+    "mip_rel_gap": 1e-9,
+    "mip_abs_gap": 1e3,
+    "time_limit": 60.0,
+}
 
 #: Name of the member owning shared assets (the ESS) in :func:`split_savings`.
 PARK_MEMBER = "park"
@@ -212,7 +219,7 @@ def solve_park(
         demand = add_demand_term(lp, grid, inputs.demand, inputs.metered, dt)
 
     cost, col_lb, col_ub, row_lb, row_ub = lp.arrays()
-    if bat is not None:
+    if bat is not None and inputs.battery is not None:
         soc = np.asarray(
             inputs.battery_soc_kwh
             if inputs.battery_soc_kwh is not None
@@ -292,7 +299,8 @@ class SavingsSplit:
     Attributes
     ----------
     baseline_cost, optimised_cost : float
-        Optimal cost with all flexibility frozen, and with none frozen [KRW].
+        Cost with all flexibility frozen (or the optimised cost plus a given saving), and
+        the optimal cost [KRW].
     contribution : dict
         Member -> marginal contribution (cost rise when only it is frozen) [KRW].
     share : dict
@@ -310,7 +318,9 @@ class SavingsSplit:
         return self.baseline_cost - self.optimised_cost
 
 
-def split_savings(inputs: ParkInputs, members: Sequence[str]) -> SavingsSplit:
+def split_savings(
+    inputs: ParkInputs, members: Sequence[str], saving: float | None = None
+) -> SavingsSplit:
     """Split the park's optimisation saving to members by marginal contribution.
 
     Parameters
@@ -319,19 +329,34 @@ def split_savings(inputs: ParkInputs, members: Sequence[str]) -> SavingsSplit:
         The park problem (e.g. a day or month with perfect data).
     members : sequence of str
         Tenant ids (owners of vehicles and jobs) and, for the shared ESS, ``"park"``.
+    saving : float, optional
+        The saving to split [KRW], e.g. the realised bill saving of a simulated month;
+        default: the optimal cost with every member frozen minus the optimal cost.
 
     Returns
     -------
     SavingsSplit
         See the module docstring for the rule.
+
+    Raises
+    ------
+    SolveError
+        If ``saving`` is not given and the frozen behaviour alone breaks the connection limit
+        (its cost is then the overload penalty, not a bill): give the realised saving.
     """
     best = solve_park(inputs).objective
-    base = solve_park(_frozen(inputs, None)).objective
+    frozen = solve_park(_frozen(inputs, None))
+    if saving is None and frozen.overload_kwh > 0:
+        raise SolveError(
+            "with every member frozen the park exceeds its connection limit "
+            f"({frozen.overload_kwh:,.0f} kWh over): pass the realised saving to split"
+        )
+    base = frozen.objective if saving is None else best + saving
     contrib = {m: max(solve_park(_frozen(inputs, m)).objective - best, 0.0) for m in members}
-    saving = base - best
+    total_saving = base - best
     total = sum(contrib.values())
     if total > 0:
-        share = {m: saving * c / total for m, c in contrib.items()}
+        share = {m: total_saving * c / total for m, c in contrib.items()}
     else:
-        share = {m: saving / len(members) for m in members}
+        share = {m: total_saving / len(members) for m in members}
     return SavingsSplit(base, best, contrib, share)

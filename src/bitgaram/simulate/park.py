@@ -49,12 +49,20 @@ from bitgaram.assets.ev import (
 )
 from bitgaram.assets.jobs import Job, JobState, check_jobs, must_run, remaining, step_job
 from bitgaram.errors import ConfigError, DataError
-from bitgaram.forecast.baselines import BestBaseline, Persistence, SeasonalNaive
-from bitgaram.optimize.park import ParkInputs, ParkPlan, solve_park
+from bitgaram.optimize.park import (
+    MIP_OPTIONS,
+    PARK_MEMBER,
+    ParkInputs,
+    ParkPlan,
+    SavingsSplit,
+    solve_park,
+    split_savings,
+)
 from bitgaram.site.model import BatteryAsset, DataCentreAsset, Site, load_site
 from bitgaram.tariff import MonthlyBill, TouTariff, compute_bills, load_tariff
+from bitgaram.tariff.daytype import day_types
 from bitgaram.tariff.demand import billing_demand
-from bitgaram.tariff.marginal import demand_charge_slope
+from bitgaram.tariff.marginal import DemandChargeSlope, demand_charge_slope
 
 ControllerName = Literal["none", "rule", "mpc", "oracle"]
 CONTROLLERS: tuple[ControllerName, ...] = ("none", "rule", "mpc", "oracle")
@@ -174,7 +182,6 @@ def load_park_case(
     index = pd.DatetimeIndex(pd.to_datetime(prof["timestamp"]))
     step = pd.Timedelta(np.median(np.diff(index.to_numpy())))
     step_hours = step.total_seconds() / 3600.0
-    pos = pd.Series(np.arange(len(index)), index=index)
 
     def at(stamp: str) -> int:
         ts = pd.Timestamp(stamp)
@@ -182,7 +189,7 @@ def load_park_case(
             return len(index)
         if ts < index[0]:
             return -int((index[0] - ts) / step)
-        return int(pos.asof(ts))
+        return int(index.searchsorted(ts, side="right")) - 1
 
     tenants = [t.id for t in site.tenants]
     firm = pd.DataFrame(index=index)
@@ -194,46 +201,58 @@ def load_park_case(
     jobs: list[Job] = []
     for asset in site.assets:
         if isinstance(asset, DataCentreAsset):
-            dc = DataCentre(asset.id, asset.pue, asset.deferrable_share, DC_JOB_IT_KW, asset.tenant or "")
+            dc = DataCentre(
+                asset.id, asset.pue, asset.deferrable_share, DC_JOB_IT_KW, asset.tenant or ""
+            )
             it = prof["dc_it_kw"].to_numpy(dtype=float)
             dc_firm, dc_jobs = split_it_load(dc, it, steps_per_day)
             firm[asset.tenant or asset.id] = dc_firm
             jobs += dc_jobs
     vehicles = tuple(
         Vehicle(
-            id=str(r.id),
-            arrival=at(r.arrival),
-            departure=at(r.departure),
-            arrival_kwh=float(r.arrival_kwh),
-            required_kwh=float(r.required_kwh),
-            capacity_kwh=float(r.capacity_kwh),
-            charger_kw=float(r.charger_kw),
-            v2g_kw=float(r.v2g_kw),
-            tenant=str(r.tenant),
+            id=str(r["id"]),
+            arrival=at(r["arrival"]),
+            departure=at(r["departure"]),
+            arrival_kwh=float(r["arrival_kwh"]),
+            required_kwh=float(r["required_kwh"]),
+            capacity_kwh=float(r["capacity_kwh"]),
+            charger_kw=float(r["charger_kw"]),
+            v2g_kw=float(r["v2g_kw"]),
+            tenant=str(r["tenant"]),
         )
-        for r in veh.itertuples()
+        for r in veh.to_dict("records")
     )
-    for r in jobs_f.itertuples():
+    for r in jobs_f.to_dict("records"):
         jobs.append(
             Job(
-                id=str(r.id),
-                power_kw=(float(r.power_kw),) * int(r.duration_steps),
-                earliest=at(r.earliest),
-                deadline=at(r.deadline),
-                interruptible=bool(r.interruptible),
-                known_from=at(r.known_from),
-                tenant=str(r.tenant),
+                id=str(r["id"]),
+                power_kw=(float(r["power_kw"]),) * int(r["duration_steps"]),
+                earliest=at(r["earliest"]),
+                deadline=at(r["deadline"]),
+                interruptible=bool(r["interruptible"]),
+                known_from=at(r["known_from"]),
+                tenant=str(r["tenant"]),
             )
         )
     check_vehicles(vehicles, step_hours)
     check_jobs(jobs)
     period = pd.Period(month, "M")
-    start = int(np.searchsorted(index, period.start_time))
-    end = int(np.searchsorted(index, (period + 1).start_time))
+    start = int(index.searchsorted(period.start_time))
+    end = int(index.searchsorted((period + 1).start_time))
     if days is not None:
         end = min(end, start + days * steps_per_day)
     if start >= end or start == 0:
         raise DataError(f"{root}: profiles must cover history before and the month {month}")
+    # Sessions and jobs of the simulated period only; a session already plugged in at the
+    # start begins there with its arrival energy.
+    vehicles = tuple(
+        replace(v, arrival=max(v.arrival, start)) if v.arrival < start else v
+        for v in vehicles
+        if v.departure > start and v.arrival < end
+    )
+    jobs = [j for j in jobs if j.deadline > start and j.earliest < end]
+    check_vehicles(vehicles, step_hours)
+    check_jobs(jobs)
     bat = next((a for a in site.assets if isinstance(a, BatteryAsset)), None)
     return ParkCase(
         site=site,
@@ -276,11 +295,15 @@ class Decision:
         Vehicle id -> grid energy (+ charge) [kWh]; missing vehicles get 0.
     run : frozenset of str
         Jobs that should run (or start) this step.
+    import_cap_kwh : float or None
+        Import the ESS's local controller holds in metered steps by discharging more when
+        the measured import exceeds it [kWh per step]; None = no peak guard.
     """
 
     battery_kwh: np.ndarray
     ev_kwh: dict[str, float] = field(default_factory=dict)
     run: frozenset[str] = frozenset()
+    import_cap_kwh: float | None = None
 
 
 class ParkController(Protocol):
@@ -325,7 +348,8 @@ class RuleControl:
     the peak hours of each day; a vehicle charges in the cheapest steps left before
     it leaves (the ``n`` cheapest, ``n`` the steps it needs at full power); an
     interruptible job runs in its cheapest remaining steps, a non-interruptible one
-    starts where its profile's average rate is lowest.
+    starts where its profile's average rate is lowest. In metered steps the ESS also
+    holds the import at the month's peak so far (threshold peak shaving).
     """
 
     def __init__(self, case: ParkCase) -> None:
@@ -367,16 +391,14 @@ class RuleControl:
                 starts = np.convolve(window, np.ones(d) / d, mode="valid")
                 if starts.size and starts[0] <= starts.min() + 1e-9:
                     run.add(j.id)
-        return Decision(bat, ev, frozenset(run))
+        # Threshold peak shaving: never set a new monthly peak while the ESS holds energy.
+        hold = state.month_max_kw * dt if state.month_max_kw > 0 else None
+        return Decision(bat, ev, frozenset(run), hold)
 
 
 def _metered(case: ParkCase) -> np.ndarray:
     excluded = case.tariff.demand_rules.excluded_periods
     return ~np.isin(case.tariff.period(case.index), list(excluded))
-
-
-def _slope_at(case: ParkCase, t: int, month_max_kw: float) -> ParkInputs | None:
-    return None
 
 
 class MPCControl:
@@ -397,21 +419,11 @@ class MPCControl:
         self.carbon_price = carbon_price
         self._rate = case.tariff.energy_rate(case.index)
         self._metered = _metered(case)
-        series = case.firm_kw.copy()
-        series["__pv"] = case.pv_kw
-        series["__carbon"] = case.carbon
-        spd = case.steps_per_day
-        model = BestBaseline(
-            candidates=(Persistence(), SeasonalNaive(spd), SeasonalNaive(7 * spd)),
-            validation=7 * spd,
-        )
+        series = case.firm_kw.to_numpy(dtype=float)
+        values = np.column_stack([series, case.pv_kw, case.carbon])
         origins = np.arange(case.sim_start, case.sim_end)
-        padded = pd.concat(
-            [series, pd.DataFrame(np.nan, index=range(horizon), columns=series.columns)],
-            ignore_index=True,
-        )
-        model.fit(padded, end=case.sim_start)
-        fc = model.predict(padded, origins, horizon).point
+        days = day_types(case.index, case.tariff.holiday_country)
+        fc = daytype_forecast(values, days, origins, horizon, case.steps_per_day, case.sim_start)
         self._firm = fc[:, :, :-2].sum(axis=2) - fc[:, :, -2]
         self._carbon = fc[:, :, -1]
         self.solve_seconds: list[float] = []
@@ -430,7 +442,10 @@ class MPCControl:
         jobs = tuple(
             (j, state.jobs[j.id])
             for j in case.jobs
-            if j.known <= t and remaining(j, state.jobs[j.id]) > 0 and j.earliest < t + h
+            if j.known <= t
+            and remaining(j, state.jobs[j.id]) > 0
+            and j.earliest < t + h
+            and j.deadline > t
         )
         return ParkInputs(
             start=t,
@@ -454,17 +469,87 @@ class MPCControl:
         tic = time.perf_counter()
         plan = solve_park(inp)
         self.solve_seconds.append(time.perf_counter() - tic)
-        return _first_step(plan, case)
+        return _first_step(plan, case, 0, state.month_max_kw)
 
 
-def _first_step(plan: ParkPlan, case: ParkCase, k: int = 0) -> Decision:
+def daytype_forecast(
+    values: np.ndarray,
+    day_type: np.ndarray,
+    origins: np.ndarray,
+    horizon: int,
+    steps_per_day: int,
+    fit_end: int,
+) -> np.ndarray:
+    """Seasonal-naive forecast by day type, with an AR(1) correction of the last error.
+
+    Step ``k`` from origin ``o`` (target ``tau = o + k``) copies the value at the same time
+    of the latest earlier day of the same day type (working day, Saturday, Sunday or
+    holiday; at most two weeks back, else the day before): the seasonal naive of
+    :mod:`bitgaram.forecast.baselines` made calendar-aware, because a plant's Monday is not
+    its Sunday nor last week's holiday. The copy's error at ``o - 1`` is
+    carried forward decaying as ``phi ** (k + 1)``, ``phi`` the lag-1 autocorrelation of the
+    copy errors before ``fit_end`` (per series, clipped to [0, 1]). Causal: every value used
+    lies before the origin (requires ``horizon <= steps_per_day``).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Observations (n_steps, n_series).
+    day_type : numpy.ndarray
+        Day type per step (n_steps,) (:func:`bitgaram.tariff.daytype.day_types`).
+    origins : numpy.ndarray
+        Origin steps.
+    horizon : int
+        Steps ahead (<= ``steps_per_day``).
+    steps_per_day : int
+        Steps per day.
+    fit_end : int
+        End of the data used to estimate ``phi``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_origins, horizon, n_series).
+    """
+    if horizon > steps_per_day:
+        raise ConfigError("daytype_forecast: horizon must not exceed one day")
+    n = len(values)
+    lag_days = np.ones(n, dtype=np.int64)
+    found = np.zeros(n, dtype=bool)
+    tau = np.arange(n)
+    for d in range(1, 15):
+        src = tau - d * steps_per_day
+        ok = (src >= 0) & ~found
+        ok[ok] = day_type[src[ok]] == day_type[tau[ok]]
+        lag_days[ok] = d
+        found |= ok
+    src = np.maximum(tau - lag_days * steps_per_day, 0)
+    copy = values[src]
+    copy[tau < steps_per_day] = values[tau < steps_per_day]  # no earlier day: no error
+    resid = values - copy
+    r = resid[steps_per_day:fit_end]
+    num = np.nansum(r[1:] * r[:-1], axis=0)
+    den = np.nansum(r * r, axis=0)
+    phi = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
+    o = np.asarray(origins, dtype=np.int64)
+    k = np.arange(horizon)
+    target = np.minimum(o[:, None] + k[None, :], n - 1)
+    point = copy[target]
+    last = resid[np.maximum(o - 1, 0)]
+    decay = phi[None, :] ** (k[:, None] + 1)
+    return np.asarray(point + last[:, None, :] * decay[None, :, :])
+
+
+def _first_step(plan: ParkPlan, case: ParkCase, k: int = 0, month_max_kw: float = 0.0) -> Decision:
     bat = plan.battery_kwh[:, k] if plan.battery_kwh.size else np.zeros(_n_bat(case))
     ev = {vid: float(e[k]) for vid, e in plan.ev_kwh.items()}
     run = frozenset(j for j, p in plan.job_plan.items() if p[k])
-    return Decision(np.asarray(bat, dtype=float), ev, run)
+    cap = max(plan.peak_kw, month_max_kw) * case.step_hours
+    return Decision(np.asarray(bat, dtype=float), ev, run, cap)
 
 
-def _demand_slope(case: ParkCase, t: int, month_max_kw: float):  # type: ignore[no-untyped-def]
+def _demand_slope(case: ParkCase, t: int, month_max_kw: float) -> DemandChargeSlope:
+    """The month's demand charge slope given its metered peak so far [kW]."""
     month = pd.Period(case.index[t], "M")
     rules = case.tariff.demand_rules
     bd = billing_demand(month, {month: month_max_kw}, rules, case.contract_kw)
@@ -477,36 +562,50 @@ def _demand_slope(case: ParkCase, t: int, month_max_kw: float):  # type: ignore[
     )
 
 
+def perfect_inputs(case: ParkCase, carbon_price: float = 0.0) -> ParkInputs:
+    """The whole simulated period as one park problem with actual data (perfect foresight)."""
+    t0, t1 = case.sim_start, case.sim_end
+    init = initial_state(case.battery) if case.battery is not None else None
+    return ParkInputs(
+        start=t0,
+        step_hours=case.step_hours,
+        firm_kwh=case.firm_net_kwh[t0:t1],
+        energy_rate=case.tariff.energy_rate(case.index[t0:t1]),
+        carbon=case.carbon[t0:t1],
+        metered=_metered(case)[t0:t1],
+        demand=_demand_slope(case, t0, 0.0),
+        limit_kw=case.limit_kw,
+        battery=case.battery,
+        battery_soc_kwh=None if init is None else init.soc_kwh,
+        vehicles=tuple(
+            (v, v.arrival_kwh) for v in case.vehicles if v.departure > t0 and v.arrival < t1
+        ),
+        jobs=tuple((j, JobState()) for j in case.jobs if j.deadline > t0 and j.earliest < t1),
+        carbon_price=carbon_price,
+    )
+
+
+def split_park_savings(case: ParkCase, saving: float | None = None) -> SavingsSplit:
+    """Split the park's optimisation saving over the period to its tenants and the park.
+
+    Members are the site's tenants (owning their vehicles and jobs) and
+    :data:`~bitgaram.optimize.park.PARK_MEMBER` (the shared ESS); the rule is
+    :func:`bitgaram.optimize.park.split_savings` on the perfect-foresight problem of the period;
+    ``saving`` [KRW] is what is split (e.g. the simulated bill saving of the MPC).
+    """
+    members = [t.id for t in case.site.tenants] + [PARK_MEMBER]
+    return split_savings(perfect_inputs(case), members, saving)
+
+
 class OracleControl:
     """One solve of the whole simulated period with actual data (perfect foresight)."""
 
     def __init__(self, case: ParkCase, carbon_price: float = 0.0) -> None:
-        t0, t1 = case.sim_start, case.sim_end
-        dt = case.step_hours
-        init = initial_state(case.battery) if case.battery is not None else None
-        inp = ParkInputs(
-            start=t0,
-            step_hours=dt,
-            firm_kwh=case.firm_net_kwh[t0:t1],
-            energy_rate=case.tariff.energy_rate(case.index[t0:t1]),
-            carbon=case.carbon[t0:t1],
-            metered=_metered(case)[t0:t1],
-            demand=_demand_slope(case, t0, 0.0),
-            limit_kw=case.limit_kw,
-            battery=case.battery,
-            battery_soc_kwh=None if init is None else init.soc_kwh,
-            vehicles=tuple(
-                (v, v.arrival_kwh) for v in case.vehicles if v.departure > t0 and v.arrival < t1
-            ),
-            jobs=tuple(
-                (j, JobState()) for j in case.jobs if j.deadline > t0 and j.earliest < t1
-            ),
-            carbon_price=carbon_price,
-        )
+        inp = perfect_inputs(case, carbon_price)
         tic = time.perf_counter()
-        self.plan = solve_park(inp, {"mip_rel_gap": 1e-3, "time_limit": 600.0})
+        self.plan = solve_park(inp, {**MIP_OPTIONS, "time_limit": 1800.0})
         self.solve_seconds = [time.perf_counter() - tic]
-        self._t0 = t0
+        self._t0 = case.sim_start
 
     def decide(self, case: ParkCase, state: ParkState) -> Decision:
         """The plan's step."""
@@ -608,6 +707,7 @@ def simulate_park(
     done: dict[str, tuple[int, int]] = {}
     violations = 0
     by_id = {v.id: v for v in case.vehicles}
+    job_by_id = {j.id: j for j in case.jobs}
     for i in range(n):
         t = t0 + i
         state.step = t
@@ -631,11 +731,27 @@ def simulate_park(
             bat_res = battery_step(case.battery, state.battery, dec.battery_kwh)
         b_kwh = 0.0 if bat_res is None else float(bat_res.grid_energy_kwh.sum())
         net = firm[t] + sum(job_kwh.values()) + sum(ev_kwh.values()) + b_kwh
+        bat_req = np.asarray(dec.battery_kwh, dtype=float)
+        cap = dec.import_cap_kwh
+        if (
+            cap is not None
+            and metered[t]
+            and net > cap + LIMIT_TOL_KWH
+            and case.battery is not None
+            and state.battery is not None
+        ):
+            # Peak guard of the ESS's local controller: it measures the import within the
+            # step and discharges more to hold the controller's import cap.
+            bat_req = bat_req - (net - cap) / max(bat_req.size, 1)
+            bat_res = battery_step(case.battery, state.battery, bat_req)
+            b_new = float(bat_res.grid_energy_kwh.sum())
+            net -= b_kwh - b_new
+            b_kwh = b_new
         if net > limit + LIMIT_TOL_KWH:
             # Connection-limit guard: more ESS discharge, then hold back flexible loads.
             excess = net - limit
             if case.battery is not None and state.battery is not None:
-                req = np.asarray(dec.battery_kwh, dtype=float) - excess
+                req = bat_req - excess / max(bat_req.size, 1)
                 bat_res = battery_step(case.battery, state.battery, req)
                 b_new = float(bat_res.grid_energy_kwh.sum())
                 excess -= b_kwh - b_new
@@ -671,8 +787,9 @@ def simulate_park(
             if v.departure == t + 1:
                 delivered[v.id] = (state.ev_kwh[v.id], v.required_kwh)
         for jid, js in new_jobs.items():
-            if js.done == next(j for j in case.jobs if j.id == jid).duration and jid not in done:
-                done[jid] = (t, next(j for j in case.jobs if j.id == jid).deadline)
+            job = job_by_id[jid]
+            if js.done == job.duration and jid not in done:
+                done[jid] = (t, job.deadline)
         g = max(net, 0.0)
         grid[i], bat_e[i], ev_e[i], job_e[i] = g, b_kwh, sum(ev_kwh.values()), sum(job_kwh.values())
         if metered[t] and pd.Period(case.index[t], "M") == pd.Period(case.index[t0], "M"):
@@ -705,3 +822,33 @@ def simulate_park(
 def with_days(case: ParkCase, days: int) -> ParkCase:
     """The same case simulating only its first ``days`` days."""
     return replace(case, sim_end=min(case.sim_end, case.sim_start + days * case.steps_per_day))
+
+
+def park_table(runs: list[ParkRun]) -> list[dict[str, float | str | int]]:
+    """One row per run: bill lines [KRW], peak [kW], carbon [kgCO2], checks.
+
+    ``energy_krw`` is the energy charge with its per-kWh adders and discounts, ``demand_krw``
+    the demand charge (and any contract excess), both before fund and VAT; ``total_krw`` is
+    the amount billed (taxes included).
+    """
+    rows: list[dict[str, float | str | int]] = []
+    for r in runs:
+        b = r.bill
+        demand = sum(ln.amount for ln in b.lines if ln.code.startswith("demand"))
+        energy = sum(ln.amount for ln in b.lines if not ln.code.startswith("demand"))
+        rows.append(
+            {
+                "controller": r.controller,
+                "energy_krw": float(energy),
+                "demand_krw": float(demand),
+                "total_krw": float(b.total),
+                "peak_kw": round(float(b.max_demand_kw), 1),
+                "max_import_kw": round(r.peak_kw, 1),
+                "carbon_kg": round(r.carbon_kg, 1),
+                "import_kwh": round(float(r.grid_kwh.sum()), 1),
+                "limit_violations": r.limit_violations,
+                "ev_short": sum(1 for e, q in r.ev_delivered.values() if e < q - 1e-6),
+                "jobs_late": sum(1 for f, d in r.jobs_done.values() if f >= d),
+            }
+        )
+    return rows

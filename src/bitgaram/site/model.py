@@ -86,8 +86,11 @@ class Unit(StrEnum):
         return self is Unit.KWH
 
 
-#: Meter kinds whose energy may legitimately be negative (net or bidirectional flows).
-SIGNED_KINDS = frozenset({MeterKind.GRID_NET, MeterKind.BATTERY, MeterKind.EV_CHARGER})
+#: Meter kinds whose values may legitimately be negative: net or bidirectional flows, and
+#: prices (wholesale and export prices go below zero in markets with surplus renewables).
+SIGNED_KINDS = frozenset(
+    {MeterKind.GRID_NET, MeterKind.BATTERY, MeterKind.EV_CHARGER, MeterKind.PRICE}
+)
 
 
 class _Model(BaseModel):

@@ -202,6 +202,19 @@ class Store(Protocol):
         """Number of stored readings (of one meter, or all)."""
         ...
 
+    def compact_readings(
+        self, start: pd.Timestamp, end: pd.Timestamp, resolution: Resolution | str
+    ) -> tuple[int, int]:
+        """Replace the readings in ``[start, end)`` by one row per meter and interval.
+
+        Aggregated like :meth:`read_readings` (kWh summed, others averaged;
+        quality the worst of the interval), labelled by the interval start,
+        atomically. Intervals already held as one row at their start are left
+        alone, so compacting twice changes nothing. Returns ``(rows removed,
+        rows written)``. See :mod:`bitgaram.store.retention`.
+        """
+        ...
+
     # -- quarantine ---------------------------------------------------------------
     def list_quarantine(self, source: str | None = None, limit: int = 100) -> pd.DataFrame:
         """Quarantined rows, newest first, with :data:`QUARANTINE_COLUMNS` plus ``received_at``."""

@@ -618,13 +618,14 @@ class SqlStore(ABC):
         DataError
             If meters of this kind use different units.
         """
-        inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids)
-        sql = (
-            f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
-            " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
-        )
         columns = ("tenant_id", "ts", "value")
+        # One lock around the unit check and the query: the connection serves one query at a time.
         with self._lock:
+            inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids)
+            sql = (
+                f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
+                " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
+            )
             return _finish(self._frame(sql, params, columns), columns)
 
     def park_totals(
@@ -644,10 +645,10 @@ class SqlStore(ABC):
         DataError
             If meters of this kind use different units.
         """
-        inner, params = self._per_meter(str(kind), start, end, resolution, None)
-        sql = f"SELECT ts, sum(value) AS value FROM ({inner}) AS pm GROUP BY ts ORDER BY 1"
         columns = ("ts", "value")
         with self._lock:
+            inner, params = self._per_meter(str(kind), start, end, resolution, None)
+            sql = f"SELECT ts, sum(value) AS value FROM ({inner}) AS pm GROUP BY ts ORDER BY 1"
             return _finish(self._frame(sql, params, columns), columns)
 
     def count_readings(self, meter_id: str | None = None) -> int:
@@ -660,6 +661,63 @@ class SqlStore(ABC):
                     f"SELECT count(*) FROM readings WHERE meter_id = {self._param}", (meter_id,)
                 )
         return int(rows[0][0])
+
+    def compact_readings(
+        self, start: pd.Timestamp, end: pd.Timestamp, resolution: Resolution | str
+    ) -> tuple[int, int]:
+        """Replace the readings in ``[start, end)`` by one row per meter and interval.
+
+        See :meth:`bitgaram.store.base.Store.compact_readings`; ``start`` and
+        ``end`` should fall on interval boundaries (UTC).
+
+        Raises
+        ------
+        DataError
+            If ``resolution`` is raw or a timestamp is naive.
+        """
+        seconds = bucket_seconds(resolution)
+        if seconds is None:
+            raise DataError("compact_readings needs an aggregate resolution (15min, 1h, 1D)")
+        span = (_utc(start, "start"), _utc(end, "end"))
+        p = self._param
+        bucket = self._bucket("r.ts", seconds)
+        first_bucket = self._bucket("min(r.ts)", seconds)
+        with self._lock:
+            try:
+                with self._transaction():
+                    self._temp_table(
+                        "_bg_compact",
+                        f"SELECT r.meter_id, {bucket} AS ts,"
+                        " CASE WHEN coalesce(m.is_energy, FALSE) THEN sum(r.value)"
+                        " ELSE avg(r.value) END AS value,"
+                        " CAST(max(r.quality) AS SMALLINT) AS quality, count(*) AS n"
+                        " FROM readings r LEFT JOIN meters m ON m.meter_id = r.meter_id"
+                        f" WHERE r.ts >= {p} AND r.ts < {p} GROUP BY r.meter_id, 2, m.is_energy"
+                        f" HAVING count(*) > 1 OR min(r.ts) <> {first_bucket}",
+                        span,
+                    )
+                    removed, written = self._fetch(
+                        "SELECT coalesce(sum(n), 0), count(*) FROM _bg_compact"
+                    )[0]
+                    if written:
+                        self._exec(
+                            f"DELETE FROM readings WHERE ts >= {p} AND ts < {p} AND EXISTS"
+                            " (SELECT 1 FROM _bg_compact c WHERE c.meter_id = readings.meter_id"
+                            f" AND c.ts = {self._bucket('readings.ts', seconds)}"
+                            # The redundant range lets PostgreSQL hash-join (measured: 7 s ->
+                            # 0.04 s per month of 10 tenants) instead of filtering every row of
+                            # the meter per interval.
+                            " AND readings.ts >= c.ts"
+                            f" AND readings.ts < c.ts + INTERVAL '{int(seconds)} seconds')",
+                            span,
+                        )
+                        self._exec(
+                            "INSERT INTO readings (meter_id, ts, value, quality)"
+                            " SELECT meter_id, ts, value, quality FROM _bg_compact"
+                        )
+            finally:
+                self._unstage("_bg_compact")
+        return int(removed), int(written)
 
     # -- quarantine --------------------------------------------------------------
     def list_quarantine(self, source: str | None = None, limit: int = 100) -> pd.DataFrame:

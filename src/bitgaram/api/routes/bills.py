@@ -34,8 +34,9 @@ def tenant_bills(
 
     The tenant is billed for its grid import, ``max(load - own PV, 0)`` per
     15 minutes (or per native interval of coarser meters) [kWh], on its own
-    tariff (or the site's tariff without the site's contract power). Months before the stored data are unknown, so the
-    demand ratchet sees only the months shown.
+    tariff (or the site's tariff without the site's contract power). Months
+    before the stored data are unknown, so the demand ratchet sees only the
+    months shown.
     """
     tenant = scope.tenant(tenant_id)
     ref = tenant.tariff or scope.site.site.tariff

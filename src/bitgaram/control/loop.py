@@ -1,0 +1,345 @@
+"""The control loop core: peak watch, actions, planning, safe fallback. No I/O of its own.
+
+Two entry points, both never raising (a fault becomes safe setpoints and an alert):
+
+- :meth:`ControlLoop.on_reading` for every meter reading: the peak watch updates the windows;
+  alert events are published and journaled at once, and when the park's projection reaches
+  ``(1 - margin) x target`` the cheapest actions that bring it back are applied as
+  ``peak``-mode setpoints for the rest of the window.
+- :meth:`ControlLoop.tick` at the start of every interval: if the newest reading is older than
+  ``stale_after_s`` the loop publishes the safe setpoints (:mod:`~bitgaram.control.safe`) and a
+  ``stale_data`` alert; otherwise it asks the planner, and on any planner error publishes the
+  safe setpoints and a ``solver_failed`` alert. A fault alert is raised once and cleared (a
+  ``resumed`` event) on the first good interval after it: the loop resumes by itself.
+  After every interval the loop publishes its status (mode, active faults, counters) on
+  ``<prefix>/<site>/control/status``.
+
+Publishing goes through an injected ``publish(topic, payload)`` callable, so the same core runs
+live on MQTT, in replay, and in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from bitgaram.control.journal import Journal
+from bitgaram.control.planner import Planner
+from bitgaram.control.safe import job_must_run, safe_setpoints
+from bitgaram.control.setpoints import (
+    Mode,
+    Setpoint,
+    alert_topic,
+    setpoint_topic,
+    status_topic,
+)
+from bitgaram.control.state import ParkSnapshot
+from bitgaram.peak.actions import (
+    BatteryFlex,
+    EVFlex,
+    Flexibility,
+    LoadFlex,
+    needed_cut_kw,
+    recommend_actions,
+)
+from bitgaram.peak.alerts import Alert, AlertEvent, AlertKind
+from bitgaram.peak.points import PARK_POINT
+from bitgaram.peak.watch import PeakWatch
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Settings of the loop.
+
+    Attributes
+    ----------
+    interval_s : float
+        Control interval [s] (the demand window, 900).
+    stale_after_s : float
+        Meter data older than this at a tick is stale [s]. Default 600: two 5-minute readings
+        missed; one late reading must not drop the plan.
+    margin : float
+        Act when the projection reaches ``(1 - margin)`` of the target [-]: 2 % covers the
+        persistence error of the last minutes of a window.
+    prefix : str
+        First topic level.
+    battery_wear : float
+        Battery cost per kWh discharged in actions [KRW/kWh].
+    """
+
+    interval_s: float = 900.0
+    stale_after_s: float = 600.0
+    margin: float = 0.02
+    prefix: str = "bitgaram"
+    battery_wear: float = 5.0
+
+
+@dataclass
+class LoopStats:
+    """Counters of what the loop did."""
+
+    ticks: int = 0
+    plans: int = 0
+    fallbacks: int = 0
+    actions: int = 0
+    alerts: int = 0
+    publish_errors: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+class ControlLoop:
+    """The loop core (see the module docstring).
+
+    Parameters
+    ----------
+    watch : PeakWatch
+        The peak watch of the site.
+    planner : Planner
+        Plans each interval.
+    publish : callable
+        ``publish(topic, payload)``; must not block for long.
+    journal : Journal
+        Keeps alerts and setpoints.
+    battery_ids : tuple of str
+        The site's batteries (for safe setpoints).
+    battery_power_kw, battery_min_kwh : float
+        ESS discharge limit [kW] and energy kept in reserve [kWh] (for actions).
+    config : LoopConfig
+    """
+
+    def __init__(
+        self,
+        watch: PeakWatch,
+        planner: Planner,
+        publish: Publish,
+        journal: Journal,
+        battery_ids: tuple[str, ...] = (),
+        battery_power_kw: float = 0.0,
+        config: LoopConfig | None = None,
+    ) -> None:
+        self.watch = watch
+        self.planner = planner
+        self.publish = publish
+        self.journal = journal
+        self.battery_ids = battery_ids
+        self.battery_power_kw = battery_power_kw
+        self.config = config or LoopConfig()
+        self.site_id = watch.site_id
+        self.stats = LoopStats()
+        self.setpoints: dict[str, Setpoint] = {}
+        self.snapshot: ParkSnapshot | None = None
+        self._faults: set[AlertKind] = set()
+        self._pending: list[tuple[pd.Timestamp, float]] = []
+
+    # -- output ------------------------------------------------------------------
+    def _send(self, topic: str, payload: str) -> None:
+        try:
+            self.publish(topic, payload)
+        except Exception:  # a broker outage must not stop the loop
+            self.stats.publish_errors += 1
+            log.exception("publish to %s failed", topic)
+
+    def _alert(self, alert: Alert) -> None:
+        self.stats.alerts += 1
+        self._send(alert_topic(self.config.prefix, self.site_id), alert.to_json())
+        try:
+            self.journal.record_alert(alert)
+        except Exception:
+            log.exception("could not journal alert")
+
+    def _issue(self, at: pd.Timestamp, setpoints: list[Setpoint]) -> None:
+        for s in setpoints:
+            self.setpoints[s.asset] = s
+            self._send(setpoint_topic(self.config.prefix, self.site_id, s.asset), s.to_json())
+        try:
+            self.journal.record_setpoints(self.site_id, at, setpoints)
+        except Exception:
+            log.exception("could not journal setpoints")
+
+    # -- readings ----------------------------------------------------------------
+    def on_reading(
+        self, meter_id: str, ts: pd.Timestamp, value: float, now: pd.Timestamp | None = None
+    ) -> list[Alert]:
+        """Take one reading; publish alerts and peak actions it causes. Never raises."""
+        try:
+            alerts = self.watch.observe(meter_id, ts, value, now)
+            self._pending = [(t, c) for t, c in self._pending if t > pd.Timestamp(ts)]
+            return self._after_watch(alerts, now or pd.Timestamp(ts))
+        except Exception:
+            log.exception("peak watch failed on a reading of %s", meter_id)
+            return []
+
+    def on_clock(self, now: pd.Timestamp) -> list[Alert]:
+        """Let the watch close windows the clock passed. Never raises."""
+        try:
+            return self._after_watch(self.watch.evaluate(now), now)
+        except Exception:
+            log.exception("peak watch failed on the clock")
+            return []
+
+    def _after_watch(self, alerts: list[Alert], now: pd.Timestamp) -> list[Alert]:
+        out: list[Alert] = []
+        actions_dicts: tuple[dict[str, object], ...] = ()
+        if any(p.id == PARK_POINT for p in self.watch.points):
+            actions_dicts = self._peak_actions(now)
+        for a in alerts:
+            if a.event == AlertEvent.RAISED and a.point == PARK_POINT:
+                a = replace(a, actions=actions_dicts or self._recommend(now, 0.0))
+            self._alert(a)
+            out.append(a)
+        return out
+
+    def flexibility(self, now: pd.Timestamp) -> Flexibility:
+        """What can cut import now, from the current setpoints and the latest snapshot."""
+        snap = self.snapshot
+        bats = []
+        for b in self.battery_ids:
+            cur = self.setpoints.get(b)
+            soc = snap.battery_soc_kwh if snap is not None and snap.battery_soc_kwh else 0.0
+            bats.append(
+                BatteryFlex(
+                    b,
+                    self.battery_power_kw,
+                    cur.power_kw if cur else 0.0,
+                    soc,
+                    self.config.battery_wear,
+                )
+            )
+        evs, loads = [], []
+        if snap is not None:
+            for ev in snap.evs:
+                cur = self.setpoints.get(ev.id)
+                if cur is not None and cur.power_kw > 0:
+                    evs.append(EVFlex(ev.id, cur.power_kw, ev.min_rate_kw(now)))
+            for j in snap.jobs:
+                cur = self.setpoints.get(j.id)
+                if (
+                    cur is not None
+                    and cur.power_kw > 0
+                    and not job_must_run(j, snap.at, self.config.interval_s)
+                ):
+                    loads.append(LoadFlex(j.id, cur.power_kw, j.priority))
+        return Flexibility(tuple(bats), tuple(evs), tuple(loads))
+
+    def _recommend(self, now: pd.Timestamp, needed: float) -> tuple[dict[str, object], ...]:
+        status = self.watch.status(PARK_POINT)
+        remaining = max((status.window.end - now).total_seconds(), 1.0)
+        acts = recommend_actions(self.flexibility(now), needed, remaining)
+        return tuple(a.to_dict() for a in acts)
+
+    def _peak_actions(self, now: pd.Timestamp) -> tuple[dict[str, object], ...]:
+        """Apply the cheapest actions when the park's projection nears its target."""
+        status = self.watch.status(PARK_POINT)
+        if status.target_kw <= 0 or self.snapshot is None:
+            return ()
+        w = status.window
+        remaining = (w.end - now).total_seconds()
+        if remaining <= 0:
+            return ()
+        pending = sum(c for _, c in self._pending) * remaining / w.window_s
+        projected = w.projected_kw - pending
+        goal = (1.0 - self.config.margin) * status.target_kw
+        if projected < goal:
+            return ()
+        needed = needed_cut_kw(projected - goal, remaining, w.window_s)
+        acts = recommend_actions(self.flexibility(now), needed, remaining)
+        chosen = [a for a in acts if a.selected]
+        if not chosen:
+            return tuple(a.to_dict() for a in acts)
+        until = (
+            self.setpoints[chosen[0].asset].valid_until
+            if chosen[0].asset in self.setpoints
+            else w.end
+        )
+        kinds = {"battery_discharge": "battery", "ev_slow": "ev", "defer_load": "job"}
+        new = [
+            Setpoint(
+                a.asset,
+                kinds[a.kind],
+                a.setpoint_kw,
+                now,
+                max(until, w.end),
+                Mode.PEAK,
+                f"peak: {PARK_POINT} projected {projected:,.0f} kW vs target "
+                f"{status.target_kw:,.0f} kW",
+            )
+            for a in chosen
+        ]
+        self.stats.actions += len(new)
+        self._pending.append((now, sum(a.cut_kw for a in chosen)))
+        self._issue(now, new)
+        return tuple(a.to_dict() for a in acts)
+
+    # -- interval ----------------------------------------------------------------
+    def _fault(self, kind: AlertKind, at: pd.Timestamp, message: str) -> None:
+        self.stats.faults[kind.value] = self.stats.faults.get(kind.value, 0) + 1
+        if kind in self._faults:
+            return
+        self._faults.add(kind)
+        self._alert(Alert(self.site_id, "control", kind, AlertEvent.RAISED, at, message=message))
+
+    def _resume(self, at: pd.Timestamp) -> None:
+        for kind in sorted(self._faults):
+            self._alert(
+                Alert(
+                    self.site_id,
+                    "control",
+                    AlertKind.RESUMED,
+                    AlertEvent.CLEARED,
+                    at,
+                    message=f"{kind.value} cleared: planning resumed",
+                )
+            )
+        self._faults.clear()
+
+    def tick(self, snapshot: ParkSnapshot) -> list[Setpoint]:
+        """Plan the interval starting at ``snapshot.at`` and publish. Never raises."""
+        at = snapshot.at
+        self.stats.ticks += 1
+        self.snapshot = snapshot
+        self._pending = []
+        self.on_clock(at)
+        setpoints: list[Setpoint]
+        age = snapshot.data_age_s()
+        if age > self.config.stale_after_s:
+            reason = f"stale meter data: newest reading {age:,.0f} s old"
+            self._fault(AlertKind.STALE_DATA, at, reason + "; safe setpoints")
+            setpoints = safe_setpoints(snapshot, self.battery_ids, self.config.interval_s, reason)
+            self.stats.fallbacks += 1
+        else:
+            try:
+                status = self.watch.status(PARK_POINT)
+                setpoints = self.planner.plan(snapshot, status.month_peak_kw, status.target_kw)
+                self.stats.plans += 1
+                self._resume(at)
+            except Exception as exc:
+                reason = f"planner failed: {type(exc).__name__}: {exc}"
+                log.warning(reason)
+                self._fault(AlertKind.SOLVER_FAILED, at, reason + "; safe setpoints")
+                setpoints = safe_setpoints(
+                    snapshot, self.battery_ids, self.config.interval_s, reason
+                )
+                self.stats.fallbacks += 1
+        self._issue(at, setpoints)
+        self._status(at)
+        return setpoints
+
+    def _status(self, at: pd.Timestamp) -> None:
+        # A fault stays active from the tick that fell back to the next one that planned.
+        status = {
+            "at": at.isoformat(),
+            "mode": str(Mode.SAFE if self._faults else Mode.MPC),
+            "faults": sorted(k.value for k in self._faults),
+            "ticks": self.stats.ticks,
+            "plans": self.stats.plans,
+            "fallbacks": self.stats.fallbacks,
+        }
+        self._send(status_topic(self.config.prefix, self.site_id), json.dumps(status))

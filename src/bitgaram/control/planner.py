@@ -1,0 +1,200 @@
+"""Planners: turn a snapshot into setpoints for the coming interval.
+
+:class:`ParkPlanner` solves the park MILP of :mod:`bitgaram.optimize.park` (shared ESS, EV
+fleet, deferrable jobs, demand-charge term) over a receding horizon and keeps its first step.
+The firm load forecast is the snapshot's (``firm_forecast_kw``) or, without one, persistence of
+the latest measured value: the loop re-plans every interval, and the peak watch corrects within
+the interval what persistence misses. The demand term's threshold is the metering point's
+target, so the plan avoids going above it when flexibility allows.
+
+Any planner raises :class:`~bitgaram.errors.SolveError` (or another
+:class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the
+safe setpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from bitgaram.assets.battery import BatteryParams
+from bitgaram.assets.ev import Vehicle
+from bitgaram.assets.jobs import Job, JobState
+from bitgaram.control.setpoints import Mode, Setpoint, validity
+from bitgaram.control.state import ParkSnapshot
+from bitgaram.optimize.park import ParkInputs, solve_park
+from bitgaram.site.model import BatteryAsset, Site
+from bitgaram.tariff import TouTariff
+from bitgaram.tariff.marginal import demand_charge_slope
+
+
+class Planner(Protocol):
+    """Anything that plans one interval."""
+
+    def plan(
+        self, snapshot: ParkSnapshot, month_peak_kw: float, target_kw: float
+    ) -> list[Setpoint]:
+        """Setpoints for the interval starting at ``snapshot.at``."""
+        ...
+
+
+def site_battery(site: Site, step_hours: float) -> tuple[str, BatteryParams, float] | None:
+    """The site's first ESS as (id, physics with its usable window, soc_min energy [kWh])."""
+    bat = next((a for a in site.assets if isinstance(a, BatteryAsset)), None)
+    if bat is None:
+        return None
+    usable = bat.capacity_kwh * (bat.soc_max - bat.soc_min)
+    eta = bat.charge_efficiency * bat.discharge_efficiency
+    params = BatteryParams(
+        capacity_kwh=usable,
+        nominal_power_kw=bat.power_kw,
+        initial_soc_kwh=bat.capacity_kwh * (bat.initial_soc - bat.soc_min),
+        efficiency_curve=((0.0, eta), (1.0, eta)),
+        power_curve=((0.0, 1.0), (1.0, 1.0)),
+        efficiency_scaling=0.5,
+        step_hours=step_hours,
+    )
+    return bat.id, params, bat.capacity_kwh * bat.soc_min
+
+
+class ParkPlanner:
+    """Receding-horizon park MILP (see the module docstring).
+
+    Parameters
+    ----------
+    site : Site
+        The park (its first battery is the shared ESS; contract power from its tariff).
+    tariff : TouTariff
+        Energy rates, demand rules.
+    horizon : int
+        Steps planned ahead.
+    interval_s : float
+        Step and control interval [s] (the tariff's demand interval, 900).
+    options : dict, optional
+        HiGHS options (default: 0.1 % gap, 20 s limit).
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        tariff: TouTariff,
+        horizon: int = 32,
+        interval_s: float = 900.0,
+        options: dict[str, float | int | bool | str] | None = None,
+    ) -> None:
+        self.site = site
+        self.tariff = tariff
+        self.horizon = horizon
+        self.interval_s = interval_s
+        self.dt = interval_s / 3600.0
+        self.battery = site_battery(site, self.dt)
+        self.contract_kw = site.site.tariff.contract_kw if site.site.tariff else None
+        self.options = options or {"mip_rel_gap": 1e-3, "time_limit": 20.0}
+        self.tz = site.site.timezone
+
+    def inputs(self, snap: ParkSnapshot, month_peak_kw: float, target_kw: float) -> ParkInputs:
+        """The park problem of this interval (step 0 = ``snap.at``)."""
+        h, dt = self.horizon, self.dt
+        local = pd.date_range(snap.at, periods=h, freq=f"{int(self.interval_s)}s")
+        local = local.tz_convert(self.tz).tz_localize(None)
+        if snap.firm_forecast_kw is not None and len(snap.firm_forecast_kw) >= h:
+            firm = np.asarray(snap.firm_forecast_kw[:h], dtype=float)
+        else:
+            firm = np.full(h, snap.firm_kw)
+        excluded = list(self.tariff.demand_rules.excluded_periods)
+        metered = ~np.isin(self.tariff.period(local), excluded)
+        month = pd.Period(local[0], "M")
+        slope = demand_charge_slope(
+            self.tariff, month, target_kw, contract_kw=self.contract_kw, month_max_kw=month_peak_kw
+        )
+
+        def steps(ts: pd.Timestamp) -> int:
+            return max(math.ceil((ts - snap.at).total_seconds() / self.interval_s - 1e-9), 0)
+
+        vehicles = tuple(
+            (
+                Vehicle(
+                    ev.id,
+                    0,
+                    max(steps(ev.departure), 1),
+                    ev.stored_kwh,
+                    min(
+                        ev.required_kwh,
+                        ev.stored_kwh + steps(ev.departure) * ev.charger_kw * dt * ev.efficiency,
+                    ),
+                    ev.capacity_kwh,
+                    ev.charger_kw,
+                    ev.v2g_kw,
+                    ev.efficiency,
+                ),
+                ev.stored_kwh,
+            )
+            for ev in snap.evs
+        )
+        jobs = []
+        for j in snap.jobs:
+            if j.remaining_steps <= 0:
+                continue
+            deadline = max(steps(j.deadline), j.remaining_steps)
+            job = Job(
+                j.id,
+                (j.power_kw,) * j.remaining_steps,
+                steps(j.earliest),
+                deadline,
+                j.interruptible,
+            )
+            jobs.append((job, JobState(0, j.started)))
+        soc = None
+        params = None
+        if self.battery is not None:
+            params = self.battery[1]
+            if snap.battery_soc_kwh is not None:
+                soc = np.array([snap.battery_soc_kwh])
+        return ParkInputs(
+            start=0,
+            step_hours=dt,
+            firm_kwh=firm * dt,
+            energy_rate=self.tariff.energy_rate(local),
+            carbon=np.zeros(h),
+            metered=metered,
+            demand=slope,
+            limit_kw=self.site.site.connection_limit_kw,
+            battery=params,
+            battery_soc_kwh=soc,
+            vehicles=vehicles,
+            jobs=tuple(jobs),
+        )
+
+    def plan(
+        self, snapshot: ParkSnapshot, month_peak_kw: float, target_kw: float
+    ) -> list[Setpoint]:
+        """Solve and return the first step as setpoints.
+
+        Raises
+        ------
+        SolveError
+            If HiGHS fails.
+        DataError
+            If a vehicle or job cannot meet its requirement.
+        """
+        inp = self.inputs(snapshot, month_peak_kw, target_kw)
+        plan = solve_park(inp, self.options)
+        start, until = validity(snapshot.at, self.interval_s)
+        out: list[Setpoint] = []
+        if self.battery is not None and plan.battery_kwh.size:
+            kw = float(plan.battery_kwh[0, 0]) / self.dt
+            out.append(Setpoint(self.battery[0], "battery", kw, start, until, Mode.MPC, "plan"))
+        for ev in snapshot.evs:
+            kw = float(plan.ev_kwh[ev.id][0]) / self.dt
+            out.append(Setpoint(ev.id, "ev", kw, start, until, Mode.MPC, "plan"))
+        for j in snapshot.jobs:
+            if j.remaining_steps <= 0:
+                continue
+            run = bool(plan.job_plan.get(j.id, np.zeros(1, bool))[0])
+            out.append(
+                Setpoint(j.id, "job", j.power_kw if run else 0.0, start, until, Mode.MPC, "plan")
+            )
+        return out

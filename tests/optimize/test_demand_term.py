@@ -1,0 +1,88 @@
+"""The demand-charge term prices only the peak above the running billing demand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bitgaram.assets.battery import BatteryParams
+from bitgaram.optimize.park import ParkInputs, solve_park
+from bitgaram.tariff import demand_charge_slope, load_tariff
+
+H = 96
+DT = 0.25
+
+
+@pytest.fixture(scope="module")
+def tariff():  # type: ignore[no-untyped-def]
+    return load_tariff("kepco-industrial-eul-high-a", option="I")
+
+
+def _battery() -> BatteryParams:
+    return BatteryParams(
+        capacity_kwh=400.0,
+        nominal_power_kw=200.0,
+        initial_soc_kwh=400.0,
+        efficiency_curve=((0.0, 1.0), (1.0, 1.0)),
+        power_curve=((0.0, 1.0), (1.0, 1.0)),
+        step_hours=DT,
+    )
+
+
+def _inputs(tariff, running_kw: float, firm_kw: np.ndarray) -> ParkInputs:  # type: ignore[no-untyped-def]
+    slope = demand_charge_slope(tariff, pd.Period("2026-06", "M"), running_kw)
+    return ParkInputs(
+        start=0,
+        step_hours=DT,
+        firm_kwh=firm_kw * DT,
+        energy_rate=np.full(H, 100.0),  # flat: only the demand term moves the battery
+        carbon=np.zeros(H),
+        metered=np.ones(H, dtype=bool),
+        demand=slope,
+        battery=_battery(),
+        battery_soc_kwh=np.array([400.0]),
+        wear_cost=0.0,
+    )
+
+
+def _spike() -> np.ndarray:
+    firm = np.full(H, 500.0)
+    firm[60:64] = 800.0  # a one-hour spike
+    return firm
+
+
+def test_peak_above_running_billing_demand_is_shaved(tariff) -> None:  # type: ignore[no-untyped-def]
+    plan = solve_park(_inputs(tariff, 0.0, _spike()))
+    # The battery can take 200 kW off the spike (it holds 400 kWh, the spike needs 300).
+    assert plan.peak_kw == pytest.approx(600.0, abs=1e-3)
+    assert plan.grid_kwh.max() / DT == pytest.approx(600.0, abs=1e-3)
+
+
+def test_peak_below_ratchet_costs_nothing_more(tariff) -> None:  # type: ignore[no-untyped-def]
+    # Billing demand already 900 kW (ratchet): an 800 kW spike adds no demand charge, so the
+    # plan's cost is energy only and equals the no-battery cost of the same energy.
+    inputs = _inputs(tariff, 900.0, _spike())
+    plan = solve_park(inputs)
+    energy_only = float((inputs.firm_kwh * 100.0).sum()) - 400.0 * 100.0  # terminal value
+    assert plan.objective == pytest.approx(energy_only, rel=1e-6)
+
+
+def test_excluded_periods_do_not_count(tariff) -> None:  # type: ignore[no-untyped-def]
+    inputs = _inputs(tariff, 0.0, _spike())
+    metered = np.ones(H, dtype=bool)
+    metered[60:64] = False  # the spike falls in light load
+    from dataclasses import replace
+
+    plan = solve_park(replace(inputs, battery=None, battery_soc_kwh=None, metered=metered))
+    assert plan.peak_kw == pytest.approx(500.0, abs=1e-6)
+
+
+def test_demand_cost_matches_tariff_slope(tariff) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    inputs = replace(_inputs(tariff, 300.0, _spike()), battery=None, battery_soc_kwh=None)
+    plan = solve_park(inputs)
+    assert inputs.demand is not None
+    energy = float((inputs.firm_kwh * 100.0).sum())
+    assert plan.objective - energy == pytest.approx(float(inputs.demand.cost(800.0)), rel=1e-9)
