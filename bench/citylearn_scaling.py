@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python bench/citylearn_scaling.py [--steps 336] [--sizes 5,17,100]
+    .venv/bin/python bench/citylearn_scaling.py [--steps 336] [--sizes 5,17,100] [--scenarios 3]
 
 Buildings beyond the five shipped ones are copies shifted in time by whole
 days (so their loads differ). For each size the MPC (seasonal-naive-free
@@ -76,6 +76,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=336)
     ap.add_argument("--sizes", default="5,17,100")
+    ap.add_argument("--scenarios", type=int, default=3)
     args = ap.parse_args()
     full = site_from_citylearn(read_citylearn(ROOT / "data" / "citylearn_2022_phase_1"))
     print(
@@ -88,7 +89,8 @@ def main() -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         fc = site_forecast(site, 24, "models", "baseline")
         t_fc, c_fc = time.perf_counter() - t0, time.process_time() - c0
-        ctrl = Timed(MPCController(MPCConfig(source="models", load_model="baseline"), forecast=fc))
+        cfg = MPCConfig(source="models", load_model="baseline", n_scenarios=args.scenarios)
+        ctrl = Timed(MPCController(cfg, forecast=fc))
         simulate(site, ctrl)
         med = float(np.median(ctrl.times[1:]))
         med_cpu = float(np.median(ctrl.cpu[1:]))

@@ -68,6 +68,39 @@ def _size_bytes(url: str) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
+def _plans(store: Any, calls: dict[str, Any]) -> dict[str, Any]:
+    """Partitions and scan types of each dashboard query's PostgreSQL plan (EXPLAIN ANALYZE)."""
+    import re
+
+    import psycopg
+
+    out: dict[str, Any] = {}
+    original = store._frame
+    for name, call in calls.items():
+        seen: list[tuple[str, list[Any]]] = []
+
+        def capture(sql: str, params: Any, columns: Any, seen: list[Any] = seen) -> Any:
+            seen.append((sql, list(params)))
+            return original(sql, params, columns)
+
+        store._frame = capture
+        try:
+            call()
+        finally:
+            store._frame = original
+        sql, params = seen[-1]
+        query = psycopg.ClientCursor(store._conn).mogrify(sql, params or None)
+        plan = "\n".join(
+            r[0] for r in store._conn.execute(f"EXPLAIN ANALYZE {query}".encode()).fetchall()
+        )
+        parts = sorted(set(re.findall(r"readings_p\d{6}", plan)))
+        scans = sorted(
+            set(re.findall(r"(Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan)", plan))
+        )
+        out[f"{name}_plan"] = f"{len(parts)} partition(s) {','.join(parts)}; {', '.join(scans)}"
+    return out
+
+
 def stage(args: argparse.Namespace) -> dict[str, Any]:
     """Run one stage in this process; return its figures."""
     from bitgaram.fleet import executor_for, plan_jobs, run_forecasts, run_schedules
@@ -85,7 +118,7 @@ def stage(args: argparse.Namespace) -> dict[str, Any]:
         # Generate the park as files (timed apart), then import the Parquet file the way
         # `bitgaram import` does: chunked, validated, one transaction per chunk.
         from bitgaram.collect.files import import_file
-        from bitgaram.synth.write import write_files
+        from bitgaram.synth.write import whole_meter_rows, write_files
 
         base = read_base_profiles(ROOT / "data" / "citylearn_2022_phase_1")
         plan = plan_tenants(spec, base.load_shapes.shape[1])
@@ -97,7 +130,8 @@ def stage(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         with open_store(args.url) as store:
             store.save_site(site)
-            report = import_file(store, site, folder / "readings.parquet", chunk_rows=1_000_000)
+            rows = whole_meter_rows(spec)
+            report = import_file(store, site, folder / "readings.parquet", chunk_rows=rows)
         out["rows"] = files.readings
         out["inserted"] = report.inserted
         out["quarantined"] = report.quarantined
@@ -132,6 +166,8 @@ def stage(args: argparse.Namespace) -> dict[str, Any]:
                     times.append(time.perf_counter() - t0)
                 out[f"{name}_ms"] = round(1000 * statistics.median(times), 1)
                 out[f"{name}_rows"] = rows
+            if args.backend == "postgres":
+                out.update(_plans(store, calls))
         out["seconds"] = round(time.perf_counter() - began, 2)
     elif args.stage in ("forecast", "schedule"):
         batteries = args.stage == "schedule"

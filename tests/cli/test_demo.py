@@ -19,6 +19,10 @@ def test_demo_imports_summarises_and_writes_a_report(
     tmp_path: Path, invoke: Invoke, sample_park_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # the sample is found relative to the package, not the CWD
+    # Register the forecast and schedule steps, whatever other tests imported before.
+    import bitgaram.cli.citylearn
+    import bitgaram.cli.forecast  # noqa: F401
+
     result = invoke("demo", "--workdir", "report")
     assert result.exit_code == 0, result.output
 
@@ -37,6 +41,13 @@ def test_demo_imports_summarises_and_writes_a_report(
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert 'src="park.png"' in html and f"{total_load:,.0f}" in html
     assert (tmp_path / "report" / "bitgaram.duckdb").is_file()
+    # Forecast step: P10/P50/P90 of every load and PV meter stored, scored against actuals.
+    assert "forecast issued" in out and "forecast rows stored" in out
+    # Schedule step: the causal MPC beats doing nothing on the CityLearn score.
+    kpis = json.loads((tmp_path / "report" / "schedule" / "kpis.json").read_text())
+    assert kpis["controller"] == "mpc" and 0.0 < kpis["score"] < 1.0
+    schedule_png = tmp_path / "report" / "schedule" / "schedule_week.png"
+    assert schedule_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     again = invoke("demo", "--workdir", "report")
     assert again.exit_code == 0, again.output

@@ -9,15 +9,34 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bitgaram.config import Settings
 from bitgaram.errors import DataError
-from bitgaram.site import Site
+from bitgaram.site import Site, parse_site
 from bitgaram.store import Store, open_store
 from bitgaram.store.retention import downsample, retention_cutoff
 
 UTC = "UTC"
+
+#: One tenant, one 5-minute kWh meter (for the property test, which takes no fixtures).
+ONE_METER = parse_site(
+    {
+        "site": {"id": "p", "name": "P"},
+        "tenants": [{"id": "acme", "name": "ACME"}],
+        "meters": [
+            {
+                "id": "acme-load",
+                "tenant": "acme",
+                "kind": "load",
+                "unit": "kWh",
+                "resolution": "5min",
+            }
+        ],
+    }
+)
 
 
 def _readings(days: int = 40, start: str = "2025-01-25") -> pd.DataFrame:
@@ -166,3 +185,26 @@ def test_postgres_dashboard_queries_prune_partitions_and_use_the_key(
         store._exec("SET enable_seqscan = off")  # type: ignore[attr-defined]
         plan = _explain(store, lambda: store.read_readings(["acme-load"], *week))
         assert "Index" in plan and "readings_p202502_pkey" in plan
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    steps=st.lists(st.integers(0, 4 * 96 - 1), min_size=1, max_size=60, unique=True),
+    cut_day=st.integers(0, 4),
+    to=st.sampled_from(["15min", "1h", "1D"]),
+)
+def test_compaction_conserves_energy_per_interval(steps: list[int], cut_day: int, to: str) -> None:
+    """Any set of 5-minute kWh readings: per-interval sums survive, later rows are untouched."""
+    start = pd.Timestamp("2025-05-01", tz=UTC)
+    ts = start + pd.to_timedelta(np.sort(steps) * 5, unit="min")
+    frame = pd.DataFrame({"meter_id": "acme-load", "ts": ts, "value": np.arange(len(ts)) + 0.5})
+    cutoff = start + pd.Timedelta(days=cut_day)
+    with open_store(":memory:") as store:
+        store.save_site(ONE_METER)
+        store.write_readings(frame)
+        expected = store.read_readings(end=cutoff, resolution=to)
+        later = store.read_readings(start=cutoff)
+        report = downsample(store, cutoff, to, since=start)
+        pd.testing.assert_frame_equal(store.read_readings(end=cutoff), expected)
+        pd.testing.assert_frame_equal(store.read_readings(start=cutoff), later)
+        assert report.removed - report.written == len(frame) - store.count_readings()

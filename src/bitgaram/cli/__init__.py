@@ -34,20 +34,20 @@ def _register() -> None:
     optional piece fails only its own command.
     """
     # Each line adds one capability's commands; keep one line per module.
-    from bitgaram.cli import citylearn as _citylearn  # noqa: F401
-    from bitgaram.cli import store as _store  # noqa: F401
-    from bitgaram.cli import collect as _collect  # noqa: F401
-    from bitgaram.cli import importing as _importing  # noqa: F401
-    from bitgaram.cli import demo as _demo  # noqa: F401
-    from bitgaram.cli import verify as _verify  # noqa: F401
     from bitgaram.cli import account as _account  # noqa: F401
     from bitgaram.cli import bill as _bill  # noqa: F401
-    from bitgaram.cli import serve as _serve  # noqa: F401
-    from bitgaram.cli import forecast as _forecast  # noqa: F401
-    from bitgaram.cli import synth as _synth  # noqa: F401
-    from bitgaram.cli import fleet as _fleet  # noqa: F401
-    from bitgaram.cli import park as _park  # noqa: F401
+    from bitgaram.cli import citylearn as _citylearn  # noqa: F401
+    from bitgaram.cli import collect as _collect  # noqa: F401
     from bitgaram.cli import control as _control  # noqa: F401
+    from bitgaram.cli import demo as _demo  # noqa: F401
+    from bitgaram.cli import fleet as _fleet  # noqa: F401
+    from bitgaram.cli import forecast as _forecast  # noqa: F401
+    from bitgaram.cli import importing as _importing  # noqa: F401
+    from bitgaram.cli import park as _park  # noqa: F401
+    from bitgaram.cli import serve as _serve  # noqa: F401
+    from bitgaram.cli import store as _store  # noqa: F401
+    from bitgaram.cli import synth as _synth  # noqa: F401
+    from bitgaram.cli import verify as _verify  # noqa: F401
 
 
 def main() -> None:

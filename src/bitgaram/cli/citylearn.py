@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.demo import DemoContext, demo_step
 from bitgaram.datasets.citylearn import read_citylearn
 
 citylearn_app = typer.Typer(help="CityLearn Challenge 2022 datasets.", no_args_is_help=True)
@@ -131,3 +132,36 @@ def run(
     )
     console.print(table)
     console.print(f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files))
+
+
+#: Days of the sample park the demo schedules (its last weeks).
+DEMO_SCHEDULE_DAYS = 42
+
+
+@demo_step("schedule the batteries (MPC)", order=40)
+def _demo_schedule(ctx: DemoContext) -> None:
+    """Replay the sample park's last weeks without batteries and with the causal MPC."""
+    from bitgaram.collect.citylearn import sample_park_dir
+    from bitgaram.optimize.mpc import MPCConfig, MPCController
+    from bitgaram.simulate import simulate, site_from_citylearn
+    from bitgaram.simulate.controllers import NoBatteryController
+    from bitgaram.simulate.report import write_outputs
+
+    site = site_from_citylearn(read_citylearn(sample_park_dir()))
+    steps = min(site.n_steps, round(DEMO_SCHEDULE_DAYS * 24 / site.step_hours))
+    site = site.slice(site.n_steps - steps, site.n_steps)
+    table = Table(title=f"last {DEMO_SCHEDULE_DAYS} days, CityLearn 2022 score (lower is better)")
+    for column in ("controller", "score", "price", "carbon", "ramping", "load factor"):
+        table.add_column(column, justify="left" if column == "controller" else "right")
+    results = [
+        simulate(site, controller)
+        for controller in (NoBatteryController(), MPCController(MPCConfig(n_scenarios=3)))
+    ]
+    for result in results:
+        s = result.score
+        kpis = (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor)
+        table.add_row(result.controller, *(f"{v:.3f}" for v in kpis))
+    ctx.console.print(table)
+    result = results[-1]
+    files = write_outputs(result, site, ctx.workdir / "schedule", {"days": DEMO_SCHEDULE_DAYS})
+    ctx.artifacts.extend(files)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -209,6 +210,13 @@ def run_demo(
     return ctx
 
 
+class DemoPark(StrEnum):
+    """Which park the demo runs on."""
+
+    SAMPLE = "sample"
+    INDUSTRIAL = "industrial"
+
+
 @app.command("demo")
 def demo(
     workdir: Annotated[
@@ -218,6 +226,22 @@ def demo(
         str | None,
         typer.Option("--store", help="Use this store instead of WORKDIR/bitgaram.duckdb."),
     ] = None,
+    park: Annotated[
+        DemoPark,
+        typer.Option(
+            "--park",
+            help="'sample': the CityLearn sample park end to end; 'industrial': the KEPCO "
+            "industrial park's schedule and bill before and after.",
+        ),
+    ] = DemoPark.SAMPLE,
+    days: Annotated[
+        int, typer.Option("--days", min=1, max=31, help="Days simulated (industrial park).")
+    ] = 7,
 ) -> None:
-    """Import the sample park, summarise it and write a report (PNG + HTML)."""
+    """Run the platform end to end: import, summarise, forecast, schedule, report, dashboard."""
+    if park is DemoPark.INDUSTRIAL:
+        from bitgaram.cli.park import run_park_demo
+
+        run_park_demo(console, days=days)
+        return
     run_demo(workdir, store_url)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.demo import DemoContext, demo_step
 from bitgaram.errors import ConfigError
 
 forecast_app = typer.Typer(help="Load, PV and wind forecasting.", no_args_is_help=True)
@@ -119,40 +120,61 @@ def run(
     import pandas as pd
 
     from bitgaram.cli.store import open_cli_store
-    from bitgaram.forecast.service import forecast_site, forecastable_meters
-    from bitgaram.store import Resolution
+    from bitgaram.forecast.service import forecast_store
 
-    if horizon < 1 or history_days < 1:
-        raise ConfigError("--horizon and --history-days must be >= 1")
-    with open_cli_store(store_url) as store:
-        site = store.load_site()
-        groups = forecastable_meters(site)
-        meters = groups["load"] + groups["pv"]
-        if not meters:
-            raise ConfigError(f"site {site.site.id!r} has no load or PV meters to forecast")
-        if at:
-            try:
-                issue = pd.Timestamp(at)
-            except ValueError as exc:
-                raise ConfigError(f"--at: not a timestamp: {at!r}") from exc
-            issue = issue.tz_localize("UTC") if issue.tzinfo is None else issue.tz_convert("UTC")
-        else:
-            last = store.read_readings(meters, resolution=Resolution.HOUR)
-            if last.empty:
-                raise ConfigError("the store has no readings of the site's load or PV meters")
-            issue = pd.Timestamp(last["ts"].max()) + pd.Timedelta(hours=1)
-        issue = issue.floor("h")
-        start = issue - pd.Timedelta(days=history_days)
-        long = store.read_readings(meters, start=start, end=issue, resolution=Resolution.HOUR)
-        index = pd.date_range(start, issue, freq="h", inclusive="left")
-        wide = long.pivot_table(index="ts", columns="meter_id", values="value", aggfunc="mean")
-        wide.index = pd.DatetimeIndex(wide.index).tz_convert("UTC")
-        history = wide.reindex(index)
-        with console.status(f"forecasting {len(meters)} meters..."):
-            forecasts = forecast_site(site, history, horizon, country=country or None)
-        written = store.write_forecasts(forecasts)
+    issue = None
+    if at:
+        try:
+            issue = pd.Timestamp(at)
+        except ValueError as exc:
+            raise ConfigError(f"--at: not a timestamp: {at!r}") from exc
+    with open_cli_store(store_url) as store, console.status("forecasting..."):
+        done = forecast_store(store, horizon, history_days, issue, country or None)
+    issue, forecasts, written = done.issued_at, done.forecasts, done.written
     models = ", ".join(sorted(set(forecasts["model"]))) or "none"
     console.print(
         f"issued {issue:%Y-%m-%d %H:%M} UTC: {written} forecast rows for "
         f"{forecasts['meter_id'].nunique()} meters, {horizon} h ahead ({models})"
     )
+
+
+@demo_step("forecast load and PV", order=30)
+def _demo_forecast(ctx: DemoContext) -> None:
+    """Forecast the last two days of the sample park as if issued then, and score it."""
+    import numpy as np
+    import pandas as pd
+
+    from bitgaram.forecast.service import forecast_store, forecastable_meters
+    from bitgaram.store import Resolution
+
+    store, site = ctx.require_store(), ctx.require_site()
+    groups = forecastable_meters(site)
+    daily = store.read_readings(groups["load"] + groups["pv"], resolution=Resolution.DAY)
+    horizon = 48
+    # Issued two days before the data ends, so every forecast hour has a measured actual.
+    issue = pd.Timestamp(daily["ts"].max()) + pd.Timedelta(days=1) - pd.Timedelta(hours=horizon)
+    done = forecast_store(store, horizon, history_days=120, issued_at=issue, country="US")
+    point = done.forecasts[done.forecasts["quantile"] == 0.5]
+    actual = store.read_readings(
+        sorted(point["meter_id"].unique()),
+        start=issue,
+        end=issue + pd.Timedelta(hours=horizon),
+        resolution=Resolution.HOUR,
+    )
+    both = point.merge(actual, on=["meter_id", "ts"], suffixes=("_fc", "_actual"))
+    table = Table(title=f"forecast issued {issue:%Y-%m-%d %H:%M} UTC, {horizon} h ahead")
+    for column in ("meters", "kind", "MAE (kWh/h)", "mean actual (kWh/h)"):
+        table.add_column(column, justify="right" if column != "kind" else "left")
+    for kind in ("load", "pv"):
+        part = both[both["meter_id"].isin(groups[kind])]
+        if part.empty:
+            continue
+        err = np.abs(part["value_fc"].to_numpy() - part["value_actual"].to_numpy())
+        table.add_row(
+            str(part["meter_id"].nunique()),
+            kind,
+            f"{err.mean():.3f}",
+            f"{part['value_actual'].mean():.3f}",
+        )
+    ctx.console.print(table)
+    ctx.console.print(f"{done.written} forecast rows stored (P10/P50/P90) for the dashboard")

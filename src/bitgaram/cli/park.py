@@ -145,9 +145,69 @@ def print_park_table(runs: list[ParkRun], out: Console | None = None) -> None:
             )
 
 
+def print_schedule(run: ParkRun, out: Console | None = None, day: int = 0) -> None:
+    """Hourly schedule of one simulated day: import, ESS, EV fleet and jobs [kW]."""
+    out = out or console
+    per_hour = 4
+    sl = slice(day * 24 * per_hour, (day + 1) * 24 * per_hour)
+    table = Table(title=f"{run.controller} schedule, {run.index[sl][0]:%Y-%m-%d} (hourly mean kW)")
+    for col in ("hour", "import", "ESS (+charge)", "EV fleet", "jobs"):
+        table.add_column(col, justify="right")
+    dt_h = (run.index[1] - run.index[0]).total_seconds() / 3600.0
+    series = [run.grid_kwh[sl], run.battery_kwh[sl], run.ev_kwh[sl], run.jobs_kwh[sl]]
+    hourly = [
+        x[: x.size // per_hour * per_hour].reshape(-1, per_hour).mean(axis=1) / dt_h for x in series
+    ]
+    for h in range(hourly[0].size):
+        table.add_row(f"{h:02d}", *(f"{x[h]:,.0f}" for x in hourly))
+    out.print(table)
+
+
+def print_bill_lines(runs: list[ParkRun], out: Console | None = None) -> None:
+    """The runs' park bills side by side, line by line like a KEPCO bill [KRW]."""
+    out = out or console
+    table = Table(title=f"park bill {runs[0].bill.month}, line by line (KRW)")
+    table.add_column("line")
+    for r in runs:
+        table.add_column(r.controller, justify="right")
+    codes = [ln.code for ln in runs[0].bill.lines]
+    labels = {ln.code: ln.label for ln in runs[0].bill.lines}
+    for code in codes:
+        table.add_row(
+            f"{labels[code]} ({code})",
+            *(
+                f"{r.bill.amount(code):,.0f}" if code in {ln.code for ln in r.bill.lines} else "-"
+                for r in runs
+            ),
+        )
+    for name in ("subtotal", "fund", "vat", "total"):
+        table.add_row(name, *(f"{getattr(r.bill, name):,.0f}" for r in runs))
+    out.print(table)
+
+
 def run_park_demo(out: Console | None = None, days: int = 7) -> list[ParkRun]:
-    """The demo step: the sample park's first ``days`` days without control and with MPC."""
-    return run_park(["none", "mpc"], SAMPLE_PARK, days=days, out=out)
+    """The demo step (``bitgaram demo --park industrial``): the sample park before and after.
+
+    Simulates the first ``days`` days of June 2026 without control and with the MPC, then
+    prints the comparison, the bills line by line (the demand charge is a whole month's) and
+    the MPC's schedule of the first day.
+
+    Parameters
+    ----------
+    out : rich.console.Console, optional
+        Where to print.
+    days : int
+        Days to simulate (the MPC takes ~0.1 s per 15-min step).
+
+    Returns
+    -------
+    list of ParkRun
+        ``[none, mpc]``.
+    """
+    runs = run_park(["none", "mpc"], SAMPLE_PARK, days=days, out=out)
+    print_bill_lines(runs, out)
+    print_schedule(runs[1], out)
+    return runs
 
 
 @park_app.command("run")

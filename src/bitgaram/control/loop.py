@@ -4,8 +4,9 @@ Two entry points, both never raising (a fault becomes safe setpoints and an aler
 
 - :meth:`ControlLoop.on_reading` for every meter reading: the peak watch updates the windows;
   alert events are published and journaled at once, and when the park's projection reaches
-  ``(1 - margin) x target`` the cheapest actions that bring it back are applied as
-  ``peak``-mode setpoints for the rest of the window.
+  ``(1 - margin) x cap`` (the cap: the target in metered windows, the connection limit in all)
+  the cheapest actions that bring it back are applied as ``peak``-mode setpoints for the rest
+  of the window.
 - :meth:`ControlLoop.tick` at the start of every interval: if the newest reading is older than
   ``stale_after_s`` the loop publishes the safe setpoints (:mod:`~bitgaram.control.safe`) and a
   ``stale_data`` alert; otherwise it asks the planner, and on any planner error publishes the
@@ -73,6 +74,12 @@ class LoopConfig:
         First topic level.
     battery_wear : float
         Battery cost per kWh discharged in actions [KRW/kWh].
+    limit_kw : float, optional
+        Connection limit [kW]: the loop also acts to hold the park's projection under it, in
+        every window (metered or not).
+    act : bool
+        Apply peak actions automatically; False = advisory (alerts carry the recommended
+        actions, setpoints come from the planner only).
     """
 
     interval_s: float = 900.0
@@ -80,6 +87,8 @@ class LoopConfig:
     margin: float = 0.02
     prefix: str = "bitgaram"
     battery_wear: float = 5.0
+    limit_kw: float | None = None
+    act: bool = True
 
 
 @dataclass
@@ -238,21 +247,25 @@ class ControlLoop:
     def _peak_actions(self, now: pd.Timestamp) -> tuple[dict[str, object], ...]:
         """Apply the cheapest actions when the park's projection nears its target."""
         status = self.watch.status(PARK_POINT)
-        if status.target_kw <= 0 or self.snapshot is None:
+        caps = [status.target_kw] if status.metered and status.target_kw > 0 else []
+        if self.config.limit_kw is not None:
+            caps.append(self.config.limit_kw)
+        if not caps or self.snapshot is None:
             return ()
+        cap = min(caps)
         w = status.window
         remaining = (w.end - now).total_seconds()
         if remaining <= 0:
             return ()
         pending = sum(c for _, c in self._pending) * remaining / w.window_s
         projected = w.projected_kw - pending
-        goal = (1.0 - self.config.margin) * status.target_kw
+        goal = (1.0 - self.config.margin) * cap
         if projected < goal:
             return ()
         needed = needed_cut_kw(projected - goal, remaining, w.window_s)
         acts = recommend_actions(self.flexibility(now), needed, remaining)
         chosen = [a for a in acts if a.selected]
-        if not chosen:
+        if not chosen or not self.config.act:
             return tuple(a.to_dict() for a in acts)
         until = (
             self.setpoints[chosen[0].asset].valid_until
@@ -268,8 +281,7 @@ class ControlLoop:
                 now,
                 max(until, w.end),
                 Mode.PEAK,
-                f"peak: {PARK_POINT} projected {projected:,.0f} kW vs target "
-                f"{status.target_kw:,.0f} kW",
+                f"peak: {PARK_POINT} projected {projected:,.0f} kW vs cap {cap:,.0f} kW",
             )
             for a in chosen
         ]

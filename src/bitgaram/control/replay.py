@@ -72,6 +72,8 @@ class ReplayResult:
         Park import averaged over each demand window [kW].
     peak_kw : float
         Largest window [kW].
+    metered_peak_kw : float
+        Largest window counting for the demand charge [kW] (``peak_kw`` without ``metered``).
     ev_shortfall_kwh : float
         Energy missing at departure over all vehicles [kWh].
     jobs_unfinished : int
@@ -83,6 +85,7 @@ class ReplayResult:
     import_kw: pd.Series
     windows_kw: pd.Series
     peak_kw: float
+    metered_peak_kw: float
     ev_shortfall_kwh: float
     jobs_unfinished: int
     wall_s: float = 0.0
@@ -149,6 +152,7 @@ def replay(
     tenant_readings: pd.DataFrame | None = None,
     on_step: Callable[[int], None] | None = None,
     meter_outage: tuple[pd.Timestamp, pd.Timestamp] | None = None,
+    metered: Callable[[pd.Timestamp], bool] | None = None,
 ) -> ReplayResult:
     """Replay ``firm_kw`` with the loop in control (or uncontrolled without one).
 
@@ -168,6 +172,9 @@ def replay(
         Called with the step number after each step (progress).
     meter_outage : (start, end), optional
         Grid-meter readings in this period are not delivered (stale-data fault injection).
+    metered : callable, optional
+        ``metered(window_start_utc)``: windows counting for the demand charge
+        (:func:`bitgaram.peak.watch.metered_by`).
     """
     import time
 
@@ -295,11 +302,13 @@ def replay(
             on_step(k)
     series = pd.Series(grid, index=index, name="import_kw")
     windows = series.groupby(index.floor(f"{int(interval_s)}s")).mean()
+    mask = np.array([metered is None or metered(w) for w in windows.index], dtype=bool)
     unfinished = sum(1 for j in jobs if done_s[j.id] < j.steps * interval_s - 1e-6)
     return ReplayResult(
         import_kw=series,
         windows_kw=windows,
         peak_kw=float(windows.max()),
+        metered_peak_kw=float(windows[mask].max()) if mask.any() else 0.0,
         ev_shortfall_kwh=shortfall,
         jobs_unfinished=unfinished,
         wall_s=time.perf_counter() - tic,

@@ -14,17 +14,19 @@ back to seasonal naive. Wind needs wind-speed forecasts and is skipped.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from bitgaram.errors import DataError, ForecastError
+from bitgaram.errors import ConfigError, DataError, ForecastError
 from bitgaram.forecast.base import DEFAULT_QUANTILES, Forecaster, ForecastResult
 from bitgaram.forecast.baselines import SeasonalNaive
 from bitgaram.forecast.load import LightGBMLoadForecaster
 from bitgaram.forecast.pv import PVForecaster
 from bitgaram.site import Site
 from bitgaram.site.model import MeterKind, PVAsset
+from bitgaram.store.base import Resolution, Store
 
 #: Meter kinds forecast with the load model.
 LOAD_KINDS = frozenset(
@@ -174,3 +176,78 @@ def forecast_site(
         )
     out = pd.concat(frames, ignore_index=True)
     return out[np.isfinite(out["value"].to_numpy(dtype=float))].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class StoreForecast:
+    """Outcome of :func:`forecast_store`.
+
+    Attributes
+    ----------
+    issued_at : pandas.Timestamp
+        Issue time (UTC): forecasts use readings strictly before it.
+    forecasts : pandas.DataFrame
+        The forecasts written (store forecast columns).
+    written : int
+        Rows written to the store.
+    """
+
+    issued_at: pd.Timestamp
+    forecasts: pd.DataFrame
+    written: int
+
+
+def forecast_store(
+    store: Store,
+    horizon: int = 48,
+    history_days: int = 120,
+    issued_at: pd.Timestamp | None = None,
+    country: str | None = "KR",
+) -> StoreForecast:
+    """Forecast every load and PV meter of the stored site and store the forecasts.
+
+    Parameters
+    ----------
+    store : Store
+        Holds the site and its readings; receives the forecasts.
+    horizon : int
+        Hours ahead.
+    history_days : int
+        Days of hourly history before the issue time used for fitting.
+    issued_at : pandas.Timestamp, optional
+        Issue time (UTC, floored to the hour); default: one hour after the last
+        reading of the site's load and PV meters.
+    country : str or None
+        Holiday calendar of the load model.
+
+    Returns
+    -------
+    StoreForecast
+
+    Raises
+    ------
+    ConfigError
+        If the site has no load or PV meter, or the store holds none of their readings.
+    """
+    if horizon < 1 or history_days < 1:
+        raise ConfigError("horizon and history_days must be >= 1")
+    site = store.load_site()
+    groups = forecastable_meters(site)
+    meters = groups["load"] + groups["pv"]
+    if not meters:
+        raise ConfigError(f"site {site.site.id!r} has no load or PV meters to forecast")
+    if issued_at is None:
+        last = store.read_readings(meters, resolution=Resolution.HOUR)
+        if last.empty:
+            raise ConfigError("the store has no readings of the site's load or PV meters")
+        issued_at = pd.Timestamp(last["ts"].max()) + pd.Timedelta(hours=1)
+    elif issued_at.tzinfo is None:
+        issued_at = issued_at.tz_localize("UTC")
+    issue = issued_at.tz_convert("UTC").floor("h")
+    start = issue - pd.Timedelta(days=history_days)
+    long = store.read_readings(meters, start=start, end=issue, resolution=Resolution.HOUR)
+    index = pd.date_range(start, issue, freq="h", inclusive="left")
+    wide = long.pivot_table(index="ts", columns="meter_id", values="value", aggfunc="mean")
+    wide.index = pd.DatetimeIndex(wide.index).tz_convert("UTC")
+    forecasts = forecast_site(site, wide.reindex(index), horizon, country=country)
+    return StoreForecast(issue, forecasts, store.write_forecasts(forecasts))

@@ -72,7 +72,7 @@ class MPCConfig:
     """
 
     horizon: int = 24
-    n_scenarios: int = 3
+    n_scenarios: int = 5
     error_window_days: int = 28
     source: ForecastSource = "models"
     load_model: LoadModel = "baseline"

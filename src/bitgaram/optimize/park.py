@@ -319,7 +319,10 @@ class SavingsSplit:
 
 
 def split_savings(
-    inputs: ParkInputs, members: Sequence[str], saving: float | None = None
+    inputs: ParkInputs,
+    members: Sequence[str],
+    saving: float | None = None,
+    options: Mapping[str, float | int | bool | str] | None = None,
 ) -> SavingsSplit:
     """Split the park's optimisation saving to members by marginal contribution.
 
@@ -332,6 +335,8 @@ def split_savings(
     saving : float, optional
         The saving to split [KRW], e.g. the realised bill saving of a simulated month;
         default: the optimal cost with every member frozen minus the optimal cost.
+    options : Mapping, optional
+        HiGHS options of every solve (default :data:`MIP_OPTIONS`).
 
     Returns
     -------
@@ -344,15 +349,17 @@ def split_savings(
         If ``saving`` is not given and the frozen behaviour alone breaks the connection limit
         (its cost is then the overload penalty, not a bill): give the realised saving.
     """
-    best = solve_park(inputs).objective
-    frozen = solve_park(_frozen(inputs, None))
+    best = solve_park(inputs, options).objective
+    frozen = solve_park(_frozen(inputs, None), options)
     if saving is None and frozen.overload_kwh > 0:
         raise SolveError(
             "with every member frozen the park exceeds its connection limit "
             f"({frozen.overload_kwh:,.0f} kWh over): pass the realised saving to split"
         )
     base = frozen.objective if saving is None else best + saving
-    contrib = {m: max(solve_park(_frozen(inputs, m)).objective - best, 0.0) for m in members}
+    contrib = {
+        m: max(solve_park(_frozen(inputs, m), options).objective - best, 0.0) for m in members
+    }
     total_saving = base - best
     total = sum(contrib.values())
     if total > 0:

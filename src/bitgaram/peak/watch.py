@@ -36,6 +36,27 @@ from bitgaram.peak.alerts import (
 from bitgaram.peak.points import MeteringPoint, metering_points
 from bitgaram.peak.window import MeterWindow, WindowProjection, add_reading, project_window
 from bitgaram.site.model import Site, Unit
+from bitgaram.tariff import TouTariff
+
+
+def metered_by(tariff: TouTariff, timezone: str) -> Callable[[pd.Timestamp], bool]:
+    """``metered(window_start_utc)``: whether a window counts for the demand (not excluded).
+
+    Examples
+    --------
+    >>> from bitgaram.tariff import load_tariff
+    >>> t = load_tariff("kepco-industrial-eul-high-a", option="II")
+    >>> m = metered_by(t, "Asia/Seoul")
+    >>> m(pd.Timestamp("2026-08-04 05:00", tz="UTC")), m(pd.Timestamp("2026-08-04 16:00", tz="UTC"))
+    (True, False)
+    """
+    excluded = set(tariff.demand_rules.excluded_periods)
+
+    def metered(start: pd.Timestamp) -> bool:
+        local = pd.Timestamp(start).tz_convert(timezone).tz_localize(None)
+        return str(tariff.period([local])[0]) not in excluded
+
+    return metered
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ class PointStatus:
         What the projection is compared with [kW].
     last_closed_kw : float
         Average of the latest closed window [kW].
+    metered : bool
+        Whether the running window counts for the demand.
     """
 
     point: str
@@ -64,6 +87,7 @@ class PointStatus:
     billing_kw: float
     target_kw: float
     last_closed_kw: float
+    metered: bool = True
 
 
 class _PointState:
@@ -150,7 +174,10 @@ class PeakWatch:
         proj = self._project(st)
         billing = max(st.month_peak_kw, self.carried_kw.get(point, 0.0))
         target = self.targets.get(point, self.carried_kw.get(point, 0.0))
-        return PointStatus(point, proj, st.month_peak_kw, billing, target, st.last_closed_kw)
+        metered = self.metered is None or self.metered(st.start)
+        return PointStatus(
+            point, proj, st.month_peak_kw, billing, target, st.last_closed_kw, metered
+        )
 
     def closed_windows(self, point: str) -> list[tuple[pd.Timestamp, float]]:
         """Closed windows of a point: (start, average [kW]), oldest first."""

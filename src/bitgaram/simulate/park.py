@@ -49,6 +49,7 @@ from bitgaram.assets.ev import (
 )
 from bitgaram.assets.jobs import Job, JobState, check_jobs, must_run, remaining, step_job
 from bitgaram.errors import ConfigError, DataError
+from bitgaram.forecast.daytype import daytype_forecast
 from bitgaram.optimize.park import (
     MIP_OPTIONS,
     PARK_MEMBER,
@@ -472,74 +473,6 @@ class MPCControl:
         return _first_step(plan, case, 0, state.month_max_kw)
 
 
-def daytype_forecast(
-    values: np.ndarray,
-    day_type: np.ndarray,
-    origins: np.ndarray,
-    horizon: int,
-    steps_per_day: int,
-    fit_end: int,
-) -> np.ndarray:
-    """Seasonal-naive forecast by day type, with an AR(1) correction of the last error.
-
-    Step ``k`` from origin ``o`` (target ``tau = o + k``) copies the value at the same time
-    of the latest earlier day of the same day type (working day, Saturday, Sunday or
-    holiday; at most two weeks back, else the day before): the seasonal naive of
-    :mod:`bitgaram.forecast.baselines` made calendar-aware, because a plant's Monday is not
-    its Sunday nor last week's holiday. The copy's error at ``o - 1`` is
-    carried forward decaying as ``phi ** (k + 1)``, ``phi`` the lag-1 autocorrelation of the
-    copy errors before ``fit_end`` (per series, clipped to [0, 1]). Causal: every value used
-    lies before the origin (requires ``horizon <= steps_per_day``).
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Observations (n_steps, n_series).
-    day_type : numpy.ndarray
-        Day type per step (n_steps,) (:func:`bitgaram.tariff.daytype.day_types`).
-    origins : numpy.ndarray
-        Origin steps.
-    horizon : int
-        Steps ahead (<= ``steps_per_day``).
-    steps_per_day : int
-        Steps per day.
-    fit_end : int
-        End of the data used to estimate ``phi``.
-
-    Returns
-    -------
-    numpy.ndarray
-        (n_origins, horizon, n_series).
-    """
-    if horizon > steps_per_day:
-        raise ConfigError("daytype_forecast: horizon must not exceed one day")
-    n = len(values)
-    lag_days = np.ones(n, dtype=np.int64)
-    found = np.zeros(n, dtype=bool)
-    tau = np.arange(n)
-    for d in range(1, 15):
-        src = tau - d * steps_per_day
-        ok = (src >= 0) & ~found
-        ok[ok] = day_type[src[ok]] == day_type[tau[ok]]
-        lag_days[ok] = d
-        found |= ok
-    src = np.maximum(tau - lag_days * steps_per_day, 0)
-    copy = values[src]
-    copy[tau < steps_per_day] = values[tau < steps_per_day]  # no earlier day: no error
-    resid = values - copy
-    r = resid[steps_per_day:fit_end]
-    num = np.nansum(r[1:] * r[:-1], axis=0)
-    den = np.nansum(r * r, axis=0)
-    phi = np.clip(np.divide(num, den, out=np.zeros_like(num), where=den > 0), 0.0, 1.0)
-    o = np.asarray(origins, dtype=np.int64)
-    k = np.arange(horizon)
-    target = np.minimum(o[:, None] + k[None, :], n - 1)
-    point = copy[target]
-    last = resid[np.maximum(o - 1, 0)]
-    decay = phi[None, :] ** (k[:, None] + 1)
-    return np.asarray(point + last[:, None, :] * decay[None, :, :])
-
-
 def _first_step(plan: ParkPlan, case: ParkCase, k: int = 0, month_max_kw: float = 0.0) -> Decision:
     bat = plan.battery_kwh[:, k] if plan.battery_kwh.size else np.zeros(_n_bat(case))
     ev = {vid: float(e[k]) for vid, e in plan.ev_kwh.items()}
@@ -594,7 +527,9 @@ def split_park_savings(case: ParkCase, saving: float | None = None) -> SavingsSp
     ``saving`` [KRW] is what is split (e.g. the simulated bill saving of the MPC).
     """
     members = [t.id for t in case.site.tenants] + [PARK_MEMBER]
-    return split_savings(perfect_inputs(case), members, saving)
+    return split_savings(
+        perfect_inputs(case), members, saving, {**MIP_OPTIONS, "time_limit": 1800.0}
+    )
 
 
 class OracleControl:
