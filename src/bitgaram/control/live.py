@@ -48,13 +48,18 @@ class LiveController:
         self._park_meters = {m for m, _ in park.meters} if park else set()
 
     def on_reading(self, meter: str, ts: pd.Timestamp, value: float, now: pd.Timestamp) -> None:
-        """A reading from MQTT (network thread)."""
+        """A reading from MQTT (network thread), ``now`` the time it was received.
+
+        Decisions use the meter's clock: the reading's interval end, or the reception time if
+        that is earlier (a meter clock running ahead). Windows are the meter's windows, so the
+        time left in one is measured on the same clock.
+        """
         with self._lock:
-            self.loop.on_reading(meter, ts, value, now)
+            known = any(m.id == meter for m in self.loop.watch.site.meters)
+            res = self.loop.watch.site.meter(meter).resolution_seconds if known else 0
+            end = pd.Timestamp(ts) + pd.Timedelta(seconds=res)
+            self.loop.on_reading(meter, ts, value, min(now, end))
             if meter in self._park_meters:
-                # Freshness is the end of the newest reading interval (the meter's clock).
-                res = self.loop.watch.site.meter(meter).resolution_seconds
-                end = pd.Timestamp(ts) + pd.Timedelta(seconds=res)
                 self.data_time = end if self.data_time is None else max(self.data_time, end)
 
     def on_state(self, asset: str, data: dict[str, Any]) -> None:

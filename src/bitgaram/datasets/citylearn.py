@@ -177,7 +177,9 @@ def _numeric_column(frame: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     return values.to_numpy(dtype=float)
 
 
-def infer_start_timestamp(calendar: pd.DataFrame, seconds_per_time_step: int = 3600) -> pd.Timestamp:
+def infer_start_timestamp(
+    calendar: pd.DataFrame, seconds_per_time_step: int = 3600
+) -> pd.Timestamp:
     """Infer the interval-start timestamp of the first row from calendar columns.
 
     CityLearn files give month, hour (1-24) and day type but no year or day of
@@ -207,7 +209,7 @@ def infer_start_timestamp(calendar: pd.DataFrame, seconds_per_time_step: int = 3
     hour = calendar["hour"].to_numpy(dtype=int)
     day_type = calendar["day_type"].to_numpy(dtype=int)
     step = pd.Timedelta(seconds=seconds_per_time_step)
-    steps_per_day = max(1, int(round(86400 / seconds_per_time_step)))
+    steps_per_day = max(1, round(86400 / seconds_per_time_step))
     change = np.flatnonzero(month[1:] != month[:-1])
     if change.size:
         # Row change+1 is the first step of day 1 of the new month, whose start is 00:00.
@@ -216,7 +218,9 @@ def infer_start_timestamp(calendar: pd.DataFrame, seconds_per_time_step: int = 3
         anchor_day = 1
         anchor_hour_offset = pd.Timedelta(hours=int(hour[anchor_row]) - 1)
     else:
-        anchor_row, anchor_month, anchor_day = 0, int(month[0]), 1
+        # No month change: the day of month cannot be known; the first day whose weekday
+        # matches is taken (weekdays, which drive load, stay right).
+        anchor_row, anchor_month, anchor_day = 0, int(month[0]), 0
         anchor_hour_offset = pd.Timedelta(hours=int(hour[0]) - 1)
     sample = np.arange(0, min(len(month), 60 * steps_per_day), max(1, steps_per_day // 2))
     candidates = sorted(range(1990, 2041), key=lambda y: (abs(y - PREFERRED_YEAR), -y))
@@ -225,18 +229,20 @@ def infer_start_timestamp(calendar: pd.DataFrame, seconds_per_time_step: int = 3
         # Data that starts in a late month and changes into January crosses a year.
         if change.size and anchor_month < int(month[0]):
             anchor_year = year + 1
-        try:
-            anchor = pd.Timestamp(year=anchor_year, month=anchor_month, day=anchor_day)
-        except ValueError:
-            continue
-        start = anchor + anchor_hour_offset - anchor_row * step
-        # Hour 24 belongs to the day it ends, so the interval start gives the day.
-        stamps = pd.DatetimeIndex(start + pd.to_timedelta(sample * seconds_per_time_step, unit="s"))
-        expected = stamps.day_of_week.to_numpy() + 1
-        observed = day_type[sample]
-        mask = observed != 8
-        if np.array_equal(expected[mask], observed[mask]):
-            return pd.Timestamp(start)
+        for day in [anchor_day] if anchor_day else range(1, 8):
+            try:
+                anchor = pd.Timestamp(year=anchor_year, month=anchor_month, day=day)
+            except ValueError:
+                continue
+            start = anchor + anchor_hour_offset - anchor_row * step
+            # Hour 24 belongs to the day it ends, so the interval start gives the day.
+            offsets = pd.to_timedelta(sample * seconds_per_time_step, unit="s")
+            stamps = pd.DatetimeIndex(start + offsets)
+            expected = stamps.day_of_week.to_numpy() + 1
+            observed = day_type[sample]
+            mask = observed != 8
+            if np.array_equal(expected[mask], observed[mask]):
+                return pd.Timestamp(start)
     raise DataError("cannot infer the year: no year in 1990-2040 matches the day_type column")
 
 
@@ -343,16 +349,20 @@ def read_citylearn(path: str | Path) -> CityLearnDataset:
                 raise DataError(f"{root / file}: has {len(frame)} rows, needs {end_step + 1}")
             shared[key] = frame.iloc[rows].reset_index(drop=True)
 
-    first_frame = frames[first_name][0].iloc[rows].reset_index(drop=True)
+    first_frame = frames[first_name][0].iloc[: end_step + 1]
     calendar_cols = [
         c for c in ("month", "hour", "day_type", "daylight_savings_status") if c in first_frame
     ]
-    calendar = first_frame[calendar_cols].apply(pd.to_numeric, errors="coerce")
-    if calendar[["month", "hour", "day_type"]].isna().any().any():
+    full_calendar = first_frame[calendar_cols].apply(pd.to_numeric, errors="coerce")
+    if full_calendar[["month", "hour", "day_type"]].isna().any().any():
         raise DataError(f"{frames[first_name][1]}: non-numeric month/hour/day_type values")
-    calendar = calendar.astype(int)
-    start = infer_start_timestamp(calendar, seconds)
-    index = pd.date_range(start, periods=len(calendar), freq=pd.Timedelta(seconds=seconds))
+    full_calendar = full_calendar.astype(int)
+    # The date is inferred from every row up to the end (month changes anchor the day of
+    # month), then the simulated period is cut out of it.
+    step = pd.Timedelta(seconds=seconds)
+    start = infer_start_timestamp(full_calendar, seconds) + start_step * step
+    calendar = full_calendar.iloc[rows].reset_index(drop=True)
+    index = pd.date_range(start, periods=len(calendar), freq=step)
 
     buildings = []
     for name, spec in included:
