@@ -19,6 +19,7 @@ from bitgaram.control.planner import ParkPlanner, site_battery
 from bitgaram.control.replay import firm_from_store, replay
 from bitgaram.errors import ConfigError
 from bitgaram.peak import PeakWatch
+from bitgaram.peak.watch import metered_by
 from bitgaram.site import Site, load_site
 from bitgaram.store import open_store
 from bitgaram.tariff import TouTariff, load_tariff
@@ -54,15 +55,18 @@ def replay_cmd(
         journal = StoreJournal(store)
         bat = site_battery(site, 0.25)
         power = float(bat[1].nominal_power_kw) if bat is not None else 0.0
+        tariff = _tariff(site)
+        metered = metered_by(tariff, site.site.timezone)
         loop = ControlLoop(
-            PeakWatch(site, targets={"park": target_kw}),
-            ParkPlanner(site, _tariff(site), horizon=horizon),
+            PeakWatch(site, targets={"park": target_kw}, metered=metered),
+            ParkPlanner(site, tariff, horizon=horizon),
             lambda t, p: None,
             journal,
             (bat[0],) if bat else (),
             power,
+            LoopConfig(limit_kw=site.site.connection_limit_kw),
         )
-        base = replay(site, firm)
+        base = replay(site, firm, metered=metered)
         with Progress(console=console) as progress:
             task = progress.add_task("replay", total=len(firm))
             res = replay(
@@ -71,9 +75,11 @@ def replay_cmd(
                 loop=loop,
                 tenant_readings=raw,
                 on_step=lambda k: progress.update(task, completed=k + 1),
+                metered=metered,
             )
     console.print(
-        f"peak without control {base.peak_kw:,.1f} kW, with control {res.peak_kw:,.1f} kW "
+        f"billing peak (metered windows) without control {base.metered_peak_kw:,.1f} kW, "
+        f"with control {res.metered_peak_kw:,.1f} kW "
         f"(target {target_kw:,.0f} kW); {loop.stats.alerts} alerts, {loop.stats.actions} "
         f"peak actions, {loop.stats.fallbacks} safe fallbacks; replayed in {res.wall_s:.1f} s"
     )
@@ -103,13 +109,17 @@ def run_cmd(
             lambda a, d: holder["c"].on_state(a, d),
         )
         loop = ControlLoop(
-            PeakWatch(site, targets={"park": target_kw}),
+            PeakWatch(
+                site,
+                targets={"park": target_kw},
+                metered=metered_by(_tariff(site), site.site.timezone),
+            ),
             ParkPlanner(site, _tariff(site), interval_s=interval),
             link.publish,
             StoreJournal(store),
             (bat[0],) if bat else (),
             float(bat[1].nominal_power_kw) if bat else 0.0,
-            LoopConfig(interval_s=interval),
+            LoopConfig(interval_s=interval, limit_kw=site.site.connection_limit_kw),
         )
         holder["c"] = LiveController(loop)
         link.start()

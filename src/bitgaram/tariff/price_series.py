@@ -16,16 +16,16 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from bitgaram.errors import DataError
+from bitgaram.tariff.billing import MonthlyBilling
 from bitgaram.tariff.daytype import to_local_index
 from bitgaram.tariff.rules import Adder, DemandRules, Rounding, Taxes
 
 if TYPE_CHECKING:
     from bitgaram.datasets.citylearn import CityLearnDataset
-    from bitgaram.tariff.bill import MonthlyBill
 
 
 @dataclass(frozen=True, eq=False)
-class PriceSeriesTariff:
+class PriceSeriesTariff(MonthlyBilling):
     """Energy priced by a time series [currency/kWh].
 
     Attributes
@@ -116,28 +116,3 @@ class PriceSeriesTariff:
     def demand_rate(self, month: pd.Period) -> float:
         """The flat demand rate [currency/kW/month]."""
         return self.flat_demand_rate
-
-    def bill(
-        self,
-        energy_kwh: pd.Series,
-        *,
-        contract_kw: float | None = None,
-        demand_kw: pd.Series | None = None,
-        demand_history: Mapping[pd.Period, float] | None = None,
-        meter: str = "meter",
-        excess_multiplier: float | None = None,
-        allow_hourly_demand: bool = False,
-    ) -> tuple[MonthlyBill, ...]:
-        """Monthly bills of one meter; see :func:`bitgaram.tariff.bill.compute_bills`."""
-        from bitgaram.tariff.bill import compute_bills
-
-        return compute_bills(
-            self,
-            energy_kwh,
-            contract_kw=contract_kw,
-            demand_kw=demand_kw,
-            demand_history=demand_history,
-            meter=meter,
-            excess_multiplier=excess_multiplier,
-            allow_hourly_demand=allow_hourly_demand,
-        )

@@ -18,12 +18,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from bitgaram.errors import DataError
+from bitgaram.tariff.billing import MonthlyBilling
 from bitgaram.tariff.daytype import day_types, to_local_index
 from bitgaram.tariff.rules import Adder, DemandRules, Rounding, RoundingRule, Taxes, as_day
 from bitgaram.tariff.schema import DAY_TYPES, TariffFileSpec, expand_hours
 
 if TYPE_CHECKING:
-    from bitgaram.tariff.bill import MonthlyBill
+    pass
 
 
 class _Located(NamedTuple):
@@ -78,7 +79,7 @@ class TouVersion:
 
 
 @dataclass(frozen=True, eq=False)
-class TouTariff:
+class TouTariff(MonthlyBilling):
     """A time-of-use tariff (one option) with effective-dated versions.
 
     Build one with :func:`bitgaram.tariff.load_tariff` (from a data file) or
@@ -324,29 +325,3 @@ class TouTariff:
             )
         rates = np.array([v.demand_rate for v in self.versions])
         return float(rates[ver].mean())
-
-    # ------------------------------------------------------------------ billing
-    def bill(
-        self,
-        energy_kwh: pd.Series,
-        *,
-        contract_kw: float | None = None,
-        demand_kw: pd.Series | None = None,
-        demand_history: Mapping[pd.Period, float] | None = None,
-        meter: str = "meter",
-        excess_multiplier: float | None = None,
-        allow_hourly_demand: bool = False,
-    ) -> tuple[MonthlyBill, ...]:
-        """Monthly bills of one meter; see :func:`bitgaram.tariff.bill.compute_bills`."""
-        from bitgaram.tariff.bill import compute_bills
-
-        return compute_bills(
-            self,
-            energy_kwh,
-            contract_kw=contract_kw,
-            demand_kw=demand_kw,
-            demand_history=demand_history,
-            meter=meter,
-            excess_multiplier=excess_multiplier,
-            allow_hourly_demand=allow_hourly_demand,
-        )
