@@ -8,14 +8,22 @@ separate subscriber timestamps what it receives. Reported: median and p99 [ms] f
 the reading to receiving the alert / the setpoint, with the broker round trip of a plain message
 measured in the same run as the reference.
 
-    .venv/bin/python bench/control_latency.py --n 300
+    .venv/bin/python bench/control_latency.py --n 300 [--private-nodelay]
+
+Mosquitto leaves Nagle's algorithm on by default: two small messages to one subscriber in a row
+(a setpoint, then the alert) wait ~40 ms for the subscriber's delayed ACK. ``--private-nodelay``
+runs the same measurement on a private broker with ``set_tcp_nodelay true``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from functools import partial
@@ -48,7 +56,35 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=1883)
     ap.add_argument("--n", type=int, default=300)
+    ap.add_argument(
+        "--private-nodelay",
+        action="store_true",
+        help="Start a private mosquitto with set_tcp_nodelay true on a free port and use it.",
+    )
     args = ap.parse_args()
+    broker: subprocess.Popen[bytes] | None = None
+    if args.private_nodelay:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            args.port = int(s.getsockname()[1])
+        conf = Path(tempfile.mkdtemp()) / "mosquitto.conf"
+        conf.write_text(
+            f"listener {args.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "set_tcp_nodelay true\n"
+        )
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        broker = subprocess.Popen([mosquitto, "-c", str(conf)], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+    try:
+        run(args)
+    finally:
+        if broker is not None:
+            broker.kill()
+            broker.wait()
+
+
+def run(args: argparse.Namespace) -> None:
+    """The measurement."""
     site_id = f"lat{int(time.time())}"
     site = park_site(site_id)
     tariff = load_tariff("kepco-industrial-eul-high-a", option="II")

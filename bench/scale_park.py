@@ -169,6 +169,19 @@ def stage(args: argparse.Namespace) -> dict[str, Any]:
             if args.backend == "postgres":
                 out.update(_plans(store, calls))
         out["seconds"] = round(time.perf_counter() - began, 2)
+    elif args.stage == "query_jan":
+        # After `downsample`: January holds hourly rows, June raw 15-minute rows.
+        jan = (pd.Timestamp("2025-01-01", tz="UTC"), pd.Timestamp("2025-01-31", tz="UTC"))
+        jun = (pd.Timestamp("2025-06-01", tz="UTC"), pd.Timestamp("2025-07-01", tz="UTC"))
+        with open_store(args.url) as store:
+            for name, span in (("jan_downsampled", jan), ("jun_raw", jun)):
+                times = []
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    store.park_totals("load", *span, resolution="1h")
+                    times.append(time.perf_counter() - t0)
+                out[f"park_month_hourly_{name}_ms"] = round(1000 * statistics.median(times), 1)
+        out["seconds"] = round(time.perf_counter() - began, 2)
     elif args.stage in ("forecast", "schedule"):
         batteries = args.stage == "schedule"
         jobs = plan_jobs(
@@ -212,13 +225,15 @@ def drive(args: argparse.Namespace) -> None:
         url = f"{args.pg}?schema={schema}"
         import psycopg
 
-        with psycopg.connect(args.pg, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+        if not args.keep:
+            with psycopg.connect(args.pg, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
     else:
         path = Path(args.workdir) / f"scale_{args.tenants}.duckdb"
         path.parent.mkdir(parents=True, exist_ok=True)
         for p in path.parent.glob(path.name + "*"):
-            p.unlink()
+            if not args.keep:
+                p.unlink()
         url = str(path)
     stages = args.stages.split(",") if args.stages else list(STAGES)
     for name in stages:
@@ -255,6 +270,7 @@ def main() -> None:
     parser.add_argument("--day", default="2025-09-01", help="Local day forecast and planned.")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--log", default="")
+    parser.add_argument("--keep", action="store_true", help="Reuse the store of a prior run.")
     parser.add_argument("--child", action="store_true")
     parser.add_argument("--stage", default="")
     parser.add_argument("--url", default="")

@@ -100,3 +100,19 @@ def test_tracker_refuses_bad_levels() -> None:
         AlertTracker((1.0, 0.9))
     with pytest.raises(ConfigError):
         AlertTracker((0.9,), 0.95)
+
+
+def test_light_load_windows_neither_alert_nor_set_the_month_peak() -> None:
+    from bitgaram.peak.watch import metered_by
+    from bitgaram.tariff import TouTariff, load_tariff
+
+    tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
+    assert isinstance(tariff, TouTariff)
+    watch = PeakWatch(_site(), targets={"park": 1000.0}, metered=metered_by(tariff, "Asia/Seoul"))
+    assert watch.status("park").metered  # before any reading: no tariff lookup at the epoch
+    night = pd.Timestamp("2026-08-04 16:00", tz="UTC")  # 01:00 in Seoul: light load
+    alerts = watch.observe("a-load", night, 2000 / 12)
+    watch.evaluate(night + pd.Timedelta(minutes=15))
+    assert alerts == []
+    assert watch.status("park").month_peak_kw == 0.0
+    assert watch.closed_windows("park")[0][1] == pytest.approx(2000.0)

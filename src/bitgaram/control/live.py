@@ -2,13 +2,20 @@
 
 Readings reach the peak watch as they arrive (so an alert or a peak action is published within
 the same callback); every ``tick_s`` (aligned to the clock) the loop plans with the latest
-state. The state kept here is what MQTT told: the ESS's ``soc_kwh`` from its state topic and
-the newest reading time. EV sessions and the job queue come from ``evs``/``jobs`` providers
-(callables); without them the loop plans the ESS alone.
+state. The state kept here is what MQTT told, on ``<prefix>/<site>/<asset>/state``:
+
+- an ESS: ``{"soc_kwh": 812.0}`` (energy above its minimum state of charge);
+- an EV charger: ``{"sessions": [...]}`` (:func:`~bitgaram.control.state.parse_sessions`), the
+  vehicles plugged into it, replacing what it said before;
+- a job controller: ``{"jobs": [...]}`` (:func:`~bitgaram.control.state.parse_jobs`).
+
+A bad state message is counted in :attr:`LiveController.rejected` and ignored (the previous
+state stays). ``evs``/``jobs`` providers (callables), when given, replace the MQTT states.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -17,8 +24,11 @@ from typing import Any
 import pandas as pd
 
 from bitgaram.control.loop import ControlLoop
-from bitgaram.control.state import EVSession, JobItem, ParkSnapshot
+from bitgaram.control.state import EVSession, JobItem, ParkSnapshot, parse_jobs, parse_sessions
+from bitgaram.errors import BitgaramError, DataError
 from bitgaram.peak.points import PARK_POINT
+
+log = logging.getLogger(__name__)
 
 
 class LiveController:
@@ -43,6 +53,9 @@ class LiveController:
         self.jobs = jobs
         self.soc_kwh: float | None = None
         self.data_time: pd.Timestamp | None = None
+        self.rejected = 0
+        self._sessions: dict[str, tuple[EVSession, ...]] = {}
+        self._queues: dict[str, tuple[JobItem, ...]] = {}
         self._lock = threading.Lock()
         park = next((p for p in loop.watch.points if p.id == PARK_POINT), None)
         self._park_meters = {m for m, _ in park.meters} if park else set()
@@ -63,30 +76,60 @@ class LiveController:
                 self.data_time = end if self.data_time is None else max(self.data_time, end)
 
     def on_state(self, asset: str, data: dict[str, Any]) -> None:
-        """An asset state from MQTT (network thread)."""
-        if asset in self.loop.battery_ids and isinstance(data.get("soc_kwh"), int | float):
-            self.soc_kwh = float(data["soc_kwh"])
+        """An asset state from MQTT (network thread); a bad one is counted and ignored."""
+        try:
+            with self._lock:
+                if "soc_kwh" in data and asset in self.loop.battery_ids:
+                    soc = data["soc_kwh"]
+                    if isinstance(soc, bool) or not isinstance(soc, int | float) or soc < 0:
+                        raise DataError(f"{asset}: soc_kwh must be a number >= 0, got {soc!r}")
+                    self.soc_kwh = float(soc)
+                if "sessions" in data:
+                    self._sessions[asset] = parse_sessions(data)
+                if "jobs" in data:
+                    self._queues[asset] = parse_jobs(data)
+        except BitgaramError as exc:
+            self.rejected += 1
+            log.warning("state of %s ignored: %s", asset, exc)
 
     def snapshot(self, now: pd.Timestamp) -> ParkSnapshot:
-        """The state at ``now``: firm load = park rate minus the assets' current setpoints."""
+        """The state at ``now``: firm load = park rate minus the assets' setpoints in force."""
         rate = 0.0
         if self._park_meters:
             rate = self.loop.watch.status(PARK_POINT).window.rate_kw
-        controlled = sum(s.power_kw for s in self.loop.setpoints.values())
+        controlled = sum(s.power_kw for s in self.loop.setpoints.values() if s.valid_until > now)
+        if self.evs is not None:
+            evs = self.evs(now)
+        else:
+            evs = tuple(v for vs in self._sessions.values() for v in vs if v.departure > now)
+        if self.jobs is not None:
+            jobs = self.jobs(now)
+        else:
+            jobs = tuple(
+                j
+                for js in self._queues.values()
+                for j in js
+                if j.remaining_steps > 0 and j.deadline > now
+            )
         return ParkSnapshot(
             at=now,
             firm_kw=rate - controlled,
             data_time=self.data_time,
             battery_soc_kwh=self.soc_kwh,
-            evs=self.evs(now) if self.evs else (),
-            jobs=self.jobs(now) if self.jobs else (),
+            evs=evs,
+            jobs=jobs,
         )
 
     def tick(self, now: pd.Timestamp | None = None) -> None:
         """Plan now (main thread)."""
         now = now or pd.Timestamp.now(tz="UTC")
         with self._lock:
-            self.loop.tick(self.snapshot(now))
+            try:
+                snap = self.snapshot(now)
+            except Exception:  # never stop the loop: plan on what is known
+                log.exception("snapshot failed; planning without meter data")
+                snap = ParkSnapshot(now, 0.0, None, self.soc_kwh)
+            self.loop.tick(snap)
 
     def run(self, stop: threading.Event, tick_s: float, max_ticks: int | None = None) -> None:
         """Tick at every multiple of ``tick_s`` on the wall clock until ``stop`` is set."""

@@ -1,11 +1,14 @@
-"""What the control loop reads at the start of each interval."""
+"""What the control loop reads at the start of each interval, and its MQTT state messages."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from bitgaram.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -132,3 +135,85 @@ class ParkSnapshot:
         if self.data_time is None:
             return float("inf")
         return float((self.at - self.data_time).total_seconds())
+
+
+def _ts(value: object, field: str) -> pd.Timestamp:
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise DataError(f"{field}: expected ISO 8601 text or epoch seconds, got {value!r}")
+    ts = pd.Timestamp(value, unit="s") if isinstance(value, int | float) else pd.Timestamp(value)
+    if ts.tzinfo is None:
+        raise DataError(f"{field}: timestamp {value!r} has no UTC offset")
+    return ts.tz_convert("UTC")
+
+
+def _num(item: Mapping[str, object], key: str, default: float | None = None) -> float:
+    value = item.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DataError(f"{key}: expected a number, got {value!r}")
+    return float(value)
+
+
+def parse_sessions(data: Mapping[str, object]) -> tuple[EVSession, ...]:
+    """EV sessions from a charger's state message.
+
+    ``{"sessions": [{"id": ..., "stored_kwh": ..., "required_kwh": ..., "capacity_kwh": ...,
+    "departure": ISO 8601, "charger_kw": ..., "v2g_kw": 0, "efficiency": 0.95}, ...]}``
+
+    Raises
+    ------
+    DataError
+        Naming the first bad field.
+    """
+    items = data.get("sessions")
+    if not isinstance(items, list):
+        raise DataError("sessions: expected a list")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            raise DataError(f"sessions[{i}]: expected an object with a text id")
+        out.append(
+            EVSession(
+                id=str(item["id"]),
+                stored_kwh=_num(item, "stored_kwh"),
+                required_kwh=_num(item, "required_kwh"),
+                capacity_kwh=_num(item, "capacity_kwh"),
+                departure=_ts(item.get("departure"), f"sessions[{i}].departure"),
+                charger_kw=_num(item, "charger_kw"),
+                v2g_kw=_num(item, "v2g_kw", 0.0),
+                efficiency=_num(item, "efficiency", 0.95),
+            )
+        )
+    return tuple(out)
+
+
+def parse_jobs(data: Mapping[str, object]) -> tuple[JobItem, ...]:
+    """The job queue from a state message.
+
+    ``{"jobs": [{"id": ..., "power_kw": ..., "remaining_steps": ..., "earliest": ISO 8601,
+    "deadline": ISO 8601, "interruptible": true, "started": false, "priority": 0}, ...]}``
+
+    Raises
+    ------
+    DataError
+        Naming the first bad field.
+    """
+    items = data.get("jobs")
+    if not isinstance(items, list):
+        raise DataError("jobs: expected a list")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), str):
+            raise DataError(f"jobs[{i}]: expected an object with a text id")
+        out.append(
+            JobItem(
+                id=str(item["id"]),
+                power_kw=_num(item, "power_kw"),
+                remaining_steps=int(_num(item, "remaining_steps")),
+                earliest=_ts(item.get("earliest"), f"jobs[{i}].earliest"),
+                deadline=_ts(item.get("deadline"), f"jobs[{i}].deadline"),
+                interruptible=bool(item.get("interruptible", True)),
+                started=bool(item.get("started", False)),
+                priority=int(_num(item, "priority", 0)),
+            )
+        )
+    return tuple(out)

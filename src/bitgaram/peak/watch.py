@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bitgaram.errors import BitgaramError
 from bitgaram.peak.alerts import (
     DEFAULT_HYSTERESIS,
     DEFAULT_LEVELS,
@@ -174,7 +175,7 @@ class PeakWatch:
         proj = self._project(st)
         billing = max(st.month_peak_kw, self.carried_kw.get(point, 0.0))
         target = self.targets.get(point, self.carried_kw.get(point, 0.0))
-        metered = self.metered is None or self.metered(st.start)
+        metered = self._metered(st.start)
         return PointStatus(
             point, proj, st.month_peak_kw, billing, target, st.last_closed_kw, metered
         )
@@ -226,6 +227,16 @@ class PeakWatch:
         return alerts
 
     # -- internals ---------------------------------------------------------------
+    def _metered(self, start: pd.Timestamp) -> bool:
+        # Before the first reading (epoch sentinel) or where the tariff has no data, a window
+        # counts: an alert too many is better than a peak missed.
+        if self.metered is None or start.value == 0:
+            return True
+        try:
+            return self.metered(start)
+        except BitgaramError:
+            return True
+
     def _windows(self, st: _PointState) -> list[tuple[float, MeterWindow]]:
         out = []
         for mid, w in st.point.meters:
@@ -246,7 +257,7 @@ class PeakWatch:
             month = st.start.tz_convert(self.tz).tz_localize(None).to_period("M")
             if st.month != month:
                 st.month, st.month_peak_kw = month, 0.0
-            if self.metered is None or self.metered(st.start):
+            if self._metered(st.start):
                 st.month_peak_kw = max(st.month_peak_kw, value)
         st.start = new_start
         new_month = new_start.tz_convert(self.tz).tz_localize(None).to_period("M")
@@ -256,7 +267,7 @@ class PeakWatch:
 
     def _check(self, st: _PointState, at: pd.Timestamp) -> list[Alert]:
         status = self.status(st.point.id)
-        if self.metered is not None and not self.metered(st.start):
+        if not self._metered(st.start):
             return []
         out = []
         for level, event in st.tracker.update(status.window.projected_kw, status.target_kw):
