@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -86,3 +90,41 @@ def reachable(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+class PrivateBroker:
+    """A mosquitto of the test's own on a free port, to kill and restart.
+
+    The shared broker on 1883 must not be stopped; fault tests use this one.
+    Skips when the mosquitto binary is absent, fails instead under CI=true.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(binary).exists():
+            if in_ci():
+                pytest.fail("mosquitto binary not found; CI=true requires it")
+            pytest.skip("mosquitto binary not found")
+        self._binary = binary
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        self._conf = workdir / "mosquitto.conf"
+        self._conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        )
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections."""
+        self._proc = subprocess.Popen(
+            [self._binary, "-c", str(self._conf)], stderr=subprocess.DEVNULL
+        )
+        assert wait_until(lambda: reachable("127.0.0.1", self.port), timeout=10)
+
+    def kill(self) -> None:
+        """Kill the broker (SIGKILL: no clean disconnect for its clients)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            self._proc = None

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -15,7 +12,13 @@ from typing import Any
 import pandas as pd
 import pytest
 from collect_doubles import MemoryStore
-from mqtt_helpers import Publisher, forget_session, in_ci, reachable, readings, wait_until
+from mqtt_helpers import (
+    PrivateBroker,
+    Publisher,
+    forget_session,
+    readings,
+    wait_until,
+)
 
 from bitgaram.collect.mqtt import MqttSettings, MqttSource, parse_topic, reading_topic
 from bitgaram.collect.writer import BatchWriter
@@ -200,29 +203,14 @@ def test_reconnects_and_resubscribes_after_a_broker_restart(
     tmp_path: Path, site: Site, memory_store: MemoryStore, run_id: str
 ) -> None:
     """A private broker, killed and restarted: the collector comes back by itself."""
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
-        if in_ci():
-            pytest.fail("mosquitto binary not found; CI=true requires it")
-        pytest.skip("mosquitto binary not found")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-
-    def broker() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        assert wait_until(lambda: reachable("127.0.0.1", port), timeout=10)
-        return proc
-
+    broker = PrivateBroker(tmp_path)
+    port = broker.port
     settings = MqttSettings(host="127.0.0.1", port=port, client_id=f"bitgaram-test-{run_id}")
     topic = reading_topic("bitgaram", site.site.id, "acme-load")
-    proc = broker()
+    broker.start()
     try:
 
         async def scenario() -> None:
-            nonlocal proc
             async with collector(settings, site, memory_store) as source:
                 pub = Publisher("127.0.0.1", port, client_id=f"pub-{run_id}")
                 pub.publish(topic, list(readings(0, 10)))
@@ -230,10 +218,9 @@ def test_reconnects_and_resubscribes_after_a_broker_restart(
                 assert await asyncio.to_thread(
                     wait_until, lambda: memory_store.count_readings() == 10
                 )
-                proc.kill()
-                proc.wait()
+                broker.kill()
                 assert await asyncio.to_thread(wait_until, lambda: not source.connected.is_set())
-                proc = broker()
+                broker.start()
                 assert await asyncio.to_thread(source.subscribed.wait, 15)
                 pub = Publisher("127.0.0.1", port, client_id=f"pub2-{run_id}")
                 pub.publish(topic, list(readings(10, 10)))
@@ -244,5 +231,4 @@ def test_reconnects_and_resubscribes_after_a_broker_restart(
 
         asyncio.run(scenario())
     finally:
-        proc.kill()
-        proc.wait()
+        broker.kill()

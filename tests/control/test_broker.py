@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
 import pandas as pd
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from park_fixtures import TARGET_KW, park_site
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "collect"))
-from mqtt_helpers import Publisher, in_ci, reachable, wait_until
+from mqtt_helpers import PrivateBroker, Publisher, wait_until
 
 from bitgaram.control.journal import MemoryJournal
 from bitgaram.control.live import LiveController
@@ -29,28 +25,15 @@ from bitgaram.tariff import TouTariff, load_tariff
 
 
 def test_broker_restart_gives_safe_setpoints_then_resumes(tmp_path: Path) -> None:
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(mosquitto).exists():
-        if in_ci():
-            pytest.fail("mosquitto binary not found; CI=true requires it")
-        pytest.skip("mosquitto binary not found")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-
-    def broker() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        assert wait_until(lambda: reachable("127.0.0.1", port), timeout=10)
-        return proc
+    broker = PrivateBroker(tmp_path)
+    port = broker.port
 
     site = park_site("brokerpark")
     tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
     assert isinstance(tariff, TouTariff)
     journal = MemoryJournal()
     received: list[tuple[str, dict[str, object]]] = []
-    proc = broker()
+    broker.start()
     watcher = paho.Client(CallbackAPIVersion.VERSION2, client_id="watcher", protocol=paho.MQTTv5)
     watcher.on_message = lambda c, u, m: received.append((m.topic, json.loads(m.payload)))
     watcher.on_connect = lambda c, u, f, r, p: c.subscribe("bitgaram/brokerpark/#", qos=1)
@@ -98,13 +81,12 @@ def test_broker_restart_gives_safe_setpoints_then_resumes(tmp_path: Path) -> Non
         assert wait_until(lambda: ctl.data_time is not None)
         ctl.tick(t0)
         assert loop.setpoints["ess"].mode == "mpc"
-        proc.kill()
-        proc.wait()
+        broker.kill()
         assert wait_until(lambda: not link.connected.is_set())
         # The broker is gone: no reading for two intervals, the next tick is stale.
         ctl.tick(t0 + pd.Timedelta(minutes=30))
         assert loop.setpoints["ess"].mode == "safe" and loop.setpoints["ess"].power_kw == 0.0
-        proc = broker()
+        broker.start()
         assert wait_until(lambda: link.subscribed.is_set(), timeout=15)
         # Queued while the broker was down, the safe setpoint and the status go out now; both
         # are retained, so the watcher gets them whichever of the two reconnects first.
@@ -128,5 +110,4 @@ def test_broker_restart_gives_safe_setpoints_then_resumes(tmp_path: Path) -> Non
     finally:
         link.stop()
         watcher.loop_stop()
-        proc.kill()
-        proc.wait()
+        broker.kill()
