@@ -2,10 +2,13 @@
 
 :class:`ParkPlanner` solves the park MILP of :mod:`bitgaram.optimize.park` (shared ESS, EV
 fleet, deferrable jobs, demand-charge term) over a receding horizon and keeps its first step.
-The firm load forecast is the snapshot's (``firm_forecast_kw``) or, without one, persistence of
-the latest measured value: the loop re-plans every interval, and the peak watch corrects within
-the interval what persistence misses. The demand term's threshold is the metering point's
-target, so the plan avoids going above it when flexibility allows.
+The firm load forecast is the snapshot's (``firm_forecast_kw``) or, without one, the day-type
+seasonal naive (:mod:`bitgaram.forecast.daytype`) of the firm load the planner has seen so far:
+the same time on the latest day of the same type (working day, Saturday, Sunday/holiday), which
+falls back to the latest measured value until a day of history exists. The loop re-plans every
+interval, and the peak watch corrects within the interval what the forecast misses. The demand
+term's threshold is the metering point's target, so the plan avoids going above it when
+flexibility allows.
 
 Any planner raises :class:`~bitgaram.errors.SolveError` (or another
 :class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the
@@ -25,9 +28,11 @@ from bitgaram.assets.ev import Vehicle
 from bitgaram.assets.jobs import Job, JobState
 from bitgaram.control.setpoints import Mode, Setpoint, validity
 from bitgaram.control.state import ParkSnapshot
+from bitgaram.forecast.daytype import daytype_forecast
 from bitgaram.optimize.park import ParkInputs, solve_park
 from bitgaram.site.model import BatteryAsset, Site
 from bitgaram.tariff import TouTariff
+from bitgaram.tariff.daytype import day_types
 from bitgaram.tariff.marginal import demand_charge_slope
 
 
@@ -94,6 +99,31 @@ class ParkPlanner:
         self.contract_kw = site.site.tariff.contract_kw if site.site.tariff else None
         self.options = options or {"mip_rel_gap": 1e-3, "time_limit": 20.0}
         self.tz = site.site.timezone
+        # Firm load seen at each tick [kW], keyed by the interval it measured (UTC start).
+        self._seen: dict[pd.Timestamp, float] = {}
+
+    def firm_forecast(self, snap: ParkSnapshot) -> np.ndarray:
+        """Firm load [kW] of the next ``horizon`` intervals from the history seen up to ``snap``.
+
+        Causal: only values measured before ``snap.at`` enter. Intervals not seen are filled
+        with the previous value.
+        """
+        step = pd.Timedelta(seconds=self.interval_s)
+        self._seen[pd.Timestamp(snap.at) - step] = float(snap.firm_kw)
+        first = min(self._seen)
+        past = pd.date_range(first, pd.Timestamp(snap.at) - step, freq=step)
+        observed = pd.Series(self._seen).reindex(past).ffill().to_numpy(dtype=float)
+        h = self.horizon
+        spd = round(86400 / self.interval_s)
+        if h > spd:
+            return np.full(h, float(snap.firm_kw))
+        values = np.concatenate([observed, np.full(h, np.nan)])[:, None]
+        stamps = pd.date_range(first, periods=len(values), freq=step)
+        local = stamps.tz_convert(self.tz).tz_localize(None)
+        kinds = day_types(local, self.tariff.holiday_country)
+        n = len(observed)
+        fc = daytype_forecast(values, kinds, np.array([n]), h, spd, fit_end=n)
+        return np.asarray(fc[0, :, 0], dtype=float)
 
     def inputs(self, snap: ParkSnapshot, month_peak_kw: float, target_kw: float) -> ParkInputs:
         """The park problem of this interval (step 0 = ``snap.at``)."""
@@ -103,7 +133,7 @@ class ParkPlanner:
         if snap.firm_forecast_kw is not None and len(snap.firm_forecast_kw) >= h:
             firm = np.asarray(snap.firm_forecast_kw[:h], dtype=float)
         else:
-            firm = np.full(h, snap.firm_kw)
+            firm = self.firm_forecast(snap)
         excluded = list(self.tariff.demand_rules.excluded_periods)
         metered = ~np.isin(self.tariff.period(local), excluded)
         month = pd.Period(local[0], "M")

@@ -119,7 +119,7 @@ class ParkSnapshot:
     jobs : tuple of JobItem
         Jobs not finished.
     firm_forecast_kw : numpy.ndarray or None
-        Forecast of ``firm_kw`` for the next steps [kW]; None = persistence.
+        Forecast of ``firm_kw`` for the next steps [kW]; None = the planner's own forecast.
     """
 
     at: pd.Timestamp
