@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 from bitgaram.collect.payload import decode_items
-from bitgaram.collect.writer import BatchWriter, Submission, SubmissionResult
+from bitgaram.collect.writer import BatchWriter, Submission, SubmissionResult, message_key
 from bitgaram.site import Site
 from bitgaram.store.base import Store
 
@@ -88,7 +88,9 @@ async def _post_readings(
             done.set_result(result)
 
     client = request.client.host if request.client else "unknown"
-    await writer.submit(Submission(f"http:{client}", rows, rejects, finish))
+    # Keyed by the body: a batch resent after a timeout is not quarantined twice.
+    key = message_key("http", body)
+    await writer.submit(Submission(f"http:{client}", rows, rejects, finish, key))
     try:
         result = await asyncio.wait_for(asyncio.shield(done), commit_timeout)
     except TimeoutError as exc:

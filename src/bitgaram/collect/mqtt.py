@@ -44,6 +44,7 @@ from bitgaram.collect.writer import (
     Reject,
     Submission,
     SubmissionResult,
+    message_key,
 )
 from bitgaram.errors import ConfigError
 
@@ -237,7 +238,10 @@ class MqttSource:
         else:
             rows, rejects = decode_payload(bytes(msg.payload), meter)
         on_done = partial(self._ack, self._epoch, msg.mid, msg.qos) if msg.qos > 0 else None
-        sub = Submission(f"mqtt:{topic}", rows, rejects, on_done)
+        # Keyed by topic and payload: a redelivered message (acknowledgement
+        # lost to a crash after its commit) is not quarantined twice.
+        key = message_key("mqtt", topic, bytes(msg.payload))
+        sub = Submission(f"mqtt:{topic}", rows, rejects, on_done, key)
         future = asyncio.run_coroutine_threadsafe(self.writer.submit(sub), self._loop)
         try:
             # Blocks this network thread while the writer's queue is full.

@@ -62,7 +62,24 @@ CONFLICT_REASON = "conflict"
 _READ_COLUMNS = ("meter_id", "ts", "value")
 
 #: Schema version this code writes; migrations bring older stores up to it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Optional column of a quarantine batch: a stable identity of each rejected
+#: row (e.g. a digest of the message it came in and its position). A row whose
+#: fingerprint is already stored is not stored again, so a redelivered message
+#: (collector killed after its quarantine commit, before its ack) is
+#: quarantined once. Rows without one are always stored.
+FINGERPRINT = "fingerprint"
+
+#: Migrations in plain SQL every backend understands, used by a backend whose
+#: own list has no step of that version.
+SHARED_MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        2,
+        "quarantine fingerprint: a redelivered message is quarantined once",
+        [f"ALTER TABLE quarantine ADD COLUMN {FINGERPRINT} VARCHAR"],
+    )
+]
 
 _TS_COLUMNS = ("ts", "issued_at", "received_at")
 
@@ -94,6 +111,24 @@ def _finish(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         else:
             frame[name] = frame[name].astype("str").where(frame[name].notna(), None)
     return frame.reset_index(drop=True)
+
+
+def _with_fingerprints(quarantine: pd.DataFrame | pa.Table, source: str) -> pa.Table:
+    """Normalise a quarantine batch, keeping its :data:`FINGERPRINT` column if any.
+
+    Of rows sharing a fingerprint only the first is kept (a message delivered
+    twice into the same batch).
+    """
+    table = normalize_quarantine(quarantine, source)
+    names = quarantine.column_names if isinstance(quarantine, pa.Table) else quarantine.columns
+    if FINGERPRINT not in names:
+        return table
+    raw = quarantine[FINGERPRINT]
+    prints = pd.Series(raw.to_pylist() if isinstance(raw, pa.ChunkedArray) else raw, dtype=object)
+    prints = prints.where(prints.isna(), prints.astype(str))
+    first = (prints.isna() | ~prints.duplicated()).to_numpy(dtype=bool)
+    table = table.append_column(FINGERPRINT, pa.array(prints, type=pa.string(), from_pandas=True))
+    return table if first.all() else table.filter(pa.array(first))
 
 
 class SqlStore(ABC):
@@ -213,7 +248,8 @@ class SqlStore(ABC):
         StoreError
             If the store was written by a newer bitgaram (unknown version).
         """
-        latest = max(v for v, _, _ in self._migrations())
+        steps = self._all_migrations()
+        latest = max(v for v, _, _ in steps)
         with self._lock, self._transaction():
             self._migration_lock()
             self._exec(
@@ -228,7 +264,7 @@ class SqlStore(ABC):
                     f"understands ({latest}); upgrade bitgaram"
                 )
             p = self._param
-            for version, description, statements in self._migrations():
+            for version, description, statements in steps:
                 if version <= current:
                     continue
                 for statement in statements:
@@ -237,6 +273,11 @@ class SqlStore(ABC):
                     f"INSERT INTO schema_version VALUES ({p}, {p}, {p})",
                     (version, description, datetime.now(UTC)),
                 )
+
+    def _all_migrations(self) -> list[tuple[int, str, list[str]]]:
+        own = self._migrations()
+        versions = {v for v, _, _ in own}
+        return sorted([*own, *(m for m in SHARED_MIGRATIONS if m[0] not in versions)])
 
     def _migration_lock(self) -> None:  # noqa: B027 - optional hook
         """Serialise migrations across processes (PostgreSQL: an advisory lock)."""
@@ -356,7 +397,7 @@ class SqlStore(ABC):
         if on_conflict not in ("quarantine", "replace"):
             raise DataError(f"on_conflict must be 'quarantine' or 'replace', not {on_conflict!r}")
         batch = normalize_readings(readings)
-        qtable = None if quarantine is None else normalize_quarantine(quarantine, source)
+        qtable = None if quarantine is None else _with_fingerprints(quarantine, source)
         now = datetime.now(UTC)
         with self._lock:
             self._before_readings(batch)
@@ -388,18 +429,7 @@ class SqlStore(ABC):
         meters = batch_meters(batch, unique)
         lo, hi = pc.min_max(batch.column("ts")).values()
         span = [lo.as_py(), hi.as_py()]
-        # Cheap test first (time span only, served by zone maps / partitions),
-        # then the precise one with the batch's meters.
-        overlap = bool(
-            self._fetch(
-                f"SELECT EXISTS (SELECT 1 FROM readings WHERE ts >= {p} AND ts <= {p})", span
-            )[0][0]
-            and self._fetch(
-                "SELECT EXISTS (SELECT 1 FROM readings WHERE"
-                f" ts >= {p} AND ts <= {p} AND {self._in_list('meter_id')})",
-                [*span, meters],
-            )[0][0]
-        )
+        overlap = self._overlaps(batch, meters, span)
         if unique and not overlap:
             # The bulk-import path: nothing to compare with, nothing repeated.
             self._insert_new(batch)
@@ -495,6 +525,22 @@ class SqlStore(ABC):
             quarantined=quarantined,
         )
 
+    def _overlaps(self, batch: pa.Table, meters: list[str], span: list[Any]) -> bool:
+        """Whether a stored reading of the batch's meters falls in the batch's time span."""
+        p = self._param
+        # Cheap test first (time span only, served by zone maps / partitions),
+        # then the precise one with the batch's meters.
+        return bool(
+            self._fetch(
+                f"SELECT EXISTS (SELECT 1 FROM readings WHERE ts >= {p} AND ts <= {p})", span
+            )[0][0]
+            and self._fetch(
+                "SELECT EXISTS (SELECT 1 FROM readings WHERE"
+                f" ts >= {p} AND ts <= {p} AND {self._in_list('meter_id')})",
+                [*span, meters],
+            )[0][0]
+        )
+
     def _insert_new(self, batch: pa.Table) -> None:
         """Insert a batch known to hold only new, distinct keys."""
         self._stage(batch, "_bg_batch")
@@ -509,11 +555,22 @@ class SqlStore(ABC):
 
     def _insert_quarantine(self, table: pa.Table, now: datetime) -> None:
         self._stage(table, "_bg_quarantine")
+        if FINGERPRINT not in table.column_names:
+            self._exec(
+                "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field, raw,"
+                f" reason) SELECT CAST({self._param} AS TIMESTAMPTZ), source, line, meter_id, ts,"
+                " field, raw, reason FROM _bg_quarantine",
+                (now,),
+            )
+            return
+        # Rows already quarantined under the same fingerprint are skipped
+        # (fingerprints are distinct within the batch, see _with_fingerprints).
         self._exec(
-            "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field, raw, reason)"
-            f" SELECT CAST({self._param} AS TIMESTAMPTZ), source, line, meter_id, ts, field, raw,"
-            " reason"
-            " FROM _bg_quarantine",
+            f"INSERT INTO quarantine (received_at, source, line, meter_id, ts, field, raw, reason,"
+            f" {FINGERPRINT}) SELECT CAST({self._param} AS TIMESTAMPTZ), s.source, s.line,"
+            f" s.meter_id, s.ts, s.field, s.raw, s.reason, s.{FINGERPRINT} FROM _bg_quarantine s"
+            f" WHERE s.{FINGERPRINT} IS NULL OR NOT EXISTS (SELECT 1 FROM quarantine q"
+            f" WHERE q.{FINGERPRINT} = s.{FINGERPRINT})",
             (now,),
         )
 
@@ -836,3 +893,84 @@ class SqlStore(ABC):
             sql = f"SELECT {cols} FROM forecasts f{where} ORDER BY {order}"
         with self._lock:
             return _finish(self._frame(sql, params, FORECAST_COLUMNS), FORECAST_COLUMNS)
+
+    # -- read helpers for views (read-only; added for the web API) ----------------
+    def _arrow(self, sql: str, params: Sequence[Any], columns: Sequence[str]) -> pa.Table:
+        """Run a query and return its result as an Arrow table with ``columns``.
+
+        Normalised like the frames of the public readers (timestamps
+        ``timestamp[us, UTC]``, values ``double``, strings ``string``). This
+        default goes through :meth:`_frame`; backends with a native Arrow
+        result override it.
+        """
+        frame = _finish(self._frame(sql, params, columns), columns)
+        return pa.Table.from_pandas(frame, preserve_index=False)
+
+    def _readings_query(
+        self,
+        meter_ids: list[str] | None,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+    ) -> tuple[str, list[Any]]:
+        """The statement of :meth:`read_readings` and its parameters."""
+        seconds = bucket_seconds(resolution)
+        clauses, params = self._where(meter_ids, start, end)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        if seconds is None:
+            return f"SELECT r.meter_id, r.ts, r.value FROM readings r{where} ORDER BY 1, 2", params
+        sql = (
+            f"SELECT r.meter_id, {self._bucket('r.ts', seconds)} AS ts,"
+            " CASE WHEN coalesce(m.is_energy, FALSE) THEN sum(r.value)"
+            " ELSE avg(r.value) END AS value"
+            f" FROM readings r LEFT JOIN meters m ON m.meter_id = r.meter_id{where}"
+            " GROUP BY r.meter_id, 2, m.is_energy ORDER BY 1, 2"
+        )
+        return sql, params
+
+    def read_readings_arrow(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.RAW,
+    ) -> pa.Table:
+        """:meth:`read_readings` as an Arrow table, without a pandas frame per call.
+
+        Same rows, order and semantics; columns ``meter_id`` (string), ``ts``
+        (``timestamp[us, UTC]``, interval start) and ``value`` (double, in the
+        meter's unit, or resampled: kWh summed, other units averaged).
+        """
+        sql, params = self._readings_query(meter_ids, start, end, resolution)
+        with self._lock:
+            return self._arrow(sql, params, _READ_COLUMNS)
+
+    def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
+        """Start of the newest stored reading of any of ``meter_ids`` (UTC).
+
+        One look-up per meter (index-only on PostgreSQL), instead of an
+        aggregate over the readings.
+
+        Returns
+        -------
+        pandas.Timestamp or None
+            The interval start, tz-aware UTC; ``None`` when none of the meters
+            (or, for ``None``, no meter at all) has a reading.
+        """
+        p = self._param
+        if meter_ids is None:
+            sql, params = "SELECT max(ts) FROM readings", []
+        else:
+            sql = (
+                "SELECT max(x) FROM (SELECT (SELECT max(r.ts) FROM readings r"
+                " WHERE r.meter_id = i.id) AS x"
+                f" FROM (SELECT unnest(CAST({p} AS VARCHAR[])) AS id) AS i) AS y"
+            )
+            params = [list(meter_ids)]
+        with self._lock:
+            rows = self._fetch(sql, params)
+        value = rows[0][0] if rows else None
+        if value is None:
+            return None
+        ts = pd.Timestamp(value)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
