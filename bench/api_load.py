@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import multiprocessing
+import os
 import socket
 import tempfile
 import time
@@ -114,9 +115,16 @@ def main() -> None:
             ("tenant dashboard summary (7 days hourly)", f"{base}/tenants/acme/summary", "acme"),
             ("tenant benchmark (30 days)", f"{base}/tenants/acme/benchmark", "acme"),
             ("park overview (24 h at 15 min)", f"{base}/park/overview", "operator"),
+            (
+                "tenant battery schedule (1 day of setpoints)",
+                f"{base}/assets/acme-ess/schedule?limit=1000",
+                "acme",
+            ),
         ]
         print(
-            f"{len(park.readings)} readings, {args.clients} clients, {args.requests} requests each"
+            f"{len(park.readings)} readings, {args.clients} clients, {args.requests} requests each,"
+            f" view cache {args.view_cache:g} s, {os.cpu_count()} CPUs,"
+            f" load average before {os.getloadavg()[0]:.1f}"
         )
         print("| endpoint | median [ms] | p99 [ms] | p99 / reference median |")
         print("|---|---|---|---|")
@@ -126,6 +134,7 @@ def main() -> None:
             med, p99 = float(np.median(ms)), float(np.percentile(ms, 99))
             ref = med if ref is None else ref
             print(f"| {name} | {med:.1f} | {p99:.1f} | {p99 / ref:.1f}x |")
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
         server.terminate()
         server.join(timeout=10)
 

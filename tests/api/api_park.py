@@ -41,7 +41,9 @@ class ApiPark:
 @pytest.fixture(scope="session")
 def api_park() -> Iterator[ApiPark]:
     """The app over a six-tenant park (10 days of 15-minute data), shared by the API tests."""
-    settings = Settings()
+    # No failure limit here: every test shares this app and one client address, so
+    # deliberate bad tokens of one test would block the next; test_ratelimit.py has its own.
+    settings = Settings(login_max_failures=0)
     store = open_store(":memory:")
     tokens = token_store_for(store, settings)
     park = synthetic_park(n_tenants=6, days=10)

@@ -8,23 +8,33 @@ know fails :func:`test_every_path_parameter_is_known` until it is mapped.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Iterator
 
 import duckdb
+import psycopg
 import pytest
 from api_park import ApiPark
+from fastapi.testclient import TestClient
 
 from bitgaram.api import Settings, create_app
+from bitgaram.api.app import token_store_for
 from bitgaram.api.auth import TokenStore
-from bitgaram.api.testing import TENANT_IDS
+from bitgaram.api.testing import TENANT_IDS, populate, synthetic_park
 from bitgaram.store import open_store
 
 OWN = "acme"
 OTHERS = [t for t in TENANT_IDS if t != OWN]
 
 #: Path parameter -> value naming another tenant's resource.
-FOREIGN_VALUE = {"tenant_id": "borealis", "meter_id": "borealis-load"}
+FOREIGN_VALUE = {"tenant_id": "borealis", "meter_id": "borealis-load", "asset_id": "borealis-ess"}
 #: Path parameter -> value naming a resource the caller may see.
-OWN_VALUE = {"tenant_id": OWN, "meter_id": f"{OWN}-load", "site_id": "testpark"}
+OWN_VALUE = {
+    "tenant_id": OWN,
+    "meter_id": f"{OWN}-load",
+    "asset_id": f"{OWN}-ess",
+    "site_id": "testpark",
+}
 
 #: The same park's other tenants: their ids (also prefixes of their meter ids) and names.
 FOREIGN_STRINGS = [*OTHERS, *(t.title() + " Co." for t in OTHERS)]
@@ -62,6 +72,8 @@ def test_routes_are_discovered() -> None:
     assert "/api/v1/tenants/{tenant_id}" in paths
     assert "/api/v1/meters/{meter_id}/readings" in paths
     assert "/api/v1/park/overview" in paths
+    assert "/api/v1/assets/{asset_id}/setpoints" in paths
+    assert "/api/v1/assets/{asset_id}/schedule" in paths
 
 
 def test_every_path_parameter_is_known() -> None:
@@ -75,7 +87,11 @@ def test_every_path_parameter_is_known() -> None:
 def test_tenant_cannot_reach_other_tenants_data(
     api_park: ApiPark, user: str, method: str, path: str
 ) -> None:
-    client = api_park.client(user)
+    _check_foreign_request(api_park.client(user), method, path)
+
+
+def _check_foreign_request(client: TestClient, method: str, path: str) -> None:
+    """A tenant's request naming another tenant's resource: 403/404 and no data."""
     params = _PARAM.findall(path)
     foreign_params = [p for p in params if p in FOREIGN_VALUE]
     url = _fill(path, {**OWN_VALUE, **FOREIGN_VALUE})
@@ -87,6 +103,42 @@ def test_tenant_cannot_reach_other_tenants_data(
         assert not _foreign_in(response.text), f"{url} leaked {_foreign_in(response.text)}"
     else:
         assert response.status_code in (204, 401, 403, 404, 422), response.text
+
+
+@pytest.fixture
+def pg_park(request: pytest.FixtureRequest) -> Iterator[ApiPark]:
+    """The same app over PostgreSQL (two days of data, its own schema, dropped afterwards)."""
+    server: str = request.getfixturevalue("postgres_server")
+    schema = "bg_api_" + uuid.uuid4().hex[:12]
+    store = open_store(f"{server}?schema={schema}")
+    try:
+        settings = Settings(login_max_failures=0)
+        tokens = token_store_for(store, settings)
+        park = synthetic_park(n_tenants=6, days=2)
+        token = populate(store, tokens, park)
+        yield ApiPark(create_app(settings, store, tokens), store, tokens, park, token)
+    finally:
+        store.close()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+
+
+@pytest.mark.postgres
+def test_isolation_holds_on_postgres(pg_park: ApiPark) -> None:
+    """The sweep above, on the PostgreSQL store (one test: every route, both tenant roles)."""
+    for user in (OWN, f"{OWN}-viewer"):
+        client = pg_park.client(user)
+        for method, path in ROUTES:
+            _check_foreign_request(client, method, path)
+    own = pg_park.client(OWN)
+    operator = pg_park.client("operator")
+    for _, path in [r for r in ROUTES if r[0] == "GET"]:
+        mine = own.get(_fill(path, OWN_VALUE))
+        assert mine.status_code in (200, 403), f"{path}: {mine.text}"
+        if mine.status_code == 200:
+            assert not _foreign_in(mine.text), f"{path} leaked {_foreign_in(mine.text)}"
+        everyone = operator.get(_fill(path, {**OWN_VALUE, **FOREIGN_VALUE}))
+        assert everyone.status_code == 200, f"{path}: {everyone.text}"
 
 
 @pytest.mark.parametrize(("method", "path"), [r for r in ROUTES if r[0] == "GET"])

@@ -116,6 +116,7 @@ def test_operator_sees_park_and_tenant_pages(browser: Any, base_url: str) -> Non
     assert _points(page, "#chart-park-power") > 100
     assert _points(page, "#chart-park-soc") > 50
     assert page.locator("#chart-park-tenants .row").count() == 6
+    assert _points(page, "#chart-park-schedule") == 3 * 96  # three batteries, a day at 15 min
     assert page.locator("#alerts li").count() >= 1
     assert "단지 현황" in page.inner_text("h1")
     _shot(page, "operator-park-ko")
@@ -140,6 +141,7 @@ def test_tenant_sees_only_its_own_page(browser: Any, base_url: str) -> None:
     assert page.locator("#chart-tenant-re100 .row").count() == 1
     assert page.locator("#tenant-bills .card").count() >= 1
     assert "KRW" in page.inner_text("#tenant-bills")
+    assert _points(page, "#chart-tenant-schedule") == 96  # its own battery only
     body = page.inner_text("body")
     for other in ("Borealis", "Cygnus", "Deltafoods", "Ember", "Fjord"):
         assert other not in body

@@ -15,8 +15,20 @@ from bitgaram.api.auth import TokenStore, connect_tokens
 from bitgaram.api.core.config import Settings
 from bitgaram.api.errors import install_error_handlers
 from bitgaram.api.ingest import guard_readings_push
-from bitgaram.api.routes import alerts, auth, bills, health, meters, park, re100, sites, tenants
-from bitgaram.api.series import ViewCache
+from bitgaram.api.ratelimit import FailureLimiter
+from bitgaram.api.routes import (
+    alerts,
+    assets,
+    auth,
+    bills,
+    health,
+    meters,
+    park,
+    re100,
+    sites,
+    tenants,
+)
+from bitgaram.api.series import ViewCache, data_version
 from bitgaram.errors import BitgaramError
 from bitgaram.store.base import Store
 from bitgaram.web.pages import install_web
@@ -110,7 +122,10 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     app.state.settings = settings
     app.state.store = store
     app.state.tokens = tokens if tokens is not None else token_store_for(store, settings)
-    app.state.latest = ViewCache(seconds=settings.view_cache_seconds)
+    app.state.latest = ViewCache(seconds=settings.view_cache_seconds, version=data_version(store))
+    app.state.login_limiter = FailureLimiter(
+        settings.login_max_failures, settings.login_window_seconds
+    )
     install_error_handlers(app)
 
     api = APIRouter(prefix=API_PREFIX)
@@ -123,6 +138,7 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     api.include_router(bills.router)
     api.include_router(re100.router)
     api.include_router(alerts.router)
+    api.include_router(assets.router)
     app.include_router(api)
     collector = _collector_router()
     if collector is not None:  # its paths already start with /api/v1

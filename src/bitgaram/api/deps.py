@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bitgaram.api.auth import Principal, TokenStore
 from bitgaram.api.core.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from bitgaram.api.errors import NotAuthenticatedError
+from bitgaram.api.ratelimit import FailureLimiter, client_key
 from bitgaram.api.scope import TenantScope
 from bitgaram.api.series import ViewCache
 from bitgaram.store.base import Store
@@ -68,7 +69,14 @@ def current_principal(
         raise NotAuthenticatedError(
             "authentication required: send 'Authorization: Bearer <token>' or log in"
         )
-    return tokens.authenticate(token)
+    limiter: FailureLimiter = request.app.state.login_limiter
+    client = client_key(request)
+    limiter.check(client)  # before the hash: a blocked client costs nothing
+    try:
+        return tokens.authenticate(token)
+    except NotAuthenticatedError:
+        limiter.failed(client)
+        raise
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

@@ -41,12 +41,27 @@ class InsufficientDataError(BitgaramError):
     """The stored data cannot answer this request (e.g. no readings in the period)."""
 
 
+class TooManyRequestsError(BitgaramError):
+    """Too many failed logins or token checks from this client; retry later.
+
+    Attributes
+    ----------
+    retry_after : int
+        Seconds until the next attempt may succeed.
+    """
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 #: Status code per error class; the most specific class in the MRO wins.
 STATUS_BY_ERROR: dict[type[BitgaramError], int] = {
     NotAuthenticatedError: 401,
     PermissionDeniedError: 403,
     NotFoundError: 404,
     InsufficientDataError: 404,
+    TooManyRequestsError: 429,
     ConfigError: 422,
     DataError: 422,
     ForecastError: 422,
@@ -60,6 +75,7 @@ _KIND_BY_ERROR: dict[type[BitgaramError], str] = {
     PermissionDeniedError: "forbidden",
     NotFoundError: "not_found",
     InsufficientDataError: "no_data",
+    TooManyRequestsError: "rate_limited",
     ConfigError: "config",
     DataError: "data",
     ForecastError: "forecast",
@@ -81,6 +97,8 @@ async def _bitgaram_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BitgaramError)
     status, kind = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequestsError):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse({"error": kind, "message": str(exc)}, status_code=status, headers=headers)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from bitgaram.api.auth import Principal
 from bitgaram.api.errors import NotFoundError, PermissionDeniedError
 from bitgaram.site import Site
-from bitgaram.site.model import Meter, MeterKind, Tenant
+from bitgaram.site.model import Asset, Meter, MeterKind, Tenant
 
 #: Site-level meters every tenant may read: shared context, not anyone's consumption.
 SHARED_KINDS = frozenset({MeterKind.PRICE, MeterKind.CARBON_INTENSITY, MeterKind.WEATHER})
@@ -74,6 +74,21 @@ class TenantScope:
             if m.id == meter_id and self._visible(m):
                 return m
         raise NotFoundError(f"no meter {meter_id!r}")
+
+    def _asset_visible(self, asset: Asset) -> bool:
+        # Site-level assets (the park's ESS) are park operations, not shared context.
+        return self.is_park_wide or (asset.tenant is not None and asset.tenant in self.tenant_ids)
+
+    def assets(self) -> tuple[Asset, ...]:
+        """The visible assets: all for park-wide callers, else the own tenants' assets."""
+        return tuple(a for a in self.site.assets if self._asset_visible(a))
+
+    def asset(self, asset_id: str) -> Asset:
+        """A visible asset; NotFoundError otherwise."""
+        for a in self.site.assets:
+            if a.id == asset_id and self._asset_visible(a):
+                return a
+        raise NotFoundError(f"no asset {asset_id!r}")
 
     def require_park(self) -> None:
         """Refuse park-wide views (totals over all tenants) to tenant-limited callers."""

@@ -15,18 +15,23 @@ from typing import TypeVar, cast
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from fastapi import Response
+from pydantic import BaseModel
 
 from bitgaram.api.errors import InsufficientDataError
 from bitgaram.api.period import Period, latest_day_end
 from bitgaram.api.schemas.series import ChartPublic, SeriesPublic
 from bitgaram.site.model import Meter, MeterKind, Unit
-from bitgaram.store.base import Store
+from bitgaram.store.base import Resolution, Store
+from bitgaram.store.sql import SqlStore
 
 T = TypeVar("T")
 
 
 class ViewCache:
-    """Remembers computed views (and where data ends) for a few seconds.
+    """Remembers computed views (and where data ends) for a few seconds, or until a write.
 
     Dashboards ask for the same park overview, tenant summary and benchmark on
     every view, while data arrives at most every few minutes; a short memory
@@ -37,39 +42,96 @@ class ViewCache:
     Parameters
     ----------
     seconds : float
-        How long an answer is reused [s]; 0 disables the cache.
+        How long an answer is reused at most [s]; 0 disables the cache.
     max_entries : int
         Entries kept before the oldest are dropped.
+    version : callable, optional
+        Returns the data's version (e.g. the store's ``data_version``, which
+        changes on every write); an answer computed under another version is
+        recomputed, so views never lag behind writes made through this process.
+    max_bytes : int
+        Memory budget for cached response bodies (``bytes`` values) [B]; the
+        oldest entries are dropped to stay within it, and a body larger than a
+        quarter of it is never kept.
     """
 
-    def __init__(self, seconds: float = 10.0, max_entries: int = 1024) -> None:
+    def __init__(
+        self,
+        seconds: float = 10.0,
+        max_entries: int = 1024,
+        version: Callable[[], object] | None = None,
+        max_bytes: int = 64 * 2**20,
+    ) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._version = version
         self._lock = threading.Lock()
-        self._memo: dict[tuple[object, ...], tuple[object, float]] = {}
+        self._memo: dict[tuple[object, ...], tuple[object, float, object]] = {}
+        self._bytes = 0
+
+    @staticmethod
+    def _size(value: object) -> int:
+        return len(value) if isinstance(value, bytes) else 0
+
+    def _drop(self, key: tuple[object, ...]) -> None:
+        self._bytes -= self._size(self._memo.pop(key)[0])
 
     def get_or_compute(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
         """The cached value of ``key``, or ``compute()`` (then cached)."""
         now = time.monotonic()
+        version = self._version() if self._version is not None else None
         with self._lock:
             hit = self._memo.get(key)
-        if hit is not None and hit[1] > now:
+        if hit is not None and hit[1] > now and hit[2] == version:
             return cast(T, hit[0])
         value = compute()
-        if self.seconds > 0:
+        size = self._size(value)
+        if self.seconds > 0 and size <= self.max_bytes // 4:
             with self._lock:
-                if len(self._memo) >= self.max_entries:
-                    for old in sorted(self._memo, key=lambda k: self._memo[k][1])[
-                        : self.max_entries // 4
-                    ]:
-                        del self._memo[old]
-                self._memo[key] = (value, now + self.seconds)
+                if key in self._memo:
+                    self._drop(key)
+                if len(self._memo) >= self.max_entries or self._bytes + size > self.max_bytes:
+                    # oldest first (dicts keep insertion order), until a quarter is free
+                    for old in list(self._memo):
+                        if (
+                            len(self._memo) < self.max_entries * 3 // 4
+                            and self._bytes + size <= self.max_bytes * 3 // 4
+                        ):
+                            break
+                        self._drop(old)
+                self._memo[key] = (value, now + self.seconds, version)
+                self._bytes += size
         return value
 
     def get(self, store: Store, meters: Sequence[Meter]) -> pd.Timestamp:
         """:func:`latest_end` of ``meters``, reused while fresh."""
         key = ("latest_end", *sorted(m.id for m in meters))
         return self.get_or_compute(key, lambda: latest_end(store, meters))
+
+
+def cached_json(
+    views: ViewCache, key: tuple[object, ...], build: Callable[[], BaseModel | Response]
+) -> Response:
+    """A JSON response built once per ``key`` and reused while ``views`` keeps it.
+
+    Caches the serialised body, so a repeated request costs neither the store
+    queries nor the serialisation. Call it only after the caller's scope was
+    checked, with a key naming everything the body depends on.
+    """
+
+    def body() -> bytes:
+        built = build()
+        if isinstance(built, Response):
+            return bytes(built.body)
+        return built.model_dump_json().encode("utf-8")
+
+    return Response(views.get_or_compute(("json", *key), body), media_type="application/json")
+
+
+def data_version(store: Store) -> Callable[[], object]:
+    """A function returning ``store``'s write counter (``data_version``), or None without one."""
+    return lambda: getattr(store, "data_version", None)
 
 
 def latest_end(store: Store, meters: Sequence[Meter]) -> pd.Timestamp:
@@ -81,12 +143,72 @@ def latest_end(store: Store, meters: Sequence[Meter]) -> pd.Timestamp:
         If none of the meters has data.
     """
     ids = [m.id for m in meters]
-    day_end = latest_day_end(store, ids)
-    last = store.read_readings(ids, start=day_end - pd.Timedelta(days=1), end=day_end)
-    if last.empty:
+    if isinstance(store, SqlStore):
+        newest = store.latest_ts(ids) if ids else None
+    else:
+        day_end = latest_day_end(store, ids)
+        last = store.read_readings(ids, start=day_end - pd.Timedelta(days=1), end=day_end)
+        newest = None if last.empty else pd.Timestamp(last["ts"].max()).tz_convert("UTC")
+    if newest is None:
         raise InsufficientDataError("no readings stored yet for these meters")
     native = min(pd.Timedelta(m.resolution) for m in meters)
-    return pd.Timestamp(last["ts"].max()).tz_convert("UTC") + native
+    return newest + native
+
+
+def read_table(
+    store: Store, meter_ids: list[str], period: Period, step: str | Resolution
+) -> pa.Table:
+    """Readings of ``meter_ids`` in ``period`` at ``step`` as Arrow (meter_id, ts, value).
+
+    SQL stores answer with Arrow directly (no pandas frame per request).
+    """
+    if isinstance(store, SqlStore):
+        return store.read_readings_arrow(
+            meter_ids, start=period.start, end=period.end, resolution=step
+        )
+    frame = store.read_readings(meter_ids, start=period.start, end=period.end, resolution=step)
+    frame = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True).astype("datetime64[us, UTC]"))
+    return pa.Table.from_pandas(frame[["meter_id", "ts", "value"]], preserve_index=False)
+
+
+def epoch_us(table: pa.Table) -> np.ndarray:
+    """The ``ts`` column of a readings table as int64 microseconds since the epoch (UTC)."""
+    return np.asarray(
+        table.column("ts").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy(),
+        dtype=np.int64,
+    )
+
+
+def _on_axis(
+    table: pa.Table,
+    index: pd.DatetimeIndex,
+    step: str,
+    groups: np.ndarray | None = None,
+    ngroups: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and count of ``value`` per (group, interval of ``index``).
+
+    ``groups`` gives each row's group (``0 <= group < ngroups``; default: one
+    group). Rows whose ``ts`` is not an interval start of ``index`` are ignored,
+    as a reindex would. Returns ``(sums, counts)``, each ``(ngroups, len(index))``.
+    """
+    n = len(index)
+    if n == 0 or table.num_rows == 0:
+        return np.zeros((ngroups, n)), np.zeros((ngroups, n), dtype=np.int64)
+    step_us = int(pd.Timedelta(step).total_seconds() * 1_000_000)
+    delta = epoch_us(table) - pd.Timestamp(index[0]).value // 1000
+    keep = (delta >= 0) & (delta % step_us == 0) & (delta < n * step_us)
+    pos = delta[keep] // step_us
+    if groups is not None:
+        pos = pos + n * groups[keep]
+    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)[keep]
+    sums = np.bincount(pos, weights=values, minlength=n * ngroups).reshape(ngroups, n)
+    counts = np.bincount(pos, minlength=n * ngroups).reshape(ngroups, n)
+    return sums, counts
+
+
+def _sum_or_nan(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return np.where(counts > 0, sums, np.nan)
 
 
 def native_step(meters: Sequence[Meter], finest: str) -> str:
@@ -118,15 +240,10 @@ def power_kw(
     """
     if not meters:
         return None
-    frame = store.read_readings(
-        [m.id for m in meters], start=period.start, end=period.end, resolution=step
-    )
-    if frame.empty:
-        return np.full(len(index), np.nan)
+    table = read_table(store, [m.id for m in meters], period, step)
     hours = pd.Timedelta(step).total_seconds() / 3600.0
-    total = frame.groupby("ts")["value"].sum(min_count=1)
-    total.index = pd.DatetimeIndex(total.index).tz_convert("UTC")
-    return total.reindex(index).to_numpy(dtype=float) / hours
+    sums, counts = _on_axis(table, index, step)
+    return _sum_or_nan(sums[0], counts[0]) / hours
 
 
 def mean_value(
@@ -135,14 +252,10 @@ def mean_value(
     """Mean over meters of a non-energy quantity (e.g. state of charge [%]); None without meters."""
     if not meters:
         return None
-    frame = store.read_readings(
-        [m.id for m in meters], start=period.start, end=period.end, resolution=step
-    )
-    if frame.empty:
-        return np.full(len(index), np.nan)
-    mean = frame.groupby("ts")["value"].mean()
-    mean.index = pd.DatetimeIndex(mean.index).tz_convert("UTC")
-    return mean.reindex(index).to_numpy(dtype=float)
+    table = read_table(store, [m.id for m in meters], period, step)
+    sums, counts = _on_axis(table, index, step)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts[0] > 0, sums[0] / np.maximum(counts[0], 1), np.nan)
 
 
 def forecast_kw(
@@ -218,19 +331,15 @@ def flows_kw(
     flow = [m for m in meters if m.unit is Unit.KWH and m.kind in _FLOW_KINDS]
     if not flow:
         return {}
-    frame = store.read_readings(
-        [m.id for m in flow], start=period.start, end=period.end, resolution=step
-    )
-    kind_of = {m.id: m.kind.value for m in flow}
+    ids = [m.id for m in flow]
+    table = read_table(store, ids, period, step)
+    kinds = sorted({m.kind for m in flow}, key=_FLOW_KINDS.index)
+    kind_of_meter = np.array([kinds.index(m.kind) for m in flow], dtype=np.int64)
+    meter_pos = pc.index_in(table.column("meter_id"), value_set=pa.array(ids, pa.string()))
+    groups = kind_of_meter[np.asarray(meter_pos.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    sums, counts = _on_axis(table, index, step, groups, len(kinds))
     hours = pd.Timedelta(step).total_seconds() / 3600.0
-    out: dict[MeterKind, np.ndarray] = {}
-    frame = frame.assign(kind=frame["meter_id"].map(kind_of))
-    for kind in {m.kind for m in flow}:
-        part = frame[frame["kind"] == kind.value]
-        total = part.groupby("ts")["value"].sum(min_count=1)
-        total.index = pd.DatetimeIndex(total.index).tz_convert("UTC")
-        out[kind] = total.reindex(index).to_numpy(dtype=float) / hours
-    return out
+    return {kind: _sum_or_nan(sums[i], counts[i]) / hours for i, kind in enumerate(kinds)}
 
 
 def net_kw(

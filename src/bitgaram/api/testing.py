@@ -2,21 +2,26 @@
 
 :func:`synthetic_park` builds a site with ``n_tenants`` tenants (one load
 meter each, PV on every other tenant, a site-level battery with a
-state-of-charge meter, a site-level price series) and 15-minute readings
-with a daily shape and noise; :func:`populate` writes it into a store and
-creates one user per role.
+state-of-charge meter, a site-level price series, batteries of the first two
+tenants) and 15-minute readings with a daily shape and noise, plus a day of
+battery setpoints; :func:`populate` writes it into a store (setpoints into the
+control journal) and creates one user per role.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from bitgaram.api.auth import Role, TokenStore
+from bitgaram.control.journal import StoreJournal
+from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.site import Site, parse_site
+from bitgaram.site.model import BatteryAsset
 from bitgaram.store.base import Store
+from bitgaram.store.sql import SqlStore
 
 #: Tenant ids of the synthetic park, in order.
 TENANT_IDS = ("acme", "borealis", "cygnus", "deltafoods", "ember", "fjord")
@@ -25,11 +30,12 @@ _SECTORS = ("automotive", "automotive", "automotive", "food", "automotive", "aut
 
 @dataclass(frozen=True)
 class SyntheticPark:
-    """A synthetic park: the site, its readings and forecasts."""
+    """A synthetic park: the site, its readings, forecasts and journaled setpoints."""
 
     site: Site
     readings: pd.DataFrame
     forecasts: pd.DataFrame
+    setpoints: list[tuple[pd.Timestamp, list[Setpoint]]] = field(default_factory=list)
 
 
 def synthetic_park(
@@ -119,6 +125,17 @@ def synthetic_park(
                     "power_kw": 400,
                     "meter": "park-ess-soc",
                 },
+                # tenant-owned storage of the first two tenants (their own setpoints)
+                *(
+                    {
+                        "type": "battery",
+                        "id": f"{tid}-ess",
+                        "tenant": tid,
+                        "capacity_kwh": 200,
+                        "power_kw": 100,
+                    }
+                    for tid in TENANT_IDS[: min(2, n_tenants)]
+                ),
             ],
         }
     )
@@ -156,7 +173,43 @@ def synthetic_park(
             "model": "synthetic",
         }
     )
-    return SyntheticPark(site, readings, forecasts)
+    return SyntheticPark(site, readings, forecasts, _setpoints(site, stop))
+
+
+def _setpoints(site: Site, stop: pd.Timestamp) -> list[tuple[pd.Timestamp, list[Setpoint]]]:
+    """A day of 15-minute battery setpoints before ``stop``, as the control loop issues them.
+
+    Every battery gets an MPC plan value per interval (charge around noon,
+    discharge in the evening); every eighth interval a peak action issued a
+    minute later overrides it, so the schedule differs from the raw journal.
+    """
+    batteries = [a for a in site.assets if a.type == "battery"]
+    ticks = pd.date_range(stop - pd.Timedelta(days=1), stop, freq="15min", inclusive="left")
+    out: list[tuple[pd.Timestamp, list[Setpoint]]] = []
+    for i, tick in enumerate(ticks):
+        hour = tick.tz_convert("Asia/Seoul").hour + tick.minute / 60
+        until = tick + pd.Timedelta(minutes=20)
+        plan = [
+            Setpoint(
+                asset=a.id,
+                kind="battery",
+                power_kw=round(0.5 * a.power_kw * float(np.sin((hour - 6) / 12 * np.pi)), 3),
+                valid_from=tick,
+                valid_until=until,
+                mode=Mode.MPC,
+                reason="plan",
+            )
+            for a in batteries
+            if isinstance(a, BatteryAsset)
+        ]
+        out.append((tick, plan))
+        if i % 8 == 7:
+            peak = [
+                Setpoint(s.asset, s.kind, -abs(s.power_kw), tick, until, Mode.PEAK, "peak")
+                for s in plan
+            ]
+            out.append((tick + pd.Timedelta(minutes=1), peak))
+    return out
 
 
 def populate(store: Store, tokens: TokenStore, park: SyntheticPark) -> dict[str, str]:
@@ -174,6 +227,10 @@ def populate(store: Store, tokens: TokenStore, park: SyntheticPark) -> dict[str,
     store.write_readings(park.readings, source="synthetic")
     if not park.forecasts.empty:
         store.write_forecasts(park.forecasts)
+    if park.setpoints and isinstance(store, SqlStore):
+        journal = StoreJournal(store)
+        for issued_at, setpoints in park.setpoints:
+            journal.record_setpoints(park.site.site.id, issued_at, setpoints)
     out: dict[str, str] = {}
     users: list[tuple[str, Role, str | None]] = [
         ("operator", Role.OPERATOR, None),

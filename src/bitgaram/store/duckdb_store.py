@@ -11,6 +11,11 @@ the write path (:mod:`bitgaram.store.sql`), which de-duplicates each batch and
 anti-joins it with the stored rows in the same transaction; writers in one
 process are serialised by a lock and DuckDB allows one writing process per
 file, so no other writer can interleave.
+
+Reads do not take that lock: each read borrows a cursor (a separate connection
+to the same database) from a small pool, so concurrent readers (the web API's
+request threads) run their queries side by side, each seeing the last
+committed state, while writes stay serialised on the store's own connection.
 """
 
 from __future__ import annotations
@@ -19,13 +24,16 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from bitgaram.errors import StoreError
+from bitgaram.site import Site
+from bitgaram.store.base import Resolution, WriteReport
 from bitgaram.store.sql import SqlStore
 
 _SCHEMA_V1 = [
@@ -58,66 +66,17 @@ _SCHEMA_V1 = [
 _OPEN: dict[Path, tuple[duckdb.DuckDBPyConnection, threading.RLock, int]] = {}
 _OPEN_LOCK = threading.Lock()
 
+#: Most cursors one store lends to concurrent readers; further readers wait for one.
+MAX_READERS = 8
 
-class DuckDBStore(SqlStore):
-    """The embedded DuckDB store.
+_ARROW_TYPES = {"ts": pa.timestamp("us", tz="UTC"), "issued_at": pa.timestamp("us", tz="UTC")}
 
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        Database file (created if absent); ``":memory:"`` for a throw-away store.
 
-    Examples
-    --------
-    >>> store = DuckDBStore(":memory:")
-    >>> store.migrate()
-    >>> store.count_readings()
-    0
-    >>> store.close()
-    """
+class _DuckDBHooks(SqlStore):
+    """The :class:`SqlStore` transport hooks over one DuckDB connection, ``self._con``."""
 
-    def __init__(self, path: str | Path) -> None:
-        memory = str(path) == ":memory:"
-        super().__init__("duckdb:///:memory:" if memory else f"duckdb:///{Path(path)}")
-        self._key: Path | None = None
-        try:
-            if memory:
-                self._con = duckdb.connect(":memory:")
-            else:
-                self._key = Path(path).resolve()
-                with _OPEN_LOCK:
-                    if self._key in _OPEN:
-                        con, lock, users = _OPEN[self._key]
-                        _OPEN[self._key] = (con, lock, users + 1)
-                    else:
-                        self._key.parent.mkdir(parents=True, exist_ok=True)
-                        con, lock = duckdb.connect(str(self._key)), threading.RLock()
-                        _OPEN[self._key] = (con, lock, 1)
-                self._lock = lock
-                # A cursor is a separate connection to the same database.
-                self._con = con.cursor()
-        except duckdb.Error as exc:
-            raise StoreError(
-                f"{self.url}: cannot open the DuckDB file (DuckDB allows one writing process "
-                f"per file: is another bitgaram process using it?): {exc}"
-            ) from exc
-        # Interval starts are UTC; never let the session's zone leak into results.
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._staged: set[str] = set()
-
-    def _close(self) -> None:
-        if self._con is None:
-            return
-        self._con.close()
-        self._con = None  # type: ignore[assignment]
-        if self._key is not None:
-            with _OPEN_LOCK:
-                con, lock, users = _OPEN[self._key]
-                if users <= 1:
-                    del _OPEN[self._key]
-                    con.close()
-                else:
-                    _OPEN[self._key] = (con, lock, users - 1)
+    _con: duckdb.DuckDBPyConnection | None
+    _staged: set[str]
 
     def _check_open(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
@@ -142,6 +101,26 @@ class DuckDBStore(SqlStore):
         except duckdb.Error as exc:
             raise StoreError(f"{self.url}: {exc}") from exc
         return table.rename_columns(list(columns)).to_pandas()
+
+    def _arrow(self, sql: str, params: Sequence[Any], columns: Sequence[str]) -> pa.Table:
+        try:
+            table = self._check_open().sql(sql, params=list(params)).to_arrow_table()
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.url}: {exc}") from exc
+        table = table.rename_columns(list(columns))
+        for i, name in enumerate(table.column_names):
+            column = table.column(i)
+            if name in _ARROW_TYPES:
+                target = _ARROW_TYPES[name]
+            elif pa.types.is_floating(column.type) or pa.types.is_decimal(column.type):
+                target = pa.float64()
+            elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                target = pa.string()
+            else:
+                continue
+            if column.type != target:
+                table = table.set_column(i, name, pc.cast(column, target))
+        return table
 
     def _stage(self, table: pa.Table, name: str) -> None:
         self._check_open().register(name, table)
@@ -189,3 +168,264 @@ class DuckDBStore(SqlStore):
 
     def _migrations(self) -> list[tuple[int, str, list[str]]]:
         return [(1, "sites, readings, quarantine, forecasts", _SCHEMA_V1)]
+
+
+class _Reader(_DuckDBHooks):
+    """One pooled cursor: :class:`SqlStore`'s read methods on a connection of its own.
+
+    Its lock is private (one borrower at a time), so readers never wait for
+    the store's writers or for each other.
+    """
+
+    def __init__(self, url: str, con: duckdb.DuckDBPyConnection) -> None:
+        super().__init__(url)
+        self._con = con
+        self._staged = set()
+        self._exec("SET TimeZone = 'UTC'")
+
+    def _close(self) -> None:
+        if self._con is not None:
+            with suppress(duckdb.Error):
+                self._con.close()
+            self._con = None
+
+
+class DuckDBStore(_DuckDBHooks):
+    """The embedded DuckDB store.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Database file (created if absent); ``":memory:"`` for a throw-away store.
+    max_readers : int
+        Most cursors lent to concurrent readers (see the module docstring).
+
+    Examples
+    --------
+    >>> store = DuckDBStore(":memory:")
+    >>> store.migrate()
+    >>> store.count_readings()
+    0
+    >>> store.close()
+    """
+
+    def __init__(self, path: str | Path, max_readers: int = MAX_READERS) -> None:
+        memory = str(path) == ":memory:"
+        super().__init__("duckdb:///:memory:" if memory else f"duckdb:///{Path(path)}")
+        self._key: Path | None = None
+        try:
+            if memory:
+                self._con = duckdb.connect(":memory:")
+            else:
+                self._key = Path(path).resolve()
+                with _OPEN_LOCK:
+                    if self._key in _OPEN:
+                        con, lock, users = _OPEN[self._key]
+                        _OPEN[self._key] = (con, lock, users + 1)
+                    else:
+                        self._key.parent.mkdir(parents=True, exist_ok=True)
+                        con, lock = duckdb.connect(str(self._key)), threading.RLock()
+                        _OPEN[self._key] = (con, lock, 1)
+                self._lock = lock
+                # A cursor is a separate connection to the same database.
+                self._con = con.cursor()
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"{self.url}: cannot open the DuckDB file (DuckDB allows one writing process "
+                f"per file: is another bitgaram process using it?): {exc}"
+            ) from exc
+        # Interval starts are UTC; never let the session's zone leak into results.
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._staged: set[str] = set()
+        self._max_readers = max(1, int(max_readers))
+        self._idle: list[_Reader] = []
+        self._lent = 0
+        self._pool = threading.Condition(threading.Lock())
+        self._version = 0
+
+    # -- the reader pool ------------------------------------------------------------
+    @contextmanager
+    def _reading(self) -> Iterator[_Reader]:
+        """Borrow a reader cursor (waiting while all ``max_readers`` are lent)."""
+        with self._pool:
+            while True:
+                con = self._check_open()
+                if self._idle:
+                    reader = self._idle.pop()
+                    break
+                if self._lent < self._max_readers:
+                    try:
+                        reader = _Reader(self.url, con.cursor())
+                    except duckdb.Error as exc:
+                        raise StoreError(f"{self.url}: cannot open a reader: {exc}") from exc
+                    break
+                self._pool.wait()
+            self._lent += 1
+        try:
+            yield reader
+        finally:
+            with self._pool:
+                self._lent -= 1
+                if self._con is None:
+                    reader._close()
+                else:
+                    self._idle.append(reader)
+                self._pool.notify()
+
+    @property
+    def data_version(self) -> int:
+        """A counter that changes whenever this store object commits a write.
+
+        Lets callers cache what they computed from the data (the web API's
+        views) until the next write; writes by other processes or other store
+        objects are not counted.
+        """
+        return self._version
+
+    def _close(self) -> None:
+        if self._con is None:
+            return
+        with self._pool:
+            for reader in self._idle:
+                reader._close()
+            self._idle.clear()
+            self._con.close()
+            self._con = None
+            self._pool.notify_all()
+        if self._key is not None:
+            with _OPEN_LOCK:
+                con, lock, users = _OPEN[self._key]
+                if users <= 1:
+                    del _OPEN[self._key]
+                    con.close()
+                else:
+                    _OPEN[self._key] = (con, lock, users - 1)
+
+    # -- reads: on a pooled cursor, without the write lock ------------------------------
+    def read_readings(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.RAW,
+    ) -> pd.DataFrame:
+        """See :meth:`SqlStore.read_readings`."""
+        with self._reading() as reader:
+            return reader.read_readings(meter_ids, start, end, resolution)
+
+    def read_readings_arrow(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.RAW,
+    ) -> pa.Table:
+        """See :meth:`SqlStore.read_readings_arrow`."""
+        with self._reading() as reader:
+            return reader.read_readings_arrow(meter_ids, start, end, resolution)
+
+    def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
+        """See :meth:`SqlStore.latest_ts`."""
+        with self._reading() as reader:
+            return reader.latest_ts(meter_ids)
+
+    def tenant_totals(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+        tenant_ids: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """See :meth:`SqlStore.tenant_totals`."""
+        with self._reading() as reader:
+            return reader.tenant_totals(kind, start, end, resolution, tenant_ids)
+
+    def park_totals(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+    ) -> pd.DataFrame:
+        """See :meth:`SqlStore.park_totals`."""
+        with self._reading() as reader:
+            return reader.park_totals(kind, start, end, resolution)
+
+    def read_forecasts(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        model: str | None = None,
+        latest: bool = True,
+        issued_before: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """See :meth:`SqlStore.read_forecasts`."""
+        with self._reading() as reader:
+            return reader.read_forecasts(meter_ids, start, end, model, latest, issued_before)
+
+    def load_site(self, site_id: str | None = None) -> Site:
+        """See :meth:`SqlStore.load_site`."""
+        with self._reading() as reader:
+            return reader.load_site(site_id)
+
+    def list_sites(self) -> list[str]:
+        """See :meth:`SqlStore.list_sites`."""
+        with self._reading() as reader:
+            return reader.list_sites()
+
+    def count_readings(self, meter_id: str | None = None) -> int:
+        """See :meth:`SqlStore.count_readings`."""
+        with self._reading() as reader:
+            return reader.count_readings(meter_id)
+
+    def list_quarantine(self, source: str | None = None, limit: int = 100) -> pd.DataFrame:
+        """See :meth:`SqlStore.list_quarantine`."""
+        with self._reading() as reader:
+            return reader.list_quarantine(source, limit)
+
+    def count_quarantine(self, source: str | None = None) -> int:
+        """See :meth:`SqlStore.count_quarantine`."""
+        with self._reading() as reader:
+            return reader.count_quarantine(source)
+
+    # -- writes: the store's connection and lock; each bumps data_version --------------
+    def write_readings(
+        self,
+        readings: pd.DataFrame | pa.Table,
+        *,
+        quarantine: pd.DataFrame | pa.Table | None = None,
+        on_conflict: Literal["quarantine", "replace"] = "quarantine",
+        source: str = "",
+    ) -> WriteReport:
+        """See :meth:`SqlStore.write_readings`."""
+        try:
+            return super().write_readings(
+                readings, quarantine=quarantine, on_conflict=on_conflict, source=source
+            )
+        finally:
+            self._version += 1
+
+    def write_forecasts(self, forecasts: pd.DataFrame | pa.Table) -> int:
+        """See :meth:`SqlStore.write_forecasts`."""
+        try:
+            return super().write_forecasts(forecasts)
+        finally:
+            self._version += 1
+
+    def compact_readings(
+        self, start: pd.Timestamp, end: pd.Timestamp, resolution: Resolution | str
+    ) -> tuple[int, int]:
+        """See :meth:`SqlStore.compact_readings`."""
+        try:
+            return super().compact_readings(start, end, resolution)
+        finally:
+            self._version += 1
+
+    def save_site(self, site: Site) -> None:
+        """See :meth:`SqlStore.save_site`."""
+        try:
+            super().save_site(site)
+        finally:
+            self._version += 1

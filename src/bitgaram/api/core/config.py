@@ -41,7 +41,14 @@ class Settings(BaseModel):
         hash is not recomputed on every request; revocation clears it at once.
     view_cache_seconds : float
         How long computed dashboard views (park overview, tenant summary,
-        benchmark) and the end of the data are reused [s]; 0 disables.
+        benchmark), readings pages and the end of the data are reused at most
+        [s]; any write through the app's store renews them at once; 0 disables.
+    login_max_failures : int
+        Failed logins or token checks allowed per client within
+        ``login_window_seconds``; further attempts answer 429 with
+        ``Retry-After`` (0 disables the limit).
+    login_window_seconds : float
+        The sliding window of ``login_max_failures`` [s].
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -53,6 +60,8 @@ class Settings(BaseModel):
     benchmark_min_group: int = Field(default=5, ge=2)
     auth_cache_seconds: float = Field(default=60.0, ge=0)
     view_cache_seconds: float = Field(default=10.0, ge=0)
+    login_max_failures: int = Field(default=10, ge=0)
+    login_window_seconds: float = Field(default=60.0, gt=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bitgaram.api.deps import PrincipalDep, SettingsDep, TokensDep
 from bitgaram.api.errors import NotAuthenticatedError
+from bitgaram.api.ratelimit import FailureLimiter, client_key
 from bitgaram.api.schemas.auth import LoginIn, MePublic
 from bitgaram.errors import DataError
 
@@ -48,19 +49,28 @@ async def _read_login(request: Request) -> tuple[LoginIn, bool]:
 @router.post(
     "/login",
     openapi_extra=_LOGIN_BODY,
-    responses={303: {"description": "HTML form: redirect to the dashboard"}},
+    responses={
+        303: {"description": "HTML form: redirect to the dashboard"},
+        429: {"description": "Too many failed attempts from this client; see Retry-After"},
+    },
 )
 async def login(request: Request, settings: SettingsDep, tokens: TokensDep) -> Response:
     """Check a user name and password; set an HttpOnly session cookie holding a new token.
 
     JSON bodies get the user back as JSON; HTML form posts are redirected to
-    the dashboard (or back to the login page with ``?error=1``).
+    the dashboard (or back to the login page with ``?error=1``). After
+    ``login_max_failures`` failed logins or token checks within
+    ``login_window_seconds``, the client gets 429 with ``Retry-After``.
     """
+    limiter: FailureLimiter = request.app.state.login_limiter
+    client = client_key(request)
+    limiter.check(client)  # refused before the password hash is computed
     credentials, is_form = await _read_login(request)
     ttl = timedelta(hours=settings.session_hours)
     try:
         token = tokens.login(credentials.username, credentials.password, ttl)
     except NotAuthenticatedError:
+        limiter.failed(client)
         if is_form:
             return RedirectResponse("/login?error=1", status_code=303)
         raise

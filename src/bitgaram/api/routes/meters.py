@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Response
 
-from bitgaram.api.deps import PageDep, ScopeDep, StoreDep
+from bitgaram.api.deps import LatestDep, PageDep, ScopeDep, StoreDep
 from bitgaram.api.period import resolve_period
 from bitgaram.api.schemas.common import Paged, paged_points, paginate
 from bitgaram.api.schemas.readings import ForecastPublic, ReadingPublic
 from bitgaram.api.schemas.site import MeterPublic
+from bitgaram.api.series import cached_json, epoch_us, read_table
 from bitgaram.site.model import MeterKind
 from bitgaram.store.base import Resolution
 
@@ -56,6 +57,7 @@ def meter_readings(
     meter_id: str,
     scope: ScopeDep,
     store: StoreDep,
+    views: LatestDep,
     page: PageDep,
     start: StartQuery = None,
     end: EndQuery = None,
@@ -64,15 +66,17 @@ def meter_readings(
     ] = Resolution.RAW,
 ) -> Response:
     """Readings of one meter in ``[start, end)``, in the meter's unit, oldest first."""
-    meter = scope.meter(meter_id)
-    period = resolve_period(store, [meter.id], start, end, default_days=7)
-    frame = store.read_readings(
-        [meter.id], start=period.start, end=period.end, resolution=resolution
-    )
-    lo, hi = page.offset, page.offset + page.limit
-    ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")[lo:hi]
-    values = frame["value"].to_numpy(dtype=float)[lo:hi]
-    return paged_points(ts, {"value": values}, len(frame), page)
+    meter = scope.meter(meter_id)  # scope first: the cache below is shared by every caller
+
+    def build() -> Response:
+        period = resolve_period(store, [meter.id], start, end, default_days=7)
+        table = read_table(store, [meter.id], period, resolution)
+        rows = table.slice(page.offset, page.limit)
+        values = np.asarray(rows.column("value").to_numpy(zero_copy_only=False), dtype=float)
+        return paged_points(epoch_us(rows), {"value": values}, table.num_rows, page)
+
+    key = ("readings", meter.id, start, end, resolution.value, page.limit, page.offset)
+    return cached_json(views, key, build)
 
 
 @router.get("/{meter_id}/forecasts")

@@ -16,6 +16,7 @@ from bitgaram.api.schemas.park import OverviewPublic, TenantEnergyPublic
 from bitgaram.api.schemas.readings import EnergyPointPublic
 from bitgaram.api.series import (
     axis,
+    cached_json,
     chart,
     energy_meters,
     forecast_kw,
@@ -65,8 +66,12 @@ def _overview(
     totals = store.tenant_totals(
         MeterKind.LOAD.value, start=period.start, end=period.end, resolution="1h"
     )
+    by_tenant = {
+        str(tid): values.to_numpy(dtype=float)
+        for tid, values in totals.groupby("tenant_id")["value"]
+    }
     for tenant in site.tenants:
-        own = totals[totals["tenant_id"] == tenant.id]["value"].to_numpy(dtype=float)
+        own = by_tenant.get(tenant.id, np.array([], dtype=float))
         own = own[np.isfinite(own)]
         tenant_rows.append(
             TenantEnergyPublic(
@@ -123,15 +128,17 @@ def park_energy(
     return paged_points(ts, {"kwh": kwh, "kw": kwh / hours}, len(frame), page)
 
 
-@router.get("/overview")
+@router.get("/overview", response_model=OverviewPublic)
 def overview(
     scope: ScopeDep,
     store: StoreDep,
     latest: LatestDep,
     hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window length [h].")] = 24,
-) -> OverviewPublic:
+) -> Response:
     """Net load, PV, battery power and state of charge at 15 minutes; latest demand vs target."""
     scope.require_park()
-    return latest.get_or_compute(
-        ("overview", scope.site.site.id, hours), lambda: _overview(scope, store, latest, hours)
+    return cached_json(
+        latest,
+        ("overview", scope.site.site.id, hours),
+        lambda: _overview(scope, store, latest, hours),
     )

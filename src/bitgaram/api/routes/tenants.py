@@ -19,6 +19,7 @@ from bitgaram.api.schemas.readings import EnergyPointPublic
 from bitgaram.api.schemas.site import MeterPublic, TenantPublic
 from bitgaram.api.series import (
     axis,
+    cached_json,
     chart,
     energy_meters,
     forecast_kw,
@@ -182,22 +183,24 @@ def _tenant_benchmark(
     )
 
 
-@router.get("/{tenant_id}/summary")
+@router.get("/{tenant_id}/summary", response_model=TenantSummaryPublic)
 def tenant_summary(
     tenant_id: str,
     scope: ScopeDep,
     store: StoreDep,
     latest: LatestDep,
     days: Annotated[float, Query(gt=0, le=62, description="Window length [days].")] = 7,
-) -> TenantSummaryPublic:
+) -> Response:
     """The tenant dashboard: hourly load, PV, net power and forecast vs actual."""
     scope.tenant(tenant_id)
-    return latest.get_or_compute(
-        ("summary", tenant_id, days), lambda: _tenant_summary(tenant_id, scope, store, latest, days)
+    return cached_json(
+        latest,
+        ("summary", tenant_id, days),
+        lambda: _tenant_summary(tenant_id, scope, store, latest, days),
     )
 
 
-@router.get("/{tenant_id}/benchmark")
+@router.get("/{tenant_id}/benchmark", response_model=BenchmarkPublic)
 def tenant_benchmark(
     tenant_id: str,
     scope: ScopeDep,
@@ -205,7 +208,7 @@ def tenant_benchmark(
     latest: LatestDep,
     settings: SettingsDep,
     days: Annotated[float, Query(gt=0, le=366, description="Period length [days].")] = 30,
-) -> BenchmarkPublic:
+) -> Response:
     """Where the tenant stands among comparable tenants, as percentiles only.
 
     Peers are the tenants of the same sector (or the whole park when the
@@ -213,7 +216,8 @@ def tenant_benchmark(
     returned, and no percentile is shown for groups below the minimum size.
     """
     scope.tenant(tenant_id)
-    return latest.get_or_compute(
+    return cached_json(
+        latest,
         ("benchmark", tenant_id, days, settings.benchmark_min_group),
         lambda: _tenant_benchmark(tenant_id, scope, store, latest, settings, days),
     )

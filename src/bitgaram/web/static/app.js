@@ -3,6 +3,7 @@
   "use strict";
   const t = window.Bitgaram.i18n.t;
   const COLORS = { net: "#10243e", load: "#0b6bcb", pv: "#e0a100", battery: "#2e9e5b", forecast: "#c2410c", soc: "#2e9e5b" };
+  const PALETTE = ["#0b6bcb", "#2e9e5b", "#c2410c", "#7c3aed", "#10243e", "#e0a100"];
   const state = { me: null, site: null, tenants: [], charts: [] };
 
   async function api(path) {
@@ -51,9 +52,10 @@
       width: Math.max(300, container.clientWidth || 800),
       height: 260,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), tz),
-      series: [{}].concat(picked.map((s) => ({
-        label: t("series." + s.name), stroke: COLORS[s.name] || "#444", width: 1.5,
-        dash: s.name === "forecast" ? [6, 4] : undefined, spanGaps: false,
+      series: [{}].concat(picked.map((s, i) => ({
+        label: s.label || t("series." + s.name), stroke: COLORS[s.name] || PALETTE[i % PALETTE.length], width: 1.5,
+        dash: s.name === "forecast" ? [6, 4] : undefined, spanGaps: !!s.stepped,
+        paths: s.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined,
       }))),
       axes: [{}, { size: 60 }],
     };
@@ -83,6 +85,24 @@
     view.appendChild(panel(t("alerts.title") + " (" + a.total + ")", list));
   }
 
+  // The optimized schedule as executed (the control loop's setpoints), one stepped line per battery.
+  async function schedulePanel(view, assets, id) {
+    const batteries = assets.filter((a) => a.type === "battery");
+    if (!batteries.length) return;
+    const pages = await Promise.all(batteries.map((a) =>
+      api("/assets/" + encodeURIComponent(a.id) + "/schedule?limit=10000")));
+    const stamps = Array.from(new Set([].concat(...pages.map((p) => p.items.map((x) => x.valid_from))))).sort();
+    const where = new Map(stamps.map((s, i) => [s, i]));
+    const series = batteries.map((a, k) => {
+      const values = stamps.map(() => null);
+      pages[k].items.forEach((x) => { values[where.get(x.valid_from)] = x.power_kw; });
+      return { name: a.id, label: a.id, unit: "kW", values: values, stepped: true };
+    });
+    const box = el("div", { class: "chart", id: id });
+    view.appendChild(panel(t("schedule.title"), box));
+    lineChart(box, { ts: stamps, series: series }, batteries.map((a) => a.id));
+  }
+
   async function parkPage(view) {
     const o = await api("/park/overview?hours=48");
     const soc = o.latest_soc_percent;
@@ -107,6 +127,7 @@
     const tenantBars = bars(o.tenants.map((x) => ({ label: x.name, pct: 100 * x.energy_kwh / max, num: fmt(x.energy_kwh, 0) })));
     tenantBars.id = "chart-park-tenants";
     view.appendChild(panel(t("park.tenants"), tenantBars));
+    await schedulePanel(view, (await api("/assets?limit=1000")).items, "chart-park-schedule");
     await alertsPanel(view);
   }
 
@@ -162,6 +183,8 @@
     } catch (err) {
       if (err.status !== 404) throw err;
     }
+    const own = (await api("/assets?limit=1000")).items.filter((a) => a.tenant === tenantId);
+    await schedulePanel(view, own, "chart-tenant-schedule");
     await alertsPanel(view);
   }
 
