@@ -48,7 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dataset", nargs="?", default=str(ROOT / "data" / "citylearn_2022_phase_1"))
     ap.add_argument("--controllers", default="none,rule,mpc,oracle")
-    ap.add_argument("--load-model", default="baseline", choices=["lightgbm", "baseline"])
+    ap.add_argument("--load-model", default="lightgbm", choices=["lightgbm", "baseline"])
     ap.add_argument("--forecast", default="models", choices=["models", "naive", "perfect"])
     ap.add_argument("--scenarios", type=int, default=5)
     ap.add_argument("--start", type=int, default=0)

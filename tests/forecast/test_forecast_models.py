@@ -180,3 +180,39 @@ def test_load_model_refuses_predict_with_other_exog(
     model.fit(load, exog, end=24 * 20)
     with pytest.raises(ForecastError, match="same exog"):
         model.predict(load, np.array([24 * 20]), 24, None)
+
+
+def test_near_step_model_uses_the_last_reading_better() -> None:
+    """A dedicated next-hour model beats the all-horizon model where the last hour matters."""
+    rng = np.random.default_rng(7)
+    n = 24 * 40
+    index = pd.date_range("2024-01-01", periods=n, freq="h")
+    shape = 1.5 + np.sin(2 * np.pi * index.hour.to_numpy() / 24)
+    ar = np.zeros(n)
+    for t in range(1, n):
+        ar[t] = 0.85 * ar[t - 1] + rng.normal(0, 0.25)
+    load = pd.DataFrame({"m": 3.0 * shape + ar}, index=index)
+    origins = np.arange(24 * 30, n)
+    kwargs = {"max_horizon": 24, "params": SMALL, "country": None, "min_train_rows": 100}
+    plain = LightGBMLoadForecaster(**kwargs, quantiles=(0.1, 0.9))  # type: ignore[arg-type]
+    near = LightGBMLoadForecaster(**kwargs, quantiles=(0.1, 0.9), near_steps=2)  # type: ignore[arg-type]
+    res_plain = rolling_forecast(plain, load, origins, 24, None, None, quantiles=(0.1, 0.9))
+    res_near = rolling_forecast(near, load, origins, 24, None, None, quantiles=(0.1, 0.9))
+    actual = actual_matrix(load.to_numpy(), origins, 24)
+    assert len(near.near_models) == 2
+    assert mae(res_near.point[:, 0], actual[:, 0]) < 0.95 * mae(res_plain.point[:, 0], actual[:, 0])
+    # Beyond the near steps both use the same all-horizon model.
+    np.testing.assert_allclose(res_near.point[:, 2:], res_plain.point[:, 2:])
+    assert np.all(res_near.quantile(0.1) <= res_near.point)
+    assert np.all(res_near.point <= res_near.quantile(0.9))
+    with pytest.raises(ForecastError, match="near_steps"):
+        LightGBMLoadForecaster(near_steps=-1)
+    # On a history too short for the all-horizon model, the near step is still modelled.
+    short = LightGBMLoadForecaster(
+        max_horizon=24, params=SMALL, country=None, min_train_rows=1000, near_steps=1
+    ).fit(load, None, end=24 * 30)
+    res_short = short.predict(load, origins[:5], 24, None)
+    naive = SeasonalNaive(24).fit(load, end=24 * 30).predict(load, origins[:5], 24).point
+    assert len(short.near_models) == 1
+    np.testing.assert_allclose(res_short.point[:, 1:], naive[:, 1:])
+    assert not np.allclose(res_short.point[:, 0], naive[:, 0])

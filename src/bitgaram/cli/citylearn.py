@@ -69,7 +69,7 @@ def run(
         ForecastName.models, help="MPC forecasts ('perfect' is a bound, not causal)."
     ),
     load_model: LoadModelName = typer.Option(
-        LoadModelName.baseline, help="Load model of the 'models' forecasts."
+        LoadModelName.lightgbm, help="Load model of the 'models' forecasts."
     ),
 ) -> None:
     """Replay a CityLearn dataset with a controller and score it (CityLearn 2022 KPIs)."""

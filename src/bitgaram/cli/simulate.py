@@ -69,7 +69,7 @@ def make_controller(
     name: SimController,
     horizon: int = 24,
     forecast: SimForecast = SimForecast.models,
-    load_model: SimLoadModel = SimLoadModel.baseline,
+    load_model: SimLoadModel = SimLoadModel.lightgbm,
     on_progress: Callable[[str], None] | None = None,
 ) -> Controller:
     """The controller named on the command line (``mpc``: with its forecast settings)."""
@@ -109,7 +109,7 @@ def run(
         SimForecast.models, help="MPC forecasts ('perfect' is a bound, not causal)."
     ),
     load_model: SimLoadModel = typer.Option(
-        SimLoadModel.baseline, help="Load model of the 'models' forecasts."
+        SimLoadModel.lightgbm, help="Load model of the 'models' forecasts."
     ),
     battery_model: SimBatteryModel = typer.Option(
         SimBatteryModel.asset,

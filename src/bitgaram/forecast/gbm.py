@@ -31,6 +31,7 @@ class LightGBMParams:
     bagging_fraction: float = 0.8
     lambda_l2: float = 1.0
     max_bin: int = 63
+    bin_sample: int = 20000
     num_threads: int = 1
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +49,9 @@ class LightGBMParams:
             "bagging_freq": 1,
             "lambda_l2": self.lambda_l2,
             "max_bin": self.max_bin,
+            # Bin edges from a sample: building the histogram bins from every row costs
+            # as much as training at 10^4-10^5 rows, for no measurable gain in accuracy.
+            "bin_construct_sample_cnt": self.bin_sample,
             "num_threads": self.num_threads,
             "seed": self.seed,
             "deterministic": True,

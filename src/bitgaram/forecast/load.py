@@ -12,7 +12,12 @@ What predicts the load of a meter ``h`` hours ahead, and what the model sees:
 - **weather**: the latest temperature and humidity *forecast* for the target
   hour available at the origin (:func:`~bitgaram.forecast.base.latest_weather_forecast`),
   the last measured temperature, and the change from the profile day;
-- the **step ahead** ``k``: one direct model for all horizons.
+- the **step ahead** ``k``: one direct model for all horizons, plus optionally
+  dedicated models for the first few steps (``near_steps``). The next hour is
+  where the latest measurement says most, and where a controller's decision
+  is actually applied; a model trained on every origin at that one step ahead
+  uses the last readings far better than the all-horizon model, which sees
+  each step ahead in only ``1 / max_horizon`` of its rows.
 
 All load values (features and target) are divided by the meter's mean over
 the week before the origin, so one global model serves meters of any size,
@@ -73,6 +78,7 @@ class _LoadFeatures:
         self.weather_vars = tuple(weather_vars)
         self.period = period
         self.week = 7 * period
+        self._weather_cache: tuple[np.ndarray, np.ndarray, list[np.ndarray]] | None = None
 
     def names(self) -> list[str]:
         names = [
@@ -135,16 +141,25 @@ class _LoadFeatures:
             gather(v, t - lag_w - w, o) / scale,
             (last - prof_now) / scale,
         ]
-        if self.exog is not None:
-            origins_k = (o, k)
-            for var in self.weather_vars:
-                cols.append(pairwise_forecast(self.exog, var, *origins_k))
-                cols.append(gather(self.exog[var].to_numpy(dtype=float), o - 1, o))
-            if self.weather_vars:
-                first = self.weather_vars[0]
-                measured = self.exog[first].to_numpy(dtype=float)
-                cols.append(pairwise_forecast(self.exog, first, o, k) - gather(measured, t - lag_d))
+        cols += self._weather(o, k, t - lag_d)
         return np.column_stack(cols), scale
+
+    def _weather(self, o: np.ndarray, k: np.ndarray, lag_day: np.ndarray) -> list[np.ndarray]:
+        """Weather columns for pairs (o, k): the same for every series, so computed once."""
+        if self.exog is None:
+            return []
+        cached = self._weather_cache
+        if cached is not None and cached[0] is o and cached[1] is k:
+            return cached[2]
+        cols: list[np.ndarray] = []
+        for var in self.weather_vars:
+            cols.append(pairwise_forecast(self.exog, var, o, k))
+            cols.append(gather(self.exog[var].to_numpy(dtype=float), o - 1, o))
+        if self.weather_vars:
+            measured = self.exog[self.weather_vars[0]].to_numpy(dtype=float)
+            cols.append(cols[0] - gather(measured, lag_day))
+        self._weather_cache = (o, k, cols)
+        return cols
 
 
 class LightGBMLoadForecaster:
@@ -170,6 +185,11 @@ class LightGBMLoadForecaster:
         Below this many training rows the model falls back to seasonal naive.
     params : LightGBMParams
         LightGBM settings.
+    near_steps : int
+        Steps ahead ``0 .. near_steps - 1`` that get a dedicated model trained on
+        every origin of the last ``near_window`` steps at that step ahead (0 = none).
+    near_window : int
+        Training window of the dedicated near-step models [steps].
 
     Examples
     --------
@@ -191,9 +211,18 @@ class LightGBMLoadForecaster:
         pairs_per_origin: int = 1,
         min_train_rows: int = 2000,
         params: LightGBMParams | None = None,
+        near_steps: int = 0,
+        near_window: int = 24 * 90,
     ) -> None:
         if max_horizon < 1:
             raise ForecastError(f"max_horizon must be >= 1, got {max_horizon}")
+        if near_steps < 0 or near_window < 1:
+            raise ForecastError(
+                f"near_steps must be >= 0 and near_window >= 1, got {near_steps}, {near_window}"
+            )
+        self.near_steps = near_steps
+        self.near_window = near_window
+        self.near_models: list[dict[float, lgb.Booster]] = []
         self.max_horizon = max_horizon
         self.levels = tuple(sorted({*map(float, quantiles), 0.5}))
         self.country = country
@@ -269,14 +298,68 @@ class LightGBMLoadForecaster:
         y_all = np.concatenate(blocks_y) if blocks_y else np.zeros(0)
         self.models = {}
         if len(y_all) < self.min_train_rows:
+            # Too short for the all-horizon model; the near-step models need fewer rows.
             self._fallback = SeasonalNaive(period)
             self._fallback.fit(y, exog, end)
+            self.near_models = self._fit_near(feats, end)
             return self
         self._fallback = None
         self.models = train_quantile_models(
             x_all, y_all, self.levels, self.params, self.feature_names, self.name
         )
+        self.near_models = self._fit_near(feats, end)
         return self
+
+    def _overlay_near(
+        self,
+        y: pd.DataFrame,
+        exog: pd.DataFrame | None,
+        origins: np.ndarray,
+        horizon: int,
+        quantiles: Sequence[float],
+        point: np.ndarray,
+        quants: dict[float, np.ndarray],
+    ) -> None:
+        """Write the near-step models' forecasts into ``point``/``quants`` (O, H, S), in place."""
+        feats = self._features(y, exog, len(y) + max(horizon, self.max_horizon))
+        threads = self.params.num_threads
+        for step, models in enumerate(self.near_models[:horizon]):
+            k = np.full(origins.size, step, dtype=np.int64)
+            for j in range(y.shape[1]):
+                x, scale = feats.build(origins, k, j)
+                near = predict_levels(models, x, quantiles, threads, self.name)
+                point[:, step, j] = near[0.5] * scale
+                for q in quants:
+                    quants[q][:, step, j] = near[float(q)] * scale
+
+    def _fit_near(self, feats: _LoadFeatures, end: int) -> list[dict[float, lgb.Booster]]:
+        """Dedicated models for steps ahead ``0 .. near_steps - 1`` (empty if too little data)."""
+        out: list[dict[float, lgb.Booster]] = []
+        first = max(2 * feats.period, end - self.near_window)
+        for step in range(self.near_steps):
+            o = np.arange(first, end - step)
+            k = np.full(o.size, step, dtype=np.int64)
+            blocks_x, blocks_y = [], []
+            for j in range(feats.values.shape[1]):
+                x, scale = feats.build(o, k, j)
+                target = feats.values[o + k, j] / scale
+                ok = np.isfinite(target)
+                blocks_x.append(x[ok])
+                blocks_y.append(target[ok])
+            n_rows = sum(len(b) for b in blocks_y)
+            if n_rows < self.min_train_rows // 4:
+                break
+            out.append(
+                train_quantile_models(
+                    np.vstack(blocks_x),
+                    np.concatenate(blocks_y),
+                    self.levels,
+                    self.params,
+                    self.feature_names,
+                    f"{self.name} (step {step + 1})",
+                )
+            )
+        return out
 
     def predict(
         self,
@@ -297,9 +380,10 @@ class LightGBMLoadForecaster:
         o_arr = check_origins(origins, len(y))
         if self._fallback is not None:
             res = self._fallback.predict(y, o_arr, horizon, exog, quantiles)
-            return ForecastResult(
-                res.origins, res.horizon, res.series, res.point, res.quantiles, self.name
-            )
+            point, quants = res.point.copy(), {q: v.copy() for q, v in res.quantiles.items()}
+            if self.near_models:
+                self._overlay_near(y, exog, o_arr, horizon, quantiles, point, quants)
+            return ForecastResult(res.origins, res.horizon, res.series, point, quants, self.name)
         n_o, n_s = len(o_arr), y.shape[1]
         feats = self._features(y, exog, len(y) + max(horizon, self.max_horizon))
         if feats.names() != self.feature_names:
@@ -319,6 +403,13 @@ class LightGBMLoadForecaster:
         x_all = np.vstack(xs)
         scale_all = np.concatenate(scales)
         levels = predict_levels(self.models, x_all, quantiles, self.params.num_threads, self.name)
+        for step, models in enumerate(self.near_models[:horizon]):
+            rows = np.flatnonzero(k == step)
+            rows = (rows[None, :] + np.arange(n_s)[:, None] * len(k)).ravel()
+            threads = self.params.num_threads
+            near = predict_levels(models, x_all[rows], quantiles, threads, self.name)
+            for q, values in near.items():
+                levels[q][rows] = values
 
         def shape(a: np.ndarray) -> np.ndarray:
             return a.reshape(n_s, n_o, horizon).transpose(1, 2, 0)

@@ -55,6 +55,9 @@ class MPCConfig:
         Forecast-error scenarios (equal-probability quantile midpoints); 1 = point only.
     error_window_days : int
         Days of past forecast errors used for the scenarios.
+    error_hours : int
+        Errors of origins up to this many hours either side of the same time of
+        day are pooled (more samples per quantile; 0 = same hour only).
     source : {"models", "naive", "perfect"}
         Forecast source (see :mod:`bitgaram.optimize.forecasts`).
     load_model : {"lightgbm", "baseline"}
@@ -67,6 +70,9 @@ class MPCConfig:
         Whether to include the ramping term.
     skill_scaling : bool
         Scale the ramping and peak weights by the measured forecast skill.
+    peak_margin : bool
+        Price the block peak against the upper error scenario of the district
+        net load rather than its point forecast.
     limits : SiteLimits
         Site import/export limits.
     """
@@ -74,12 +80,14 @@ class MPCConfig:
     horizon: int = 24
     n_scenarios: int = 5
     error_window_days: int = 28
+    error_hours: int = 1
     source: ForecastSource = "models"
-    load_model: LoadModel = "baseline"
+    load_model: LoadModel = "lightgbm"
     block: int = 730
     use_peak: bool = True
     use_ramping: bool = True
     skill_scaling: bool = True
+    peak_margin: bool = True
     limits: SiteLimits = field(default_factory=SiteLimits)
 
 
@@ -137,11 +145,16 @@ class MPCController:
         h = cfg.horizon
         k = np.arange(h)
         spd = 24
-        d_min = (k + spd) // spd  # smallest whole-day lag whose error at step k is known
-        d = d_min[None, :] + np.arange(cfg.error_window_days)[:, None]  # (W, H)
-        pos = t - spd * d
+        # Origins at the same time of day (+- error_hours) on past days, latest first; for
+        # offset dh and step k the smallest whole-day lag whose target (pos + k) is measured.
+        parts = []
+        for dh in range(-cfg.error_hours, cfg.error_hours + 1):
+            d_min = (k + dh + spd) // spd
+            d = d_min[None, :] + np.arange(cfg.error_window_days)[:, None]  # (W, H)
+            parts.append(t - spd * d + dh)
+        pos = np.concatenate(parts, axis=0)
         ok = pos >= 0
-        err = self._errors[np.where(ok, pos, 0), np.broadcast_to(k, pos.shape)]  # (W, H, B)
+        err = self._errors[np.where(ok, pos, 0), np.broadcast_to(k, pos.shape)]  # (W', H, B)
         err = np.where(ok[..., None], err, np.nan)
         dist = err.sum(axis=2)
         dist = np.where(np.isnan(err).any(axis=2), np.nan, dist)
@@ -216,6 +229,11 @@ class MPCController:
             mean, peak = float(base_blk.mean()), float(base_blk.max())
             wgt = peak_weight(mean, peak, rates.load_factor, cfg.block) * level_skill
             floor = float(so_far.max()) if so_far.size else -1e6
+            if cfg.peak_margin and so_far.size:
+                # The peak rows see the point forecast; a new peak comes from the error on
+                # top of it. Lowering the floor by the upper error scenario of the next step
+                # makes "p >= E + margin" the constraint priced (same cost, shifted variable).
+                floor -= max(float(q_d[-1, 0]), 0.0)
             inp_peak = {
                 "peak_slot": slot,
                 "peak_floor": np.array([floor, -1e6]),
