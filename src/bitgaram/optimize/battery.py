@@ -18,7 +18,7 @@ writes its linearisation into a :class:`~bitgaram.optimize.problem.LinearProgram
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,11 @@ class BatteryBlock:
         Row indices of the first dynamics row of each battery, shape (B,).
     loss : numpy.ndarray
         Standing loss per step of each battery [-].
+    dynamics : numpy.ndarray
+        Row indices of all dynamics rows, shape (B, H) (``dynamics[:, 0] == dynamics_t0``).
+    derate_rows : numpy.ndarray
+        Row indices of the derating rows of charge and discharge at steps
+        ``1 .. H-1``, shape (2, B, H-1); (2, B, 0) when the fleet has no derating.
     """
 
     model: LinearBattery
@@ -48,6 +53,8 @@ class BatteryBlock:
     soc: np.ndarray
     dynamics_t0: np.ndarray
     loss: np.ndarray
+    dynamics: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=int))
+    derate_rows: np.ndarray = field(default_factory=lambda: np.zeros((2, 0, 0), dtype=int))
 
     @property
     def n_batteries(self) -> int:
@@ -123,6 +130,7 @@ def add_battery_block(lp: LinearProgram, params: BatteryParams, horizon: int) ->
         terms.append((rows[:, 1:], s[:, :-1], -(1.0 - loss)[:, None]))
     dyn = lp.add_rows(n_b * horizon, terms, lb=0.0, ub=0.0).reshape(shape)
 
+    derate = np.zeros((2, n_b, 0), dtype=int)
     if m.derate_start < 1.0 and horizon > 1:
         # c[t] + k s[t-1] <= P (1 + (1 - f) s0 / (1 - s0)), k = P (1 - f) / ((1 - s0) cap).
         span = 1.0 - m.derate_start
@@ -131,6 +139,21 @@ def add_battery_block(lp: LinearProgram, params: BatteryParams, horizon: int) ->
         n = n_b * (horizon - 1)
         r = np.arange(n).reshape(n_b, horizon - 1)
         ub = np.broadcast_to(rhs[:, None], r.shape).ravel()
-        for var in (c, d):
-            lp.add_rows(n, [(r, var[:, 1:], 1.0), (r, s[:, :-1], k[:, None])], ub=ub)
-    return BatteryBlock(model=m, charge=c, discharge=d, soc=s, dynamics_t0=dyn[:, 0], loss=loss)
+        derate = np.stack(
+            [
+                lp.add_rows(n, [(r, var[:, 1:], 1.0), (r, s[:, :-1], k[:, None])], ub=ub).reshape(
+                    r.shape
+                )
+                for var in (c, d)
+            ]
+        )
+    return BatteryBlock(
+        model=m,
+        charge=c,
+        discharge=d,
+        soc=s,
+        dynamics_t0=dyn[:, 0],
+        loss=loss,
+        dynamics=dyn,
+        derate_rows=derate,
+    )

@@ -9,9 +9,13 @@ HiGHS warm-starts from the previous basis.
 
 from __future__ import annotations
 
+import ctypes
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import highspy
@@ -218,6 +222,10 @@ class HighsSession:
         self.n_rows = lp.n_rows
         self._col_idx = np.arange(lp.n_cols, dtype=np.int32)
         self._row_idx = np.arange(lp.n_rows, dtype=np.int32)
+        #: Time spent in the last ``Highs.run`` call [s] (wall clock).
+        self.last_run_seconds = 0.0
+        #: CPU time of the calling thread in the last ``Highs.run`` call [s].
+        self.last_run_cpu_seconds = 0.0
 
     def update(
         self,
@@ -243,6 +251,10 @@ class HighsSession:
             np.asarray(row_ub, dtype=float),
         )
 
+    def iterations(self) -> int:
+        """Simplex iterations of the last solve."""
+        return int(self._highs.getInfo().simplex_iteration_count)
+
     def solve(self) -> LPSolution:
         """Solve the current model.
 
@@ -252,7 +264,10 @@ class HighsSession:
             If the model is infeasible, unbounded or HiGHS fails.
         """
         h = self._highs
+        c0, t0 = time.thread_time(), time.perf_counter()
         h.run()
+        self.last_run_seconds = time.perf_counter() - t0
+        self.last_run_cpu_seconds = time.thread_time() - c0
         status = _status(h.getModelStatus())
         if status is not Status.OPTIMAL:
             raise SolveError(
@@ -262,6 +277,260 @@ class HighsSession:
             )
         x = np.asarray(h.getSolution().col_value, dtype=float)
         return LPSolution(status=status, objective=float(h.getInfo().objective_function_value), x=x)
+
+
+#: HiGHS C API model status codes (``kHighsModelStatus*``) mapped to :class:`Status`.
+_C_STATUS = {7: Status.OPTIMAL, 8: Status.INFEASIBLE, 9: Status.UNBOUNDED, 10: Status.UNBOUNDED}
+
+
+@dataclass(frozen=True)
+class _CApi:
+    """The HiGHS C API functions used by :class:`HighsCSession` (ctypes)."""
+
+    lib: ctypes.CDLL
+    int_type: type[np.signedinteger[Any]]
+
+
+def _declare(lib: ctypes.CDLL) -> _CApi | None:
+    """Declare the C signatures; None if the library lacks a function we need."""
+    vp, dbl, txt = ctypes.c_void_p, ctypes.c_double, ctypes.c_char_p
+    try:
+        size = lib.Highs_getSizeofHighsInt
+        size.restype, size.argtypes = ctypes.c_int, [vp]
+        create = lib.Highs_create
+        create.restype, create.argtypes = vp, []
+        handle = create()
+        n_bytes = int(size(handle))
+        lib.Highs_destroy.restype, lib.Highs_destroy.argtypes = None, [vp]
+        lib.Highs_destroy(handle)
+        hint: Any = {4: ctypes.c_int32, 8: ctypes.c_int64}[n_bytes]
+        signatures: dict[str, tuple[Any, list[Any]]] = {
+            "Highs_setBoolOptionValue": (hint, [vp, txt, hint]),
+            "Highs_setIntOptionValue": (hint, [vp, txt, hint]),
+            "Highs_setDoubleOptionValue": (hint, [vp, txt, dbl]),
+            "Highs_setStringOptionValue": (hint, [vp, txt, txt]),
+            "Highs_passLp": (hint, [vp, hint, hint, hint, hint, hint, dbl] + [vp] * 8),
+            "Highs_changeColsCostBySet": (hint, [vp, hint, vp, vp]),
+            "Highs_changeColsBoundsBySet": (hint, [vp, hint, vp, vp, vp]),
+            "Highs_changeRowsBoundsBySet": (hint, [vp, hint, vp, vp, vp]),
+            "Highs_run": (hint, [vp]),
+            "Highs_getModelStatus": (hint, [vp]),
+            "Highs_getObjectiveValue": (dbl, [vp]),
+            "Highs_getSolution": (hint, [vp, vp, vp, vp, vp]),
+            "Highs_getBasis": (hint, [vp, vp, vp]),
+            "Highs_setBasis": (hint, [vp, vp, vp]),
+            "Highs_getIntInfoValue": (hint, [vp, txt, vp]),
+        }
+        for name, (restype, argtypes) in signatures.items():
+            func = getattr(lib, name)
+            func.restype, func.argtypes = restype, argtypes
+    except (AttributeError, KeyError, OSError):
+        return None
+    return _CApi(lib=lib, int_type=np.int32 if n_bytes == 4 else np.int64)
+
+
+@cache
+def highs_c_api() -> _CApi | None:
+    """The C API of the HiGHS library bundled with highspy, or None if not loadable.
+
+    highspy ships the HiGHS shared library next to its extension module; its C
+    API takes numpy buffers directly, which saves the per-element conversions
+    of the Python bindings (basis statuses in particular).
+    """
+    folder = Path(highspy.__file__).parent
+    for pattern in ("libhighs.so*", "libhighs*.dylib", "*highs*.dll"):
+        for path in sorted(folder.glob(pattern)):
+            try:
+                lib = ctypes.CDLL(str(path))
+            except OSError:
+                continue
+            api = _declare(lib)
+            if api is not None:
+                return api
+    return None
+
+
+def _ptr(a: np.ndarray) -> int:
+    return int(a.ctypes.data)
+
+
+class HighsCSession:
+    """A HiGHS model kept alive across solves, driven through the HiGHS C API.
+
+    Same role as :class:`HighsSession` (continuous LPs only), plus cheap
+    partial updates by index set and access to the simplex basis as integer
+    arrays (``kHighsBasisStatus`` codes: 0 lower, 1 basic, 2 upper, 3 zero,
+    4 nonbasic), so that a caller can move the basis between solves.
+
+    Parameters
+    ----------
+    lp : LinearProgram
+        The model (no integer columns); its structure is fixed from now on.
+    api : _CApi
+        From :func:`highs_c_api`.
+    threads : int
+        HiGHS threads.
+    options : dict, optional
+        HiGHS options (name to value).
+
+    Raises
+    ------
+    SolveError
+        If HiGHS rejects the model or an option.
+    """
+
+    def __init__(
+        self,
+        lp: LinearProgram,
+        api: _CApi,
+        threads: int = 1,
+        options: dict[str, float | int | bool | str] | None = None,
+    ) -> None:
+        if lp.integer_cols:
+            raise SolveError("HighsCSession solves LPs only; use HighsSession for a MILP")
+        self._lib = api.lib
+        self._int = api.int_type
+        self._h = ctypes.c_void_p(self._lib.Highs_create())
+        settings: dict[str, float | int | bool | str] = {"output_flag": False, "threads": threads}
+        settings.update(options or {})
+        for key, value in settings.items():
+            if not self._set_option(key.encode(), value):
+                raise SolveError(
+                    f"HiGHS rejected option {key}={value!r}; see the HiGHS options list"
+                )
+        cost, col_lb, col_ub, row_lb, row_ub = lp.arrays()
+        a = lp.matrix()
+        start = a.indptr.astype(self._int)
+        index = a.indices.astype(self._int)
+        value = a.data.astype(float)
+        status = self._lib.Highs_passLp(
+            self._h, lp.n_cols, lp.n_rows, value.size, 1, 1, 0.0,
+            _ptr(cost), _ptr(col_lb), _ptr(col_ub), _ptr(row_lb), _ptr(row_ub),
+            _ptr(start), _ptr(index), _ptr(value),
+        )  # fmt: skip
+        if status < 0:
+            raise SolveError(f"HiGHS rejected the LP ({lp.n_cols} variables, {lp.n_rows} rows)")
+        self.n_cols = lp.n_cols
+        self.n_rows = lp.n_rows
+        self._col_idx = np.arange(lp.n_cols, dtype=self._int)
+        self._row_idx = np.arange(lp.n_rows, dtype=self._int)
+        self._x = np.empty(lp.n_cols)
+        self._col_status = np.empty(lp.n_cols, dtype=self._int)
+        self._row_status = np.empty(lp.n_rows, dtype=self._int)
+        self._count = np.zeros(1, dtype=self._int)
+        #: Time spent in the last ``Highs_run`` call [s] (wall clock).
+        self.last_run_seconds = 0.0
+        #: CPU time of the calling thread in the last ``Highs_run`` call [s].
+        self.last_run_cpu_seconds = 0.0
+
+    def _set_option(self, key: bytes, value: float | int | bool | str) -> bool:
+        lib, h = self._lib, self._h
+        if isinstance(value, bool):
+            return bool(lib.Highs_setBoolOptionValue(h, key, int(value)) >= 0)
+        if isinstance(value, int) and lib.Highs_setIntOptionValue(h, key, value) >= 0:
+            return True
+        if isinstance(value, (int, float)):
+            return bool(lib.Highs_setDoubleOptionValue(h, key, float(value)) >= 0)
+        return bool(lib.Highs_setStringOptionValue(h, key, str(value).encode()) >= 0)
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_h", None)
+        if handle is not None and handle.value:
+            self._lib.Highs_destroy(handle)
+            self._h = ctypes.c_void_p(None)
+
+    def index(self, idx: np.ndarray) -> np.ndarray:
+        """Indices as the contiguous integer array the C API expects."""
+        return np.ascontiguousarray(idx, dtype=self._int).ravel()
+
+    def change_costs(self, idx: np.ndarray, cost: np.ndarray) -> None:
+        """Set the costs of columns ``idx`` (from :meth:`index`)."""
+        c = np.ascontiguousarray(cost, dtype=float)
+        self._lib.Highs_changeColsCostBySet(self._h, idx.size, _ptr(idx), _ptr(c))
+
+    def change_col_bounds(self, idx: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Set the bounds of columns ``idx`` (from :meth:`index`)."""
+        lo, hi = np.ascontiguousarray(lb, dtype=float), np.ascontiguousarray(ub, dtype=float)
+        self._lib.Highs_changeColsBoundsBySet(self._h, idx.size, _ptr(idx), _ptr(lo), _ptr(hi))
+
+    def change_row_bounds(self, idx: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> None:
+        """Set the bounds of rows ``idx`` (from :meth:`index`)."""
+        lo, hi = np.ascontiguousarray(lb, dtype=float), np.ascontiguousarray(ub, dtype=float)
+        self._lib.Highs_changeRowsBoundsBySet(self._h, idx.size, _ptr(idx), _ptr(lo), _ptr(hi))
+
+    def update(
+        self,
+        cost: np.ndarray,
+        col_lb: np.ndarray,
+        col_ub: np.ndarray,
+        row_lb: np.ndarray,
+        row_ub: np.ndarray,
+    ) -> None:
+        """Replace every cost and bound (full arrays, same sizes as the model)."""
+        self.change_costs(self._col_idx, cost)
+        self.change_col_bounds(self._col_idx, col_lb, col_ub)
+        self.change_row_bounds(self._row_idx, row_lb, row_ub)
+
+    def basis(self) -> tuple[np.ndarray, np.ndarray]:
+        """Current basis statuses of the columns and rows (copies)."""
+        self._lib.Highs_getBasis(self._h, _ptr(self._col_status), _ptr(self._row_status))
+        return self._col_status.copy(), self._row_status.copy()
+
+    def set_basis(self, col_status: np.ndarray, row_status: np.ndarray) -> bool:
+        """Start the next solve from this basis; False if HiGHS rejected it.
+
+        The basis may be incomplete or singular: HiGHS completes it with slacks.
+        """
+        cs = np.ascontiguousarray(col_status, dtype=self._int)
+        rs = np.ascontiguousarray(row_status, dtype=self._int)
+        return bool(self._lib.Highs_setBasis(self._h, _ptr(cs), _ptr(rs)) >= 0)
+
+    def iterations(self) -> int:
+        """Simplex iterations of the last solve."""
+        self._lib.Highs_getIntInfoValue(self._h, b"simplex_iteration_count", _ptr(self._count))
+        return int(self._count[0])
+
+    def solve(self) -> LPSolution:
+        """Solve the current model.
+
+        Raises
+        ------
+        SolveError
+            If the model is infeasible, unbounded or HiGHS fails.
+        """
+        lib = self._lib
+        c0, t0 = time.thread_time(), time.perf_counter()
+        lib.Highs_run(self._h)
+        self.last_run_seconds = time.perf_counter() - t0
+        self.last_run_cpu_seconds = time.thread_time() - c0
+        code = int(lib.Highs_getModelStatus(self._h))
+        status = _C_STATUS.get(code, Status.FAILED)
+        if status is not Status.OPTIMAL:
+            raise SolveError(
+                f"LP ({self.n_cols} variables, {self.n_rows} rows) is {status.value} "
+                f"(HiGHS model status {code}); check that the "
+                "site limits can be met with the batteries' power and energy"
+            )
+        lib.Highs_getSolution(self._h, _ptr(self._x), None, None, None)
+        return LPSolution(
+            status=status, objective=float(lib.Highs_getObjectiveValue(self._h)), x=self._x.copy()
+        )
+
+
+def open_session(
+    lp: LinearProgram,
+    threads: int = 1,
+    options: dict[str, float | int | bool | str] | None = None,
+) -> HighsSession | HighsCSession:
+    """A session for repeated LP solves.
+
+    :class:`HighsCSession` if the HiGHS C API loads and the model is an LP,
+    else :class:`HighsSession`.
+    """
+    api = highs_c_api()
+    if api is None or lp.integer_cols:
+        return HighsSession(lp, threads=threads, options=options)
+    return HighsCSession(lp, api, threads=threads, options=options)
 
 
 def solve_lp(lp: LinearProgram, threads: int = 1) -> LPSolution:

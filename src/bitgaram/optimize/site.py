@@ -24,6 +24,20 @@ load) is charged for the exports it causes when the load comes in lower.
 Constraints: the battery block's, and a site import/export limit on the
 point-forecast district net load. All data enter as costs and bounds, so the
 model is built once and re-solved warm by :class:`SiteProblem.solve`.
+
+Formulation. :class:`ReferenceSiteProblem` writes each clipped term directly
+(one variable and one row per scenario: ``v[k] >= x + a[k]``, ``v >= 0``).
+:class:`SiteProblem` solves the same problem in a smaller, equivalent form: a
+sum over K scenarios of ``max(0, x - beta_k)`` (or ``|x - beta_k|``) is a
+convex piecewise-linear function of ``x`` with breakpoints ``beta`` sorted
+ascending, written as one row ``x - z_1 - ... - z_K <= beta_1`` with segment
+variables ``0 <= z_j <= beta_(j+1) - beta_j`` (``z_K`` unbounded) of
+increasing cost (``j w / K`` for ``max(0, .)``; ``2 j w / K`` plus ``-w x``
+and a constant for ``|.|``). The district battery energy ``X[t]`` is one
+column, so the import/export limit is a column bound. Breakpoints, segment
+widths and costs change between solves; the structure does not. Because
+consecutive MPC steps overlap, each solve starts from the previous optimal
+basis moved one step back in time (:class:`~bitgaram.optimize.problem.HighsCSession`).
 """
 
 from __future__ import annotations
@@ -35,7 +49,15 @@ import numpy as np
 from bitgaram.assets.battery import BatteryParams
 from bitgaram.errors import ConfigError
 from bitgaram.optimize.battery import BatteryBlock, add_battery_block
-from bitgaram.optimize.problem import INF, HighsSession, LinearProgram, Status, Term
+from bitgaram.optimize.problem import (
+    INF,
+    HighsCSession,
+    HighsSession,
+    LinearProgram,
+    Status,
+    Term,
+    open_session,
+)
 
 
 @dataclass(frozen=True)
@@ -149,8 +171,258 @@ class Schedule:
     district_net_kwh: np.ndarray
 
 
+def _view(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """View of ``a`` at a contiguous, C-ordered block of indices ``idx`` (same shape)."""
+    if idx.size == 0:
+        return a[:0].reshape(idx.shape)
+    first = int(idx.flat[0])
+    return a[first : first + idx.size].reshape(idx.shape)
+
+
+def _breakpoints(base: np.ndarray, errors: np.ndarray | None, k: int) -> np.ndarray:
+    """Sorted breakpoints ``-(base + errors[k])`` along a new axis 0, shape (K, ...)."""
+    a = np.broadcast_to(base, (k, *base.shape)) if errors is None else base + errors
+    return np.sort(-a, axis=0) if k > 1 else -np.asarray(a, dtype=float)
+
+
 class SiteProblem:
     """A site LP for B batteries over H steps, built once and re-solved.
+
+    The compact form of :class:`ReferenceSiteProblem` (see the module
+    docstring): same optimum, about 2.3x fewer rows.
+
+    Parameters
+    ----------
+    batteries : BatteryParams
+        Fleet parameters (B batteries, array fields).
+    horizon : int
+        Steps H.
+    n_scenarios : int
+        Forecast-error scenarios K of the clipped terms (1 = point forecast).
+    peak_candidates : numpy.ndarray or None
+        (H, m) peak slots each step may belong to (row ``t`` lists slot
+        indices); ``None`` = no peak term. The slot actually used at a solve is
+        ``HorizonInput.peak_slot``.
+    limits : SiteLimits
+        Site import/export limits.
+    shift_basis : bool
+        Start each solve from the previous optimal basis moved one step back in
+        time (right for a receding horizon that advances one step per solve;
+        any other sequence of solves is still solved exactly, only the warm
+        start is worse). Needs the HiGHS C API (else ignored).
+
+    Raises
+    ------
+    ConfigError
+        If ``horizon`` or ``n_scenarios`` is below 1.
+    """
+
+    def __init__(
+        self,
+        batteries: BatteryParams,
+        horizon: int,
+        n_scenarios: int = 1,
+        peak_candidates: np.ndarray | None = None,
+        limits: SiteLimits | None = None,
+        shift_basis: bool = True,
+    ) -> None:
+        if horizon < 1 or n_scenarios < 1:
+            raise ConfigError("horizon and n_scenarios must be >= 1")
+        self.horizon = horizon
+        self.n_scenarios = n_scenarios
+        self.limits = limits or SiteLimits()
+        lp = LinearProgram()
+        self.battery: BatteryBlock = add_battery_block(lp, batteries, horizon)
+        bat = self.battery
+        n_b, h, k = bat.n_batteries, horizon, n_scenarios
+        t_all = np.arange(h)
+
+        # District battery energy X[t] = sum_b (c - d); site limits are its bounds.
+        self.x = lp.add_variables((h,), -INF, INF)
+        steps = np.broadcast_to(t_all, (n_b, h))
+        self.x_rows = lp.add_rows(
+            h,
+            [(t_all, self.x, 1.0), (steps, bat.charge, -1.0), (steps, bat.discharge, 1.0)],
+            0.0,
+            0.0,
+        )
+        # Emissions: c - d - sum_j zv[j] <= beta_1 per (building, step).
+        self.zv = lp.add_variables((k, n_b, h))
+        r = np.arange(n_b * h).reshape(n_b, h)
+        self.v_rows = lp.add_rows(
+            n_b * h, [(r, bat.charge, 1.0), (r, bat.discharge, -1.0), (r[None], self.zv, -1.0)]
+        ).reshape(n_b, h)
+        # District import: X - sum_j zu[j] <= beta_1 per step.
+        self.zu = lp.add_variables((k, h))
+        self.u_rows = lp.add_rows(h, [(t_all, self.x, 1.0), (t_all[None], self.zu, -1.0)])
+        # Ramping: X[t] - X[t-1] - sum_j zr[j] <= beta_1 per step.
+        self.zr = lp.add_variables((k, h))
+        terms: list[Term] = [(t_all, self.x, 1.0), (t_all[None], self.zr, -1.0)]
+        if h > 1:
+            terms.append((t_all[1:], self.x[:-1], -1.0))
+        self.ramp_rows = lp.add_rows(h, terms)
+        # Peak: p[j] >= E[t] for steps of slot j.
+        if peak_candidates is None:
+            self.peak_candidates = np.zeros((h, 0), dtype=int)
+            self.p = np.zeros(0, dtype=int)
+            self.peak_rows = np.zeros((h, 0), dtype=int)
+        else:
+            cand = np.asarray(peak_candidates, dtype=int).reshape(h, -1)
+            self.peak_candidates = cand
+            n_slots = int(cand.max()) + 1 if cand.size else 0
+            self.p = lp.add_variables((n_slots,))
+            m = cand.shape[1]
+            rows = np.arange(h * m).reshape(h, m)
+            x_tm = np.broadcast_to(self.x[:, None], (h, m))
+            self.peak_rows = lp.add_rows(
+                h * m, [(rows, self.p[cand], 1.0), (rows, x_tm, -1.0)]
+            ).reshape(h, m)
+
+        self.lp = lp
+        self._arrays = lp.arrays()
+        self._segments = np.arange(1, k + 1, dtype=float)
+        self._session = open_session(lp)
+        self._shift = shift_basis and isinstance(self._session, HighsCSession)
+        self._warm = False
+        self._held: tuple[np.ndarray, ...] | None = None
+        self._col_src, self._row_src = self._shift_maps()
+
+    @property
+    def session(self) -> HighsSession | HighsCSession:
+        """The HiGHS session (for diagnostics: ``last_run_seconds``)."""
+        return self._session
+
+    def _shift_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each column and row, the index whose basis status it inherits at the next step."""
+        bat = self.battery
+        col_src = np.arange(self.lp.n_cols)
+        row_src = np.arange(self.lp.n_rows)
+        cols = (bat.charge, bat.discharge, bat.soc, self.x, self.zv, self.zu, self.zr)
+        rows = (bat.dynamics, bat.derate_rows, self.x_rows, self.v_rows, self.u_rows)
+        for src, blocks in ((col_src, cols), (row_src, (*rows, self.ramp_rows, self.peak_rows.T))):
+            for idx in blocks:
+                if idx.size and idx.shape[-1] > 1:
+                    src[idx[..., :-1]] = idx[..., 1:]
+        return col_src, row_src
+
+    def _send(self, session: HighsCSession, arrays: tuple[np.ndarray, ...]) -> None:
+        """Pass to HiGHS only the costs and bounds that differ from those it holds."""
+        cost, col_lb, col_ub, row_lb, row_ub = arrays
+        held = self._held
+        if held is None:
+            session.update(cost, col_lb, col_ub, row_lb, row_ub)
+        else:
+            idx = np.flatnonzero(cost != held[0])
+            if idx.size:
+                session.change_costs(session.index(idx), cost[idx])
+            idx = np.flatnonzero((col_lb != held[1]) | (col_ub != held[2]))
+            if idx.size:
+                session.change_col_bounds(session.index(idx), col_lb[idx], col_ub[idx])
+            idx = np.flatnonzero((row_lb != held[3]) | (row_ub != held[4]))
+            if idx.size:
+                session.change_row_bounds(session.index(idx), row_lb[idx], row_ub[idx])
+        self._held = arrays
+
+    def solve(self, inp: HorizonInput) -> Schedule:
+        """Solve for one horizon of data.
+
+        Raises
+        ------
+        SolveError
+            If the limits cannot be met or HiGHS fails.
+        """
+        b = self.battery
+        n_b, h, k = b.n_batteries, self.horizon, self.n_scenarios
+        cost, col_lb, col_ub, row_lb, row_ub = (a.copy() for a in self._arrays)
+        w = inp.weights
+        b.apply_state(col_lb, col_ub, row_lb, row_ub, inp.soc_kwh, inp.capacity_kwh)
+        seg = self._segments
+
+        price = np.asarray(inp.price, dtype=float)
+        xp = np.zeros(h) if inp.export_price is None else np.minimum(inp.export_price, price)
+        bld = np.asarray(inp.building_net, dtype=float).reshape(n_b, h)
+        dist = np.asarray(inp.district_net, dtype=float)
+
+        # Emissions of each building: carbon * max(0, E_b + err) averaged over K.
+        beta = _breakpoints(bld, inp.building_errors, k)
+        _view(row_ub, self.v_rows)[:] = beta[0]
+        _view(col_ub, self.zv)[:-1] = np.diff(beta, axis=0)
+        slope = w.carbon * np.asarray(inp.carbon, dtype=float) / k
+        _view(cost, self.zv)[:] = seg[:, None, None] * slope[None, None, :]
+
+        # District import: (price - xp) * max(0, E + err) averaged over K.
+        beta = _breakpoints(dist, inp.district_errors, k)
+        _view(row_ub, self.u_rows)[:] = beta[0]
+        _view(col_ub, self.zu)[:-1] = np.diff(beta, axis=0)
+        _view(cost, self.zu)[:] = seg[:, None] * (w.price * (price - xp) / k)[None, :]
+        # Export credit and wear act on the battery energies directly.
+        _view(cost, b.charge)[:] = w.price * xp[None, :] + w.throughput
+        _view(cost, b.discharge)[:] = -w.price * xp[None, :] + w.throughput
+        if inp.terminal_value is not None:
+            _view(cost, b.soc)[:, -1] -= inp.terminal_value
+
+        x_lb, x_ub = _view(col_lb, self.x), _view(col_ub, self.x)
+        x_lb[:] = -self.limits.export_kwh - dist
+        x_ub[:] = self.limits.import_kwh - dist
+        x_lb[~np.isfinite(x_lb)] = -INF
+        x_ub[~np.isfinite(x_ub)] = INF
+
+        # Ramping: |E[t] - E[t-1] + err| averaged over K (no term at t = 0 without E[-1]).
+        diff = np.empty(h)
+        diff[1:] = dist[1:] - dist[:-1]
+        prev = inp.previous_district_net
+        diff[0] = dist[0] - prev if np.isfinite(prev) else 0.0
+        beta = _breakpoints(diff, inp.ramp_errors, k)
+        wr = np.full(h, w.ramping)
+        if not np.isfinite(prev):
+            wr[0] = 0.0
+        r_ub = _view(row_ub, self.ramp_rows)
+        r_ub[:] = beta[0]
+        if wr[0] == 0.0:
+            r_ub[0] = INF
+        _view(col_ub, self.zr)[:-1] = np.diff(beta, axis=0)
+        _view(cost, self.zr)[:] = seg[:, None] * (2.0 * wr / k)[None, :]
+        x_cost = _view(cost, self.x)
+        x_cost[:] = -wr
+        x_cost[:-1] += wr[1:]
+        offset = float((beta.sum(axis=0) * wr).sum()) / k
+
+        if self.p.size:
+            slot = np.full(h, -1) if inp.peak_slot is None else np.asarray(inp.peak_slot, dtype=int)
+            active = self.peak_candidates == slot[:, None]
+            _view(row_lb, self.peak_rows)[:] = np.where(active, dist[:, None], -INF)
+            floor = np.zeros(self.p.size) if inp.peak_floor is None else inp.peak_floor
+            _view(col_lb, self.p)[:] = np.maximum(floor, -1e6)
+            _view(cost, self.p)[:] = 0.0 if inp.peak_weight is None else inp.peak_weight
+
+        session = self._session
+        if isinstance(session, HighsCSession):
+            statuses = session.basis() if self._shift and self._warm else None
+            self._send(session, (cost, col_lb, col_ub, row_lb, row_ub))
+            if statuses is not None:
+                session.set_basis(statuses[0][self._col_src], statuses[1][self._row_src])
+        else:
+            session.update(cost, col_lb, col_ub, row_lb, row_ub)
+        self._warm = False
+        sol = session.solve()
+        self._warm = True
+        x = sol.x
+        energy = _view(x, b.charge) - _view(x, b.discharge)
+        return Schedule(
+            status=sol.status,
+            objective=sol.objective + offset,
+            battery_kwh=energy,
+            soc_kwh=_view(x, b.soc).copy(),
+            district_net_kwh=dist + energy.sum(axis=0),
+        )
+
+
+class ReferenceSiteProblem:
+    """The site LP in its direct form: one row per scenario of every clipped term.
+
+    Kept as the reference of what :class:`SiteProblem` optimises (same
+    arguments, same :meth:`solve`, same optimum); it is ~2.3x larger and
+    slower, so it serves tests and benchmarks only.
 
     Parameters
     ----------
