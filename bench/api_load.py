@@ -5,7 +5,8 @@ of 15-minute data in a temporary DuckDB file, serves it with uvicorn on
 127.0.0.1 in a child process, and sends ``--requests`` requests per endpoint
 from ``--clients`` concurrent client threads of this process. Reports median and p99 latency
 per endpoint, with ``/api/v1/health`` (no store, no auth) as the reference
-measured in the same run.
+measured in the same run, and the CPU time the server process and this
+client process spent per request (the server's includes DuckDB's threads).
 
     .venv/bin/python bench/api_load.py --days 31 --clients 8 --requests 400
 """
@@ -43,6 +44,13 @@ def _serve(path: str, port: int, view_cache: float) -> None:
     store = open_store(path)
     settings = Settings(view_cache_seconds=view_cache)
     uvicorn.run(create_app(settings, store), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far [s] (Linux ``/proc``)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _measure(url: str, token: str, clients: int, n: int) -> np.ndarray:
@@ -126,14 +134,24 @@ def main() -> None:
             f" view cache {args.view_cache:g} s, {os.cpu_count()} CPUs,"
             f" load average before {os.getloadavg()[0]:.1f}"
         )
-        print("| endpoint | median [ms] | p99 [ms] | p99 / reference median |")
-        print("|---|---|---|---|")
+        print(
+            "| endpoint | median [ms] | p99 [ms] | p99 / reference median"
+            " | server CPU / request [ms] | client CPU / request [ms] |"
+        )
+        print("|---|---|---|---|---|---|")
         ref = None
         for name, url, user in cases:
+            server_cpu, own = _cpu_seconds(int(server.pid or 0)), os.times()
             ms = _measure(url, token[user], args.clients, args.requests)
+            server_cpu = _cpu_seconds(int(server.pid or 0)) - server_cpu
+            client_cpu = sum(os.times()[:2]) - sum(own[:2])
             med, p99 = float(np.median(ms)), float(np.percentile(ms, 99))
             ref = med if ref is None else ref
-            print(f"| {name} | {med:.1f} | {p99:.1f} | {p99 / ref:.1f}x |")
+            per = 1000.0 / (args.requests + 1)  # the warm-up request is counted too
+            print(
+                f"| {name} | {med:.1f} | {p99:.1f} | {p99 / ref:.1f}x"
+                f" | {server_cpu * per:.1f} | {client_cpu * per:.1f} |"
+            )
         print(f"load average after: {os.getloadavg()[0]:.1f}")
         server.terminate()
         server.join(timeout=10)

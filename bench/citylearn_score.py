@@ -4,7 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/citylearn_score.py [DATASET_DIR] [--controllers none,rule,mpc,oracle]
         [--load-model baseline|lightgbm] [--forecast models|naive|perfect]
-        [--scenarios 5] [--start 0] [--stop 8760]
+        [--scenarios 7] [--start 0] [--stop 8760]
 
 Prints one Markdown table row per controller: score, the KPI ratios (C, G,
 R, L, D), the wall time of prepare + replay [s] and its CPU time [s] (the
@@ -50,7 +50,7 @@ def main() -> None:
     ap.add_argument("--controllers", default="none,rule,mpc,oracle")
     ap.add_argument("--load-model", default="lightgbm", choices=["lightgbm", "baseline"])
     ap.add_argument("--forecast", default="models", choices=["models", "naive", "perfect"])
-    ap.add_argument("--scenarios", type=int, default=5)
+    ap.add_argument("--scenarios", type=int, default=7)
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--stop", type=int, default=None)
     args = ap.parse_args()

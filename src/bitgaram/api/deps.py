@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bitgaram.api.auth import Principal, TokenStore
@@ -20,30 +21,31 @@ from bitgaram.api.errors import NotAuthenticatedError
 from bitgaram.api.ratelimit import FailureLimiter, client_key
 from bitgaram.api.scope import TenantScope
 from bitgaram.api.series import ViewCache
+from bitgaram.site import Site
 from bitgaram.store.base import Store
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `bg_<id>_<secret>`.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The app's store."""
     store: Store = request.app.state.store
     return store
 
 
-def get_tokens(request: Request) -> TokenStore:
+async def get_tokens(request: Request) -> TokenStore:
     """The app's token store."""
     tokens: TokenStore = request.app.state.tokens
     return tokens
 
 
-def get_latest(request: Request) -> ViewCache:
+async def get_latest(request: Request) -> ViewCache:
     """The app's memory of where each meter set's data ends."""
     latest: ViewCache = request.app.state.latest
     return latest
@@ -55,7 +57,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 TokensDep = Annotated[TokenStore, Depends(get_tokens)]
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     settings: SettingsDep,
     tokens: TokensDep,
@@ -72,8 +74,11 @@ def current_principal(
     limiter: FailureLimiter = request.app.state.login_limiter
     client = client_key(request)
     limiter.check(client)  # before the hash: a blocked client costs nothing
+    known = tokens.cached(token)
+    if known is not None:  # no database, no hash: answered on the event loop
+        return known
     try:
-        return tokens.authenticate(token)
+        return await run_in_threadpool(tokens.authenticate, token)
     except NotAuthenticatedError:
         limiter.failed(client)
         raise
@@ -82,14 +87,24 @@ def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def tenant_scope(
+async def tenant_scope(
     principal: PrincipalDep, store: StoreDep, settings: SettingsDep, views: LatestDep
 ) -> TenantScope:
-    """The caller's :class:`TenantScope` over the served site (site reused for a few seconds)."""
-    site = views.get_or_compute(
-        ("site", settings.site_id), lambda: store.load_site(settings.site_id)
-    )
-    return TenantScope(principal, site)
+    """The caller's :class:`TenantScope` over the served site.
+
+    The site is reused until the next write through the app's store (or, for
+    stores without a write counter, for ``view_cache_seconds``); a reused site
+    is answered on the event loop, a load runs in a worker thread.
+    """
+    key = ("site", settings.site_id)
+    site = views.peek(key)
+    if isinstance(site, Site):
+        return TenantScope(principal, site)
+
+    def load() -> Site:
+        return views.get_or_compute(key, lambda: store.load_site(settings.site_id), True)
+
+    return TenantScope(principal, await run_in_threadpool(load))
 
 
 ScopeDep = Annotated[TenantScope, Depends(tenant_scope)]
@@ -103,7 +118,7 @@ class Page:
     offset: int
 
 
-def pagination(
+async def pagination(
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description="Rows per page (at most 10000).")
     ] = DEFAULT_PAGE_SIZE,

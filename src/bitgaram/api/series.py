@@ -77,8 +77,25 @@ class ViewCache:
     def _drop(self, key: tuple[object, ...]) -> None:
         self._bytes -= self._size(self._memo.pop(key)[0])
 
-    def get_or_compute(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
-        """The cached value of ``key``, or ``compute()`` (then cached)."""
+    def peek(self, key: tuple[object, ...]) -> object | None:
+        """The cached value of ``key`` if it is still valid, else None (never computes)."""
+        version = self._version() if self._version is not None else None
+        with self._lock:
+            hit = self._memo.get(key)
+        if hit is not None and hit[1] > time.monotonic() and hit[2] == version:
+            return hit[0]
+        return None
+
+    def get_or_compute(
+        self, key: tuple[object, ...], compute: Callable[[], T], until_write: bool = False
+    ) -> T:
+        """The cached value of ``key``, or ``compute()`` (then cached).
+
+        With ``until_write``, and a ``version`` function that knows the data's
+        version, the value is kept until the next write whatever ``seconds``
+        says (for configuration such as the site, which only a write changes);
+        without a version it follows ``seconds`` like every other entry.
+        """
         now = time.monotonic()
         version = self._version() if self._version is not None else None
         with self._lock:
@@ -87,7 +104,8 @@ class ViewCache:
             return cast(T, hit[0])
         value = compute()
         size = self._size(value)
-        if self.seconds > 0 and size <= self.max_bytes // 4:
+        forever = until_write and version is not None
+        if (self.seconds > 0 or forever) and size <= self.max_bytes // 4:
             with self._lock:
                 if key in self._memo:
                     self._drop(key)
@@ -100,7 +118,8 @@ class ViewCache:
                         ):
                             break
                         self._drop(old)
-                self._memo[key] = (value, now + self.seconds, version)
+                expiry = float("inf") if forever else now + self.seconds
+                self._memo[key] = (value, expiry, version)
                 self._bytes += size
         return value
 
@@ -267,6 +286,8 @@ def forecast_kw(
     """
     if not meters:
         return None
+    if isinstance(store, SqlStore):
+        return _forecast_kw_arrow(store, meters, period, step, index)
     fc = store.read_forecasts([m.id for m in meters], start=period.start, end=period.end)
     if fc.empty or set(fc["meter_id"]) != {m.id for m in meters}:
         # a sum over some of the meters would look like a forecast of all of them
@@ -282,6 +303,36 @@ def forecast_kw(
     total = fc.groupby(ts)["value"].sum(min_count=1)
     hours = pd.Timedelta(step).total_seconds() / 3600.0
     return total.reindex(index).to_numpy(dtype=float) / hours
+
+
+def _forecast_kw_arrow(
+    store: SqlStore, meters: Sequence[Meter], period: Period, step: str, index: pd.DatetimeIndex
+) -> np.ndarray | None:
+    """:func:`forecast_kw` from an Arrow read (same rules, no pandas frame)."""
+    ids = [m.id for m in meters]
+    table = store.read_forecasts_arrow(ids, start=period.start, end=period.end)
+    if set(pc.unique(table.column("meter_id")).to_pylist()) != set(ids):
+        return None  # a sum over some of the meters would look like a forecast of all of them
+    q = np.asarray(table.column("quantile").to_numpy(zero_copy_only=False), dtype=float)
+    if (q == 0.5).any():
+        chosen = q == 0.5
+    elif np.isnan(q).any():
+        chosen = np.isnan(q)
+    else:
+        return None
+    n = len(index)
+    hours = pd.Timedelta(step).total_seconds() / 3600.0
+    if n == 0:
+        return np.empty(0)
+    step_us = int(pd.Timedelta(step).total_seconds() * 1_000_000)
+    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)[chosen]
+    # interval start of each forecast (floored on the epoch, as pandas' floor), then its slot
+    delta = (epoch_us(table)[chosen] // step_us) * step_us - pd.Timestamp(index[0]).value // 1000
+    keep = (delta >= 0) & (delta % step_us == 0) & (delta < n * step_us) & ~np.isnan(values)
+    pos = delta[keep] // step_us
+    sums = np.bincount(pos, weights=values[keep], minlength=n)
+    counts = np.bincount(pos, minlength=n)
+    return np.where(counts > 0, sums, np.nan) / hours
 
 
 def chart(
@@ -328,18 +379,50 @@ def flows_kw(
 
     Only kinds that have energy meters appear; intervals without data are NaN.
     """
+    return flows_and_means(store, meters, [], period, step, index)[0]
+
+
+def flows_and_means(
+    store: Store,
+    meters: Sequence[Meter],
+    averaged: Sequence[Meter],
+    period: Period,
+    step: str,
+    index: pd.DatetimeIndex,
+) -> tuple[dict[MeterKind, np.ndarray], np.ndarray | None]:
+    """:func:`flows_kw` of ``meters`` and :func:`mean_value` of ``averaged``, in one store query.
+
+    Returns
+    -------
+    tuple
+        The flows [kW] per kind, and the mean over ``averaged`` on ``index``
+        (None without such meters; NaN where no meter has a reading).
+    """
     flow = [m for m in meters if m.unit is Unit.KWH and m.kind in _FLOW_KINDS]
-    if not flow:
-        return {}
-    ids = [m.id for m in flow]
+    extra = list(averaged)
+    if {m.id for m in flow} & {m.id for m in extra}:  # one meter in two groups: read twice
+        return flows_kw(store, meters, period, step, index), mean_value(
+            store, extra, period, step, index
+        )
+    if not flow and not extra:
+        return {}, None
+    ids = [m.id for m in flow] + [m.id for m in extra]
     table = read_table(store, ids, period, step)
     kinds = sorted({m.kind for m in flow}, key=_FLOW_KINDS.index)
-    kind_of_meter = np.array([kinds.index(m.kind) for m in flow], dtype=np.int64)
+    group_of_meter = np.array(
+        [kinds.index(m.kind) for m in flow] + [len(kinds)] * len(extra), dtype=np.int64
+    )
     meter_pos = pc.index_in(table.column("meter_id"), value_set=pa.array(ids, pa.string()))
-    groups = kind_of_meter[np.asarray(meter_pos.to_numpy(zero_copy_only=False), dtype=np.int64)]
-    sums, counts = _on_axis(table, index, step, groups, len(kinds))
+    groups = group_of_meter[np.asarray(meter_pos.to_numpy(zero_copy_only=False), dtype=np.int64)]
+    sums, counts = _on_axis(table, index, step, groups, len(kinds) + 1)
     hours = pd.Timedelta(step).total_seconds() / 3600.0
-    return {kind: _sum_or_nan(sums[i], counts[i]) / hours for i, kind in enumerate(kinds)}
+    flows = {kind: _sum_or_nan(sums[i], counts[i]) / hours for i, kind in enumerate(kinds)}
+    if not extra:
+        return flows, None
+    total, count = sums[len(kinds)], counts[len(kinds)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return flows, mean
 
 
 def net_kw(
@@ -350,7 +433,16 @@ def net_kw(
     Net power comes from ``grid_net`` meters, else ``grid_import - grid_export``,
     else ``load - pv + battery``.
     """
-    flows = flows_kw(store, meters, period, step, index)
+    return net_of_flows(flows_kw(store, meters, period, step, index))
+
+
+def net_of_flows(
+    flows: dict[MeterKind, np.ndarray],
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Load, PV, battery and net grid power [kW] from :func:`flows_kw`'s flows.
+
+    Same rules as :func:`net_kw`.
+    """
     load = flows.get(MeterKind.LOAD)
     pv = flows.get(MeterKind.PV)
     battery = flows.get(MeterKind.BATTERY)

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.citylearn import ControllerName, ForecastName, LoadModelName
 from bitgaram.cli.store import StoreOption, open_cli_store, parse_time
 from bitgaram.simulate.engine import Controller
 
@@ -34,28 +35,10 @@ app.add_typer(simulate_app, name="simulate")
 console = Console()
 
 
-class SimController(StrEnum):
-    """Controllers of ``bitgaram simulate run``."""
-
-    none = "none"
-    rule = "rule"
-    mpc = "mpc"
-    oracle = "oracle"
-
-
-class SimForecast(StrEnum):
-    """Forecast sources of the MPC."""
-
-    models = "models"
-    naive = "naive"
-    perfect = "perfect"
-
-
-class SimLoadModel(StrEnum):
-    """Load forecasting models of the MPC."""
-
-    baseline = "baseline"
-    lightgbm = "lightgbm"
+# The same choices as ``bitgaram citylearn run``.
+SimController = ControllerName
+SimForecast = ForecastName
+SimLoadModel = LoadModelName
 
 
 class SimBatteryModel(StrEnum):

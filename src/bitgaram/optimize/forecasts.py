@@ -25,6 +25,7 @@ filled with 0 (net load) or the last known value.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -111,41 +112,50 @@ def _model_net(
     load_model: LoadModel,
     on_progress: Callable[[str], None] | None,
 ) -> np.ndarray:
+    """Load minus PV forecasts; the two models run side by side in two threads.
+
+    LightGBM and NumPy release the GIL while they compute, so on a machine with
+    two cores the two rolling forecasts take about the time of the longer one.
+    """
     from bitgaram.forecast.baselines import BestBaseline
     from bitgaram.forecast.feedback import error_feedback
     from bitgaram.forecast.load import LightGBMLoadForecaster
     from bitgaram.forecast.pv import PVForecaster
 
     exog = site.weather if len(site.weather.columns) else None
-    load_y = _frame(site.load_kwh, site.index, site.names)
-    if on_progress:
-        on_progress("load forecasts")
-    model: LightGBMLoadForecaster | BestBaseline = (
-        LightGBMLoadForecaster(max_horizon=h, quantiles=(), near_steps=NEAR_STEPS)
-        if load_model == "lightgbm"
-        else BestBaseline()
-    )
-    load = rolling_forecast(model, load_y, origins, h, exog=exog, refit_every=REFIT_EVERY).point
-    pv = np.zeros_like(load)
     has_pv = site.pv_kwp > 0
-    if has_pv.any():
-        if on_progress:
-            on_progress("PV forecasts")
+
+    def load_forecast() -> np.ndarray:
+        load_y = _frame(site.load_kwh, site.index, site.names)
+        model: LightGBMLoadForecaster | BestBaseline = (
+            LightGBMLoadForecaster(max_horizon=h, quantiles=(), near_steps=NEAR_STEPS)
+            if load_model == "lightgbm"
+            else BestBaseline()
+        )
+        return rolling_forecast(model, load_y, origins, h, exog=exog, refit_every=REFIT_EVERY).point
+
+    def pv_forecast() -> np.ndarray:
         cols = tuple(n for n, ok in zip(site.names, has_pv, strict=True) if ok)
         pv_y = _frame(site.pv_kwh[:, has_pv], site.index, cols)
-        pv_point = rolling_forecast(
-            PVForecaster(
-                kwp=dict(zip(cols, site.pv_kwp[has_pv].tolist(), strict=True)), quantiles=()
-            ),
+        kwp = dict(zip(cols, site.pv_kwp[has_pv].tolist(), strict=True))
+        point = rolling_forecast(
+            PVForecaster(kwp=kwp, quantiles=()),
             pv_y,
             origins,
             h,
             exog=exog,
             refit_every=REFIT_EVERY,
         ).point
-        pv[..., has_pv] = error_feedback(
-            np.nan_to_num(pv_point), site.pv_kwh[:, has_pv], origins, REFIT_EVERY
-        )
+        return error_feedback(np.nan_to_num(point), site.pv_kwh[:, has_pv], origins, REFIT_EVERY)
+
+    if on_progress:
+        on_progress("load and PV forecasts" if has_pv.any() else "load forecasts")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pv_job = pool.submit(pv_forecast) if has_pv.any() else None
+        load = load_forecast()
+        pv = np.zeros_like(load)
+        if pv_job is not None:
+            pv[..., has_pv] = pv_job.result()
     return load - np.clip(pv, 0.0, None)
 
 

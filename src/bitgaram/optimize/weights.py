@@ -86,3 +86,61 @@ def peak_weight(mean_kwh: float, peak_kwh: float, load_factor: float, block: int
     if peak_kwh <= _EPS or mean_kwh <= 0:
         return 0.0
     return block * mean_kwh / peak_kwh**2 / (6.0 * max(load_factor, _EPS))
+
+
+class RunningBaselineRates:
+    """:func:`baseline_rates` of every prefix ``[0, t)`` of a history, in O(1) per query.
+
+    The MPC needs the no-battery rates of everything measured so far at every
+    step; recomputing them costs O(t) per step, O(N^2) per replay. Prefix sums
+    (and a running maximum per load-factor block) give the same numbers.
+
+    Parameters
+    ----------
+    building_net : numpy.ndarray
+        No-battery net load per building, (N, B) [kWh].
+    price, carbon : numpy.ndarray
+        Import price (N,) [currency/kWh] and carbon intensity (N,) [kgCO2/kWh].
+    block : int
+        Load-factor block length [steps].
+    """
+
+    def __init__(
+        self, building_net: np.ndarray, price: np.ndarray, carbon: np.ndarray, block: int = 730
+    ) -> None:
+        net = np.asarray(building_net, dtype=float)
+        district = net.sum(axis=1)
+        self.block = block
+        zero = np.zeros(1)
+        self._cost = np.concatenate([zero, np.cumsum(np.clip(district * price, 0.0, None))])
+        emis = np.clip(net * np.asarray(carbon, dtype=float)[:, None], 0.0, None).sum(axis=1)
+        self._emis = np.concatenate([zero, np.cumsum(emis)])
+        ramp = np.abs(np.diff(district, prepend=district[:1] if district.size else zero))
+        self._ramp = np.concatenate([zero, np.cumsum(ramp)])
+        self._sum = np.concatenate([zero, np.cumsum(district)])
+        # Running maximum within each block, and the load-factor term of every full block.
+        self._runmax = np.empty_like(district)
+        for s in range(0, district.size, block):
+            self._runmax[s : s + block] = np.maximum.accumulate(district[s : s + block])
+        n_full = district.size // block
+        lf_terms = []
+        for b in range(n_full):
+            part = district[b * block : (b + 1) * block]
+            lf_terms.append(1.0 - part.mean() / part.max() if part.max() > 0 else np.nan)
+        self._full_lf = np.array(lf_terms)
+
+    def at(self, t: int) -> BaselineRates:
+        """Rates of the prefix ``[0, t)``; equal to ``baseline_rates(net[:t], ...)``."""
+        n = max(t, 1)
+        lf = [v for v in self._full_lf[: t // self.block] if np.isfinite(v)]
+        start = (t // self.block) * self.block
+        if t > start:
+            peak = float(self._runmax[t - 1])
+            if peak > 0:
+                lf.append(1.0 - (self._sum[t] - self._sum[start]) / (t - start) / peak)
+        return BaselineRates(
+            cost=float(self._cost[t]) / n,
+            emissions=float(self._emis[t]) / n,
+            ramping=float(self._ramp[t]) / max(t - 1, 1),
+            load_factor=float(np.mean(lf)) if lf else 0.5,
+        )

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 from bitgaram.errors import StoreError
 from bitgaram.site import Site
 from bitgaram.store.base import Resolution, WriteReport
+from bitgaram.store.frames import bucket_seconds
 from bitgaram.store.sql import SqlStore
 
 _SCHEMA_V1 = [
@@ -66,8 +67,20 @@ _SCHEMA_V1 = [
 _OPEN: dict[Path, tuple[duckdb.DuckDBPyConnection, threading.RLock, int]] = {}
 _OPEN_LOCK = threading.Lock()
 
+#: Writes committed to each database file by any store object of this process
+#: (one element, shared by every store on the file): DuckDB lets one process
+#: write a file, so this counts every change the file can see.
+_WRITES: dict[Path, list[int]] = {}
+
 #: Most cursors one store lends to concurrent readers; further readers wait for one.
 MAX_READERS = 8
+
+#: One reading as the API's JSON item, ``{"ts":"<UTC start>Z","value":<float>}``, from
+#: columns ``ts`` (TIMESTAMPTZ, whole seconds, session zone UTC) and ``value`` (DOUBLE).
+_ITEM_SQL = (
+    """concat('{"ts":"', replace(CAST(date_trunc('second', CAST(ts AS TIMESTAMP)) AS VARCHAR),"""
+    """ ' ', 'T'), 'Z","value":', CAST(value AS VARCHAR), '}')"""
+)
 
 _ARROW_TYPES = {"ts": pa.timestamp("us", tz="UTC"), "issued_at": pa.timestamp("us", tz="UTC")}
 
@@ -169,6 +182,57 @@ class _DuckDBHooks(SqlStore):
     def _migrations(self) -> list[tuple[int, str, list[str]]]:
         return [(1, "sites, readings, quarantine, forecasts", _SCHEMA_V1)]
 
+    def readings_page_json(
+        self,
+        meter_id: str,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, str] | None:
+        """See :meth:`SqlStore.readings_page_json`; one statement, formatted by DuckDB.
+
+        DuckDB writes a DOUBLE as the shortest text that reads back to the
+        same value, which is what Python's ``repr`` writes (tested); the
+        statement runs without the GIL, so request threads format in parallel.
+        Pages holding timestamps outside the years 1970 to 9999 answer
+        ``None`` (their text could differ from Python's).
+        """
+        seconds = bucket_seconds(resolution)
+        clauses, params = self._where(None, start, end)
+        where = " AND ".join(["r.meter_id = ?", *clauses])
+        if seconds is None:
+            rows = f"SELECT r.ts, r.value FROM readings r WHERE {where}"
+        else:
+            rows = (
+                f"SELECT {self._bucket('r.ts', seconds)} AS ts,"
+                " CASE WHEN coalesce(m.is_energy, FALSE) THEN sum(r.value)"
+                " ELSE avg(r.value) END AS value"
+                f" FROM readings r LEFT JOIN meters m ON m.meter_id = r.meter_id WHERE {where}"
+                " GROUP BY 1, m.is_energy"
+            )
+        items_sql = (
+            f"coalesce(string_agg({_ITEM_SQL}, ',' ORDER BY ts) FILTER (WHERE isfinite(value)),"
+            " ''), coalesce(bool_or(year(ts) < 1970 OR year(ts) > 9999), FALSE)"
+        )
+        with self._lock:
+            if offset == 0:  # the usual request: one sort, and it holds every row
+                found = self._fetch(
+                    f"SELECT count(*), {items_sql} FROM ({rows})", [meter_id, *params]
+                )
+                if found[0][0] <= limit:
+                    total, items, odd = found[0]
+                    return None if odd else (int(total), str(items))
+            sql = (
+                f"WITH q AS MATERIALIZED ({rows}),"
+                " page AS (SELECT ts, value FROM q ORDER BY ts LIMIT ? OFFSET ?)"
+                f" SELECT (SELECT count(*) FROM q), {items_sql} FROM page"
+            )
+            found = self._fetch(sql, [meter_id, *params, int(limit), int(offset)])
+        total, items, odd = found[0]
+        return None if odd else (int(total), str(items))
+
 
 class _Reader(_DuckDBHooks):
     """One pooled cursor: :class:`SqlStore`'s read methods on a connection of its own.
@@ -213,6 +277,7 @@ class DuckDBStore(_DuckDBHooks):
         memory = str(path) == ":memory:"
         super().__init__("duckdb:///:memory:" if memory else f"duckdb:///{Path(path)}")
         self._key: Path | None = None
+        self._writes = [0]
         try:
             if memory:
                 self._con = duckdb.connect(":memory:")
@@ -227,6 +292,7 @@ class DuckDBStore(_DuckDBHooks):
                         con, lock = duckdb.connect(str(self._key)), threading.RLock()
                         _OPEN[self._key] = (con, lock, 1)
                 self._lock = lock
+                self._writes = _WRITES.setdefault(self._key, [0])
                 # A cursor is a separate connection to the same database.
                 self._con = con.cursor()
         except duckdb.Error as exc:
@@ -241,7 +307,6 @@ class DuckDBStore(_DuckDBHooks):
         self._idle: list[_Reader] = []
         self._lent = 0
         self._pool = threading.Condition(threading.Lock())
-        self._version = 0
 
     # -- the reader pool ------------------------------------------------------------
     @contextmanager
@@ -274,13 +339,14 @@ class DuckDBStore(_DuckDBHooks):
 
     @property
     def data_version(self) -> int:
-        """A counter that changes whenever this store object commits a write.
+        """A counter that changes whenever a store of this process commits a write to the file.
 
         Lets callers cache what they computed from the data (the web API's
-        views) until the next write; writes by other processes or other store
-        objects are not counted.
+        views, its site) until the next write. Every store object on the same
+        file shares the counter, and DuckDB lets only one process write a
+        file, so no write is missed; an in-memory store counts its own.
         """
-        return self._version
+        return self._writes[0]
 
     def _close(self) -> None:
         if self._con is None:
@@ -323,6 +389,40 @@ class DuckDBStore(_DuckDBHooks):
         """See :meth:`SqlStore.read_readings_arrow`."""
         with self._reading() as reader:
             return reader.read_readings_arrow(meter_ids, start, end, resolution)
+
+    def readings_page_json(
+        self,
+        meter_id: str,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, str] | None:
+        """See :meth:`SqlStore.readings_page_json`."""
+        with self._reading() as reader:
+            return reader.readings_page_json(meter_id, start, end, resolution, limit, offset)
+
+    def tenant_totals_arrow(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+    ) -> pa.Table:
+        """See :meth:`SqlStore.tenant_totals_arrow`."""
+        with self._reading() as reader:
+            return reader.tenant_totals_arrow(kind, start, end, resolution)
+
+    def read_forecasts_arrow(
+        self,
+        meter_ids: list[str],
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pa.Table:
+        """See :meth:`SqlStore.read_forecasts_arrow`."""
+        with self._reading() as reader:
+            return reader.read_forecasts_arrow(meter_ids, start, end)
 
     def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
         """See :meth:`SqlStore.latest_ts`."""
@@ -405,14 +505,14 @@ class DuckDBStore(_DuckDBHooks):
                 readings, quarantine=quarantine, on_conflict=on_conflict, source=source
             )
         finally:
-            self._version += 1
+            self._writes[0] += 1
 
     def write_forecasts(self, forecasts: pd.DataFrame | pa.Table) -> int:
         """See :meth:`SqlStore.write_forecasts`."""
         try:
             return super().write_forecasts(forecasts)
         finally:
-            self._version += 1
+            self._writes[0] += 1
 
     def compact_readings(
         self, start: pd.Timestamp, end: pd.Timestamp, resolution: Resolution | str
@@ -421,11 +521,11 @@ class DuckDBStore(_DuckDBHooks):
         try:
             return super().compact_readings(start, end, resolution)
         finally:
-            self._version += 1
+            self._writes[0] += 1
 
     def save_site(self, site: Site) -> None:
         """See :meth:`SqlStore.save_site`."""
         try:
             super().save_site(site)
         finally:
-            self._version += 1
+            self._writes[0] += 1

@@ -974,3 +974,79 @@ class SqlStore(ABC):
             return None
         ts = pd.Timestamp(value)
         return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+    def readings_page_json(
+        self,
+        meter_id: str,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, str] | None:
+        """One page of a meter's readings as JSON items, built by the database.
+
+        The rows are those of :meth:`read_readings_arrow` for one meter,
+        ``offset`` to ``offset + limit``; rows with a non-finite value are left
+        out of the page. Each item is ``{"ts":"<UTC start, seconds>Z","value":<float>}``
+        with the value written as Python's ``repr`` writes it, items separated
+        by commas (no brackets).
+
+        Returns
+        -------
+        tuple of (int, str) or None
+            The number of rows before pagination and the items' text; ``None``
+            when this backend cannot format exactly that text (the default:
+            the caller formats the rows itself).
+        """
+        return None
+
+    def tenant_totals_arrow(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+    ) -> pa.Table:
+        """:meth:`tenant_totals` (every tenant) as an Arrow table, without a pandas frame.
+
+        Same rows, order and semantics; columns ``tenant_id`` (string), ``ts``
+        (``timestamp[us, UTC]``) and ``value`` (double).
+
+        Raises
+        ------
+        DataError
+            If meters of this kind use different units.
+        """
+        columns = ("tenant_id", "ts", "value")
+        with self._lock:
+            inner, params = self._per_meter(str(kind), start, end, resolution, None)
+            sql = (
+                f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
+                " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
+            )
+            return self._arrow(sql, params, columns)
+
+    def read_forecasts_arrow(
+        self,
+        meter_ids: list[str],
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pa.Table:
+        """The latest issue of each forecast of ``meter_ids`` in ``[start, end)``, as Arrow.
+
+        The rows of :meth:`read_forecasts` with ``latest=True``, in its order;
+        columns ``meter_id`` (string), ``ts`` (``timestamp[us, UTC]``),
+        ``quantile`` and ``value`` (double).
+        """
+        clauses, params = self._where(meter_ids, start, end, prefix="f.")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        columns = ("meter_id", "ts", "quantile", "value")
+        sql = (
+            "SELECT meter_id, ts, quantile, value FROM (SELECT f.*, row_number() OVER"
+            " (PARTITION BY f.meter_id, f.model, f.ts, f.quantile ORDER BY f.issued_at DESC)"
+            f" AS rn FROM forecasts f{where}) AS x WHERE rn = 1"
+            " ORDER BY meter_id, model, ts, quantile, issued_at"
+        )
+        with self._lock:
+            return self._arrow(sql, params, columns)

@@ -19,14 +19,16 @@ from bitgaram.api.series import (
     cached_json,
     chart,
     energy_meters,
+    flows_and_means,
     forecast_kw,
     last_finite,
-    mean_value,
     native_step,
-    net_kw,
+    net_of_flows,
     require_data,
 )
 from bitgaram.site.model import MeterKind, Unit
+from bitgaram.store.base import Store
+from bitgaram.store.sql import SqlStore
 
 router = APIRouter(prefix="/park", tags=["park"])
 
@@ -51,10 +53,10 @@ def _overview(
     end = latest.get(store, flow_meters)
     period = Period(end.floor(step) - pd.Timedelta(hours=hours).round("s"), end.ceil(step))
     index = axis(period, step)
-    load, pv, battery, net = net_kw(store, meters, period, step, index)
-    require_data([load, pv, net])
     soc_meters = [m for m in meters if m.kind is MeterKind.BATTERY and m.unit is Unit.PERCENT]
-    soc = mean_value(store, soc_meters, period, step, index)
+    flows, soc = flows_and_means(store, meters, soc_meters, period, step, index)
+    load, pv, battery, net = net_of_flows(flows)
+    require_data([load, pv, net])
     forecast = forecast_kw(store, energy_meters(meters, MeterKind.LOAD), period, step, index)
     latest_ts = None
     if net is not None and np.isfinite(net).any():
@@ -63,13 +65,7 @@ def _overview(
     target = site.site.connection_limit_kw or (tariff.contract_kw if tariff else None)
 
     tenant_rows = []
-    totals = store.tenant_totals(
-        MeterKind.LOAD.value, start=period.start, end=period.end, resolution="1h"
-    )
-    by_tenant = {
-        str(tid): values.to_numpy(dtype=float)
-        for tid, values in totals.groupby("tenant_id")["value"]
-    }
+    by_tenant = _tenant_hourly(store, period)
     for tenant in site.tenants:
         own = by_tenant.get(tenant.id, np.array([], dtype=float))
         own = own[np.isfinite(own)]
@@ -102,6 +98,27 @@ def _overview(
         ),
         tenants=tenant_rows,
     )
+
+
+def _tenant_hourly(store: Store, period: Period) -> dict[str, np.ndarray]:
+    """Each tenant's hourly load energy [kWh] in ``period``, oldest first."""
+    kind = MeterKind.LOAD.value
+    if not isinstance(store, SqlStore):
+        totals = store.tenant_totals(kind, start=period.start, end=period.end, resolution="1h")
+        return {
+            str(tid): values.to_numpy(dtype=float)
+            for tid, values in totals.groupby("tenant_id")["value"]
+        }
+    table = store.tenant_totals_arrow(kind, start=period.start, end=period.end, resolution="1h")
+    tenants = table.column("tenant_id").to_pylist()
+    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    for i in range(1, len(tenants) + 1):  # rows are sorted by tenant
+        if i == len(tenants) or tenants[i] != tenants[start]:
+            out[str(tenants[start])] = values[start:i]
+            start = i
+    return out
 
 
 @router.get("/energy", response_model=Paged[EnergyPointPublic])

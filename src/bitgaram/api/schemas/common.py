@@ -94,6 +94,21 @@ def paged_points(
     if not names:
         pieces[1::width] = [f'{t}Z"' for t in stamps]
     items = "".join(pieces) + ("}" if n else "")
+    return paged_items(items, total, page)
+
+
+def paged_items(items: str, total: int, page: Page) -> Response:
+    """A :class:`Paged` JSON response around items already written as JSON.
+
+    Parameters
+    ----------
+    items : str
+        The page's items, comma-separated, without the brackets.
+    total : int
+        Rows in the whole list (before pagination).
+    page : Page
+        The requested slice (for the echo of ``limit`` and ``offset``).
+    """
     body = (
         f'{{"items":[{items}],"total":{int(total)},'
         f'"limit":{int(page.limit)},"offset":{int(page.offset)}}}'
