@@ -22,7 +22,7 @@ def test_running_rates_match_direct_rates(seed: int, n: int, block: int, frac: f
     price = rng.uniform(-0.1, 0.5, n)
     carbon = rng.uniform(0.0, 0.6, n)
     running = RunningBaselineRates(net, price, carbon, block)
-    t = max(1, int(round(frac * n)))
+    t = max(1, round(frac * n))
     got = running.at(t)
     want = baseline_rates(net[:t], price[:t], carbon[:t], block)
     np.testing.assert_allclose(
