@@ -60,6 +60,7 @@ CONFLICT_REASON = "conflict"
 
 #: Columns returned by reading queries.
 _READ_COLUMNS = ("meter_id", "ts", "value")
+_TENANT_COLUMNS = ("tenant_id", "ts", "value")
 
 #: Schema version this code writes; migrations bring older stores up to it.
 SCHEMA_VERSION = 2
@@ -609,19 +610,7 @@ class SqlStore(ABC):
         describes) averaged. Intervals without readings are absent, not zero.
         Sorted by meter and time.
         """
-        seconds = bucket_seconds(resolution)
-        clauses, params = self._where(meter_ids, start, end)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        if seconds is None:
-            sql = f"SELECT r.meter_id, r.ts, r.value FROM readings r{where} ORDER BY 1, 2"
-        else:
-            sql = (
-                f"SELECT r.meter_id, {self._bucket('r.ts', seconds)} AS ts,"
-                " CASE WHEN coalesce(m.is_energy, FALSE) THEN sum(r.value)"
-                " ELSE avg(r.value) END AS value"
-                f" FROM readings r LEFT JOIN meters m ON m.meter_id = r.meter_id{where}"
-                " GROUP BY r.meter_id, 2, m.is_energy ORDER BY 1, 2"
-            )
+        sql, params = self._readings_query(meter_ids, start, end, resolution)
         with self._lock:
             return _finish(self._frame(sql, params, _READ_COLUMNS), _READ_COLUMNS)
 
@@ -675,15 +664,26 @@ class SqlStore(ABC):
         DataError
             If meters of this kind use different units.
         """
-        columns = ("tenant_id", "ts", "value")
         # One lock around the unit check and the query: the connection serves one query at a time.
         with self._lock:
-            inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids)
-            sql = (
-                f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
-                " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
-            )
-            return _finish(self._frame(sql, params, columns), columns)
+            sql, params = self._tenant_totals_query(kind, start, end, resolution, tenant_ids)
+            return _finish(self._frame(sql, params, _TENANT_COLUMNS), _TENANT_COLUMNS)
+
+    def _tenant_totals_query(
+        self,
+        kind: str,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+        tenant_ids: list[str] | None,
+    ) -> tuple[str, list[Any]]:
+        """The statement of :meth:`tenant_totals` and its parameters (call under the lock)."""
+        inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids)
+        sql = (
+            f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
+            " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
+        )
+        return sql, params
 
     def park_totals(
         self,
@@ -1018,14 +1018,9 @@ class SqlStore(ABC):
         DataError
             If meters of this kind use different units.
         """
-        columns = ("tenant_id", "ts", "value")
         with self._lock:
-            inner, params = self._per_meter(str(kind), start, end, resolution, None)
-            sql = (
-                f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
-                " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
-            )
-            return self._arrow(sql, params, columns)
+            sql, params = self._tenant_totals_query(kind, start, end, resolution, None)
+            return self._arrow(sql, params, _TENANT_COLUMNS)
 
     def read_forecasts_arrow(
         self,
