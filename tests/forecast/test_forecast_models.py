@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bitgaram.errors import ConfigError, ForecastError
 from bitgaram.forecast.base import actual_matrix, rolling_forecast
-from bitgaram.forecast.baselines import SeasonalNaive
+from bitgaram.forecast.baselines import BestBaseline, SeasonalNaive
 from bitgaram.forecast.gbm import LightGBMParams
 from bitgaram.forecast.load import LightGBMLoadForecaster
 from bitgaram.forecast.metrics import mae
@@ -42,7 +42,7 @@ def test_load_model_falls_back_on_short_history_and_checks_quantiles(
     load, exog = hourly
     model = LightGBMLoadForecaster(max_horizon=24, params=SMALL).fit(load, exog, end=60)
     res = model.predict(load, np.array([60]), 24, exog)
-    expected = SeasonalNaive(24).fit(load, end=60).predict(load, np.array([60]), 24).point
+    expected = BestBaseline().fit(load, end=60).predict(load, np.array([60]), 24).point
     np.testing.assert_allclose(res.point, expected)
     trained = LightGBMLoadForecaster(
         max_horizon=24, params=SMALL, quantiles=(0.1,), min_train_rows=100
@@ -212,7 +212,7 @@ def test_near_step_model_uses_the_last_reading_better() -> None:
         max_horizon=24, params=SMALL, country=None, min_train_rows=1000, near_steps=1
     ).fit(load, None, end=24 * 30)
     res_short = short.predict(load, origins[:5], 24, None)
-    naive = SeasonalNaive(24).fit(load, end=24 * 30).predict(load, origins[:5], 24).point
+    naive = BestBaseline().fit(load, end=24 * 30).predict(load, origins[:5], 24).point
     assert len(short.near_models) == 1
     np.testing.assert_allclose(res_short.point[:, 1:], naive[:, 1:])
     assert not np.allclose(res_short.point[:, 0], naive[:, 0])

@@ -43,7 +43,7 @@ from bitgaram.forecast.base import (
     check_series,
     steps_per_day,
 )
-from bitgaram.forecast.baselines import SeasonalNaive
+from bitgaram.forecast.baselines import BestBaseline, Persistence, SeasonalNaive
 from bitgaram.forecast.features import (
     Calendar,
     RunningSums,
@@ -182,7 +182,8 @@ class LightGBMLoadForecaster:
         Random steps ahead sampled per training origin (keeps training linear
         in history length while covering all horizons).
     min_train_rows : int
-        Below this many training rows the model falls back to seasonal naive.
+        Below this many training rows the model falls back to the best of
+        persistence and seasonal naive (day, week) per step ahead (:class:`BestBaseline`).
     params : LightGBMParams
         LightGBM settings.
     near_steps : int
@@ -234,7 +235,7 @@ class LightGBMLoadForecaster:
         self.params = params or LightGBMParams()
         self.models: dict[float, lgb.Booster] = {}
         self.feature_names: list[str] = []
-        self._fallback: SeasonalNaive | None = None
+        self._fallback: BestBaseline | None = None
         self._end = 0
         # Holiday lookups are slow; the calendar is reused while the index is the same.
         self._calendar: tuple[tuple[object, ...], Calendar] | None = None
@@ -299,7 +300,8 @@ class LightGBMLoadForecaster:
         self.models = {}
         if len(y_all) < self.min_train_rows:
             # Too short for the all-horizon model; the near-step models need fewer rows.
-            self._fallback = SeasonalNaive(period)
+            candidates = (Persistence(), SeasonalNaive(period), SeasonalNaive(7 * period))
+            self._fallback = BestBaseline(candidates, validation=14 * period)
             self._fallback.fit(y, exog, end)
             self.near_models = self._fit_near(feats, end)
             return self
