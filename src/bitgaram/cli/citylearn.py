@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +15,10 @@ from rich.table import Table
 from bitgaram.cli import app
 from bitgaram.cli.demo import DemoContext, demo_step
 from bitgaram.datasets.citylearn import read_citylearn
+
+if TYPE_CHECKING:
+    from bitgaram.simulate.engine import Controller, SimulationResult
+    from bitgaram.simulate.site import SiteData
 
 citylearn_app = typer.Typer(help="CityLearn Challenge 2022 datasets.", no_args_is_help=True)
 app.add_typer(citylearn_app, name="citylearn")
@@ -41,6 +47,90 @@ class ForecastName(StrEnum):
     models = "models"
     naive = "naive"
     perfect = "perfect"
+
+
+def make_controller(
+    name: ControllerName,
+    horizon: int = 24,
+    forecast: ForecastName = ForecastName.models,
+    load_model: LoadModelName = LoadModelName.lightgbm,
+    on_progress: Callable[[str], None] | None = None,
+) -> Controller:
+    """The controller named on the command line (``mpc``: with its forecast settings)."""
+    from bitgaram.optimize.mpc import MPCConfig, MPCController
+    from bitgaram.optimize.oracle import OracleController
+    from bitgaram.simulate.controllers import NoBatteryController, RuleController
+
+    fixed = {
+        ControllerName.none: NoBatteryController,
+        ControllerName.rule: RuleController,
+        ControllerName.oracle: OracleController,
+    }.get(name)
+    if fixed is not None:
+        return fixed()
+    cfg = MPCConfig(horizon=horizon, source=forecast.value, load_model=load_model.value)
+    return MPCController(cfg, on_progress=on_progress)
+
+
+def replay_with_progress(
+    site: SiteData,
+    controller: ControllerName,
+    horizon: int,
+    forecast: ForecastName,
+    load_model: LoadModelName,
+) -> SimulationResult:
+    """Replay ``site`` with the named controller under a Rich progress bar."""
+    from bitgaram.simulate import simulate
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"{controller.value}: preparing", total=site.n_steps)
+
+        def stage(label: str) -> None:
+            progress.update(task, description=f"{controller.value}: {label}")
+
+        chosen = make_controller(controller, horizon, forecast, load_model, on_progress=stage)
+
+        def on_step(done: int, total: int) -> None:
+            if done == 1:
+                stage("simulating")
+            if done % 24 == 0 or done == total:
+                progress.update(task, completed=done)
+
+        return simulate(site, chosen, on_step=on_step)
+
+
+def controller_settings(
+    controller: ControllerName, horizon: int, forecast: ForecastName, load_model: LoadModelName
+) -> dict[str, object]:
+    """What ``kpis.json`` records about the controller's settings."""
+    if controller is ControllerName.mpc:
+        return {"horizon": horizon, "forecast": forecast.value, "load_model": load_model.value}
+    if controller is ControllerName.oracle:
+        return {"note": "perfect-foresight bound, not a causal controller"}
+    return {}
+
+
+def score_table(result: SimulationResult, title: str) -> Table:
+    """The CityLearn score and KPI ratios of a run as a one-row table."""
+    table = Table(title=title)
+    for col in ("score", "price_cost", "emission_cost", "ramping", "load_factor", "grid_cost"):
+        table.add_column(col, justify="right")
+    s = result.score
+    table.add_row(
+        *(
+            f"{v:.4f}"
+            for v in (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor, s.grid_cost)
+        )
+    )
+    return table
 
 
 @citylearn_app.command("info")
@@ -73,64 +163,19 @@ def run(
     ),
 ) -> None:
     """Replay a CityLearn dataset with a controller and score it (CityLearn 2022 KPIs)."""
-    from bitgaram.optimize.mpc import MPCConfig, MPCController
-    from bitgaram.optimize.oracle import OracleController
-    from bitgaram.simulate import simulate, site_from_citylearn
-    from bitgaram.simulate.controllers import NoBatteryController, RuleController
+    from bitgaram.simulate import site_from_citylearn
     from bitgaram.simulate.report import write_outputs
 
     site = site_from_citylearn(read_citylearn(dataset))
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(f"{controller.value}: preparing", total=site.n_steps)
-
-        def stage(label: str) -> None:
-            progress.update(task, description=f"{controller.value}: {label}")
-
-        ctrl = {
-            ControllerName.none: NoBatteryController,
-            ControllerName.rule: RuleController,
-            ControllerName.oracle: OracleController,
-        }.get(controller)
-        if ctrl is not None:
-            chosen = ctrl()
-        else:
-            cfg = MPCConfig(horizon=horizon, source=forecast.value, load_model=load_model.value)
-            chosen = MPCController(cfg, on_progress=stage)
-
-        def on_step(done: int, total: int) -> None:
-            if done == 1:
-                stage("simulating")
-            if done % 24 == 0 or done == total:
-                progress.update(task, completed=done)
-
-        result = simulate(site, chosen, on_step=on_step)
-    extra = {"dataset": str(dataset), "n_steps": site.n_steps, "buildings": list(site.names)}
-    if controller is ControllerName.mpc:
-        extra.update(
-            {"horizon": horizon, "forecast": forecast.value, "load_model": load_model.value}
-        )
-    if controller is ControllerName.oracle:
-        extra["note"] = "perfect-foresight bound, not a causal controller"
+    result = replay_with_progress(site, controller, horizon, forecast, load_model)
+    extra: dict[str, object] = {
+        "dataset": str(dataset),
+        "n_steps": site.n_steps,
+        "buildings": list(site.names),
+        **controller_settings(controller, horizon, forecast, load_model),
+    }
     files = write_outputs(result, site, out, extra)
-    table = Table(title=f"{controller.value} on {dataset} ({site.n_steps} steps)")
-    for col in ("score", "price_cost", "emission_cost", "ramping", "load_factor", "grid_cost"):
-        table.add_column(col, justify="right")
-    s = result.score
-    table.add_row(
-        *(
-            f"{v:.4f}"
-            for v in (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor, s.grid_cost)
-        )
-    )
-    console.print(table)
+    console.print(score_table(result, f"{controller.value} on {dataset} ({site.n_steps} steps)"))
     console.print(f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files))
 
 

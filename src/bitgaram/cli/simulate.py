@@ -14,19 +14,22 @@ The store is ``--store`` (a DuckDB file path or a ``postgresql://`` URL), else
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from bitgaram.cli import app
-from bitgaram.cli.citylearn import ControllerName, ForecastName, LoadModelName
+from bitgaram.cli.citylearn import (
+    ControllerName,
+    ForecastName,
+    LoadModelName,
+    controller_settings,
+    replay_with_progress,
+    score_table,
+)
 from bitgaram.cli.store import StoreOption, open_cli_store, parse_time
-from bitgaram.simulate.engine import Controller
 
 simulate_app = typer.Typer(
     help="Replay a stored site with a battery controller and score it.", no_args_is_help=True
@@ -46,28 +49,6 @@ class SimBatteryModel(StrEnum):
 
     asset = "asset"
     citylearn = "citylearn"
-
-
-def make_controller(
-    name: SimController,
-    horizon: int = 24,
-    forecast: SimForecast = SimForecast.models,
-    load_model: SimLoadModel = SimLoadModel.lightgbm,
-    on_progress: Callable[[str], None] | None = None,
-) -> Controller:
-    """The controller named on the command line (``mpc``: with its forecast settings)."""
-    from bitgaram.optimize.mpc import MPCConfig, MPCController
-    from bitgaram.optimize.oracle import OracleController
-    from bitgaram.simulate.controllers import NoBatteryController, RuleController
-
-    if name is SimController.none:
-        return NoBatteryController()
-    if name is SimController.rule:
-        return RuleController()
-    if name is SimController.oracle:
-        return OracleController()
-    cfg = MPCConfig(horizon=horizon, source=forecast.value, load_model=load_model.value)
-    return MPCController(cfg, on_progress=on_progress)
 
 
 @simulate_app.command("run")
@@ -100,7 +81,6 @@ def run(
     ),
 ) -> None:
     """Replay a stored site's hourly history with a controller and score it."""
-    from bitgaram.simulate import simulate
     from bitgaram.simulate.from_store import site_from_store
     from bitgaram.simulate.report import write_outputs
 
@@ -114,29 +94,7 @@ def run(
             battery_model=battery_model.value,
         )
     site = stored.data
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(f"{controller.value}: preparing", total=site.n_steps)
-
-        def stage(label: str) -> None:
-            progress.update(task, description=f"{controller.value}: {label}")
-
-        chosen = make_controller(controller, horizon, forecast, load_model, on_progress=stage)
-
-        def on_step(done: int, total: int) -> None:
-            if done == 1:
-                stage("simulating")
-            if done % 24 == 0 or done == total:
-                progress.update(task, completed=done)
-
-        result = simulate(site, chosen, on_step=on_step)
+    result = replay_with_progress(site, controller, horizon, forecast, load_model)
     extra: dict[str, object] = {
         "site": stored.site.site.id,
         "start": stored.start.isoformat(),
@@ -144,28 +102,14 @@ def run(
         "n_steps": site.n_steps,
         "buildings": list(site.names),
         "sources": stored.sources,
+        **controller_settings(controller, horizon, forecast, load_model),
     }
-    if controller is SimController.mpc:
-        extra.update(
-            {"horizon": horizon, "forecast": forecast.value, "load_model": load_model.value}
-        )
-    if controller is SimController.oracle:
-        extra["note"] = "perfect-foresight bound, not a causal controller"
     files = write_outputs(result, site, out, extra)
-    table = Table(
-        title=f"{controller.value} on {stored.site.site.id}, {stored.start:%Y-%m-%d %H:%M} to "
+    title = (
+        f"{controller.value} on {stored.site.site.id}, {stored.start:%Y-%m-%d %H:%M} to "
         f"{stored.end:%Y-%m-%d %H:%M} UTC ({site.n_steps} h)"
     )
-    for col in ("score", "price_cost", "emission_cost", "ramping", "load_factor", "grid_cost"):
-        table.add_column(col, justify="right")
-    s = result.score
-    table.add_row(
-        *(
-            f"{v:.4f}"
-            for v in (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor, s.grid_cost)
-        )
-    )
-    console.print(table)
+    console.print(score_table(result, title))
     console.print(
         f"price from {stored.sources['price']}, carbon from {stored.sources['carbon']}; "
         f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files)
