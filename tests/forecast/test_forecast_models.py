@@ -106,6 +106,26 @@ def test_pv_zero_at_night_nonnegative_and_quantiles_ordered(
     assert mae(res.point[day], actual[day]) < 0.5 * np.mean(actual[day])
 
 
+def test_pv_near_step_model_follows_the_current_sky(
+    site_pv: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Clouds that persist for hours: the next hour's own model reads them off the last output."""
+    y, exog = site_pv
+    origins = np.arange(24 * 14, 24 * 20)
+    kwargs = {"kwp": {"roof": 5.0}, "params": SMALL, "quantiles": ()}
+    plain = PVForecaster(35.5, 129.3, "Asia/Seoul", **kwargs)  # type: ignore[arg-type]
+    near = PVForecaster(35.5, 129.3, "Asia/Seoul", near_steps=1, **kwargs)  # type: ignore[arg-type]
+    res_plain = rolling_forecast(plain, y, origins, 6, exog, 24 * 3)
+    res_near = rolling_forecast(near, y, origins, 6, exog, 24 * 3)
+    actual = actual_matrix(y.to_numpy(), origins, 6)
+    assert len(near.near_models) == 1
+    assert mae(res_near.point[:, 0], actual[:, 0]) < 0.9 * mae(res_plain.point[:, 0], actual[:, 0])
+    np.testing.assert_allclose(res_near.point[:, 1:], res_plain.point[:, 1:])
+    assert np.all(res_near.point >= 0)
+    with pytest.raises(ForecastError, match="near_steps"):
+        PVForecaster(near_steps=-1)
+
+
 def test_pv_model_without_location_still_forecasts(
     site_pv: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bitgaram.assets.battery import BatteryParams
-from bitgaram.errors import SolveError
+from bitgaram.errors import ConfigError, SolveError
 from bitgaram.optimize import problem
 from bitgaram.optimize.problem import HighsCSession, LinearProgram, highs_c_api
 from bitgaram.optimize.site import (
@@ -17,7 +17,7 @@ from bitgaram.optimize.site import (
     SiteProblem,
 )
 
-B, H, K = 3, 12, 4
+B, H, K, J = 3, 12, 4, 6
 #: CityLearn physics (power-dependent efficiency, derating above 80 % SoC), standing loss.
 FLEET = BatteryParams(
     capacity_kwh=np.array([6.0, 4.0, 8.0]),
@@ -39,6 +39,10 @@ def _random_input(rng: np.random.Generator, t: int = 0) -> HorizonInput:
         optional["terminal_value"] = rng.uniform(0.0, 0.2, B)
     if t % 3 != 2:
         optional["previous_district_net"] = float(district[0] + rng.normal())
+    if t % 5 != 4:
+        # Outcomes of step 0 around the peak so far: some exceed it before any battery use.
+        optional["peak_risk_offsets"] = rng.normal(-1.0, 2.0, J)
+        optional["peak_risk_weight"] = float(rng.uniform(0.01, 0.2))
     return HorizonInput(
         building_net=building,
         district_net=district,
@@ -64,13 +68,13 @@ def _random_input(rng: np.random.Generator, t: int = 0) -> HorizonInput:
 
 def _reference_objective(inp: HorizonInput, limits: SiteLimits | None = None) -> float:
     """Objective of the direct formulation, built and solved from scratch."""
-    return ReferenceSiteProblem(FLEET, H, K, CANDIDATES, limits).solve(inp).objective
+    return ReferenceSiteProblem(FLEET, H, K, CANDIDATES, limits, J).solve(inp).objective
 
 
 def test_compact_problem_matches_a_from_scratch_direct_solve() -> None:
     rng = np.random.default_rng(7)
-    fast = SiteProblem(FLEET, H, K, CANDIDATES)
-    for t in range(12):
+    fast = SiteProblem(FLEET, H, K, CANDIDATES, peak_risk_samples=J)
+    for t in range(15):
         inp = _random_input(rng, t)
         sched = fast.solve(inp)
         assert sched.objective == pytest.approx(_reference_objective(inp), rel=1e-6, abs=1e-7)
@@ -116,7 +120,7 @@ def test_receding_horizon_sequence_matches_with_and_without_basis_shift() -> Non
 def test_site_limit_is_a_bound_on_the_district_battery_energy() -> None:
     rng = np.random.default_rng(3)
     limits = SiteLimits(import_kwh=9.0, export_kwh=4.0)
-    fast = SiteProblem(FLEET, H, K, CANDIDATES, limits)
+    fast = SiteProblem(FLEET, H, K, CANDIDATES, limits, J)
     inp = _random_input(rng)
     inp = HorizonInput(
         **{
@@ -193,3 +197,44 @@ def test_edge_sizes_match_the_direct_formulation(horizon: int, k: int) -> None:
         )
         ref = ReferenceSiteProblem(FLEET, horizon, k, cand).solve(inp)
         assert fast.solve(inp).objective == pytest.approx(ref.objective, rel=1e-6, abs=1e-7)
+
+
+def _risk_input(offsets: np.ndarray | None, weight: float) -> HorizonInput:
+    """Flat prices, no other terms: only the peak risk can make step 0 discharge."""
+    return HorizonInput(
+        building_net=np.ones((B, H)),
+        district_net=np.full(H, 5.0),
+        price=np.full(H, 0.2),
+        carbon=np.zeros(H),
+        soc_kwh=np.asarray(FLEET.capacity_kwh, dtype=float),
+        capacity_kwh=np.asarray(FLEET.capacity_kwh, dtype=float),
+        weights=ObjectiveWeights(price=0.0, carbon=0.0, ramping=0.0, throughput=1e-4),
+        peak_risk_offsets=offsets,
+        peak_risk_weight=weight,
+    )
+
+
+def test_peak_risk_pays_for_the_expected_exceedance_of_step_0() -> None:
+    prob = SiteProblem(FLEET, H, 1, None, peak_risk_samples=3)
+    # Without the term (or with zero weight) a full battery has no reason to discharge.
+    for offsets, weight in ((None, 0.0), (np.array([-3.0, -0.5, 1.0]), 0.0)):
+        assert prob.solve(_risk_input(offsets, weight)).battery_kwh[:, 0].sum() == pytest.approx(
+            0.0, abs=1e-6
+        )
+    # One outcome of three exceeds the peak, by 1 kWh: discharging exactly that removes it;
+    # more would only add wear.
+    sched = prob.solve(_risk_input(np.array([-3.0, -0.5, 1.0]), 1.0))
+    assert sched.battery_kwh[:, 0].sum() == pytest.approx(-1.0, abs=1e-6)
+    # Beyond what the batteries can deliver in one step the rest stays priced: exceedances
+    # of 2 and 3.5 kWh at X[0] = 0, both cut by the same discharge.
+    offsets = np.array([-9.0, 2.0, 3.5])
+    sched = prob.solve(_risk_input(offsets, 1.0))
+    out = -sched.battery_kwh[:, 0].sum()
+    assert 0.0 < out < 2.0
+    assert sched.objective == pytest.approx(
+        (2.0 - out) + (3.5 - out) + 1e-4 * np.abs(sched.battery_kwh).sum(), abs=1e-6
+    )
+    ref = ReferenceSiteProblem(FLEET, H, 1, None, None, 3).solve(_risk_input(offsets, 1.0))
+    assert ref.objective == pytest.approx(sched.objective, abs=1e-7)
+    with pytest.raises(ConfigError, match="peak_risk_offsets has 2 samples"):
+        prob.solve(_risk_input(np.array([1.0, 2.0]), 1.0))

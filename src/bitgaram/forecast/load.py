@@ -6,7 +6,11 @@ What predicts the load of a meter ``h`` hours ahead, and what the model sees:
 - its **daily and weekly profile**: the same hour on the latest observed days
   (one day, two days, a 7-day average) and in the latest observed weeks;
 - the **recent anomaly**: how far the last hour sits from its own 7-day
-  profile, which decays with the horizon;
+  profile, which decays with the horizon; and the **expected change** to the
+  target hour, written out because trees split on one feature at a time and
+  approximate differences of features poorly: the last hour moved by the
+  profile's change from the last hour to the target hour, and yesterday's
+  change into the target hour;
 - the **calendar** of the target hour (hour of day, day of week, weekend or
   public holiday from the ``holidays`` package, CityLearn ``day_type`` 8);
 - **weather**: the latest temperature and humidity *forecast* for the target
@@ -97,6 +101,8 @@ class _LoadFeatures:
             "lag_week",
             "lag_2week",
             "anomaly_last",
+            "last_plus_profile_change",
+            "lagday_change",
         ]
         for v in self.weather_vars:
             names += [f"{v}_forecast", f"{v}_last"]
@@ -140,6 +146,8 @@ class _LoadFeatures:
             gather(v, t - lag_w, o) / scale,
             gather(v, t - lag_w - w, o) / scale,
             (last - prof_now) / scale,
+            (last + profile - prof_now) / scale,
+            (days[0] - gather(v, t - lag_d - 1, o)) / scale,
         ]
         cols += self._weather(o, k, t - lag_d)
         return np.column_stack(cols), scale

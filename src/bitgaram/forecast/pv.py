@@ -256,6 +256,12 @@ class PVForecaster:
     min_train_rows : int
         Below this many daytime training rows, forecast yesterday's output
         (seasonal naive), still zero at night.
+    near_steps : int
+        Steps ahead ``0 .. near_steps - 1`` that get a dedicated model trained
+        on every daytime origin at that step ahead (0 = none). The all-horizon
+        model sees each step ahead in only ``1 / max_horizon`` of its rows; the
+        next hour is where the last measured output (how the array and the sky
+        are doing now) says most.
     """
 
     name = "pvlib_lightgbm"
@@ -276,9 +282,14 @@ class PVForecaster:
         train_window: int = 24 * 365,
         params: LightGBMParams | None = None,
         min_train_rows: int = 50,
+        near_steps: int = 0,
     ) -> None:
         if (latitude is None) != (longitude is None):
             raise ForecastError("give both latitude and longitude, or neither")
+        if near_steps < 0:
+            raise ForecastError(f"near_steps must be >= 0, got {near_steps}")
+        self.near_steps = near_steps
+        self.near_models: list[dict[float, lgb.Booster]] = []
         self.geometry = (
             SolarGeometry(latitude, longitude, timezone)
             if latitude is not None and longitude is not None
@@ -440,19 +451,10 @@ class PVForecaster:
         rng = np.random.default_rng(self.params.seed + end)
         room = np.minimum(end - o_all, self.max_horizon)
         k_all = (rng.random(o_all.size) * room).astype(np.int64)
-        day = ~sky.night[o_all + k_all]
-        o, k = o_all[day], k_all[day]
-        names, blocks, t = self._features(y, exog, o, k, sky, index)
+        names, x_all, y_all = self._training_rows(y, exog, o_all, k_all, sky, index)
         self.feature_names = names
-        xs, ys = [], []
-        for j, x in enumerate(blocks):
-            target = y.to_numpy(dtype=float)[t, j] / self.capacity[j]
-            ok = np.isfinite(target)
-            xs.append(x[ok])
-            ys.append(target[ok])
-        x_all = np.vstack(xs) if xs else np.zeros((0, len(names)))
-        y_all = np.concatenate(ys) if ys else np.zeros(0)
         self._fallback = None
+        self.near_models = []
         if len(y_all) < self.min_train_rows:
             # Too little daylight history to learn from: yesterday's output (night-masked).
             self._fallback = SeasonalNaive(period).fit(y, exog, end)
@@ -461,7 +463,42 @@ class PVForecaster:
         self.models = train_quantile_models(
             x_all, y_all, self.levels, self.params, names, self.name
         )
+        for step in range(self.near_steps):
+            o_near = np.arange(first, end - step)
+            k_near = np.full(o_near.size, step, dtype=np.int64)
+            _, x_near, y_near = self._training_rows(y, exog, o_near, k_near, sky, index)
+            if len(y_near) < self.min_train_rows:
+                break
+            who = f"{self.name} (step {step + 1})"
+            self.near_models.append(
+                train_quantile_models(x_near, y_near, self.levels, self.params, names, who)
+            )
         return self
+
+    def _training_rows(
+        self,
+        y: pd.DataFrame,
+        exog: pd.DataFrame | None,
+        o_all: np.ndarray,
+        k_all: np.ndarray,
+        sky: _SkyTable,
+        index: pd.DatetimeIndex,
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Features and targets [per kWp] of the daytime pairs among (o_all, k_all)."""
+        assert self.capacity is not None
+        day = ~sky.night[o_all + k_all]
+        o, k = o_all[day], k_all[day]
+        names, blocks, t = self._features(y, exog, o, k, sky, index)
+        xs, ys = [], []
+        values = y.to_numpy(dtype=float)
+        for j, x in enumerate(blocks):
+            target = values[t, j] / self.capacity[j]
+            ok = np.isfinite(target)
+            xs.append(x[ok])
+            ys.append(target[ok])
+        x_all = np.vstack(xs) if xs else np.zeros((0, len(names)))
+        y_all = np.concatenate(ys) if ys else np.zeros(0)
+        return names, x_all, y_all
 
     def predict(
         self,
@@ -507,6 +544,15 @@ class PVForecaster:
             levels = predict_levels(
                 self.models, x_all, quantiles, self.params.num_threads, self.name
             )
+            k_rows = np.tile(k[day], n_s)
+            for step, models in enumerate(self.near_models[:horizon]):
+                rows = np.flatnonzero(k_rows == step)
+                if rows.size:
+                    near = predict_levels(
+                        models, x_all[rows], quantiles, self.params.num_threads, self.name
+                    )
+                    for q, values in near.items():
+                        levels[q][rows] = values
             n_day = int(day.sum())
             for q, pred in levels.items():
                 per = np.clip(pred, 0.0, None).reshape(n_s, n_day) * self.capacity[:, None]

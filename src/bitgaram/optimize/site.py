@@ -12,6 +12,9 @@ terms, each with its weight in :class:`ObjectiveWeights`:
 - **ramping** ``|E[t] - E[t-1]|``, ``E[-1]`` being the last measured value;
 - **peak**: the largest ``E[t]`` of each peak period (slot), above a floor (the
   peak already reached in that period), each slot with its own weight;
+- **peak risk** of the first step: the expected amount by which ``E[0]`` exceeds
+  the peak reached so far, over a sample of its forecast errors (the tail that
+  a few equal-probability scenarios cannot represent);
 - **throughput** ``c + d`` (battery wear; also rules out simultaneous charge
   and discharge);
 - **terminal value** of the energy left in each battery at the horizon end.
@@ -126,6 +129,14 @@ class HorizonInput:
         Cost per kWh of each slot's peak, (S,).
     terminal_value : numpy.ndarray or None
         Value per kWh left stored at the horizon end, (B,).
+    peak_risk_offsets : numpy.ndarray or None
+        Sampled outcomes of the first step's no-battery district net load minus
+        the peak reached so far, (J,) [kWh]: the term is
+        ``peak_risk_weight * sum_j max(0, X[0] + offsets[j])`` with ``X[0]`` the
+        district battery energy of the first step. None = no term.
+    peak_risk_weight : float
+        Cost per kWh of exceedance in each sample (the peak weight divided by
+        the sample size, so the sum is an expectation).
     """
 
     building_net: np.ndarray
@@ -144,6 +155,8 @@ class HorizonInput:
     peak_floor: np.ndarray | None = None
     peak_weight: np.ndarray | None = None
     terminal_value: np.ndarray | None = None
+    peak_risk_offsets: np.ndarray | None = None
+    peak_risk_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -205,6 +218,8 @@ class SiteProblem:
         ``HorizonInput.peak_slot``.
     limits : SiteLimits
         Site import/export limits.
+    peak_risk_samples : int
+        Size J of ``HorizonInput.peak_risk_offsets`` (0 = no peak-risk term).
     shift_basis : bool
         Start each solve from the previous optimal basis moved one step back in
         time (right for a receding horizon that advances one step per solve;
@@ -224,10 +239,11 @@ class SiteProblem:
         n_scenarios: int = 1,
         peak_candidates: np.ndarray | None = None,
         limits: SiteLimits | None = None,
+        peak_risk_samples: int = 0,
         shift_basis: bool = True,
     ) -> None:
-        if horizon < 1 or n_scenarios < 1:
-            raise ConfigError("horizon and n_scenarios must be >= 1")
+        if horizon < 1 or n_scenarios < 1 or peak_risk_samples < 0:
+            raise ConfigError("horizon and n_scenarios must be >= 1, peak_risk_samples >= 0")
         self.horizon = horizon
         self.n_scenarios = n_scenarios
         self.limits = limits or SiteLimits()
@@ -277,6 +293,14 @@ class SiteProblem:
             self.peak_rows = lp.add_rows(
                 h * m, [(rows, self.p[cand], 1.0), (rows, x_tm, -1.0)]
             ).reshape(h, m)
+        # Peak risk of step 0: X[0] - sum_j zp[j] <= beta_1 (same compact form).
+        n_risk = peak_risk_samples
+        self.zp = lp.add_variables((n_risk,))
+        self.risk_rows = (
+            lp.add_rows(1, [(np.zeros(n_risk, dtype=int), self.zp, -1.0), (0, self.x[0], 1.0)])
+            if n_risk
+            else np.zeros(0, dtype=int)
+        )
 
         self.lp = lp
         self._arrays = lp.arrays()
@@ -323,6 +347,24 @@ class SiteProblem:
                 session.change_row_bounds(session.index(idx), row_lb[idx], row_ub[idx])
         self._held = arrays
 
+    def _apply_peak_risk(
+        self, inp: HorizonInput, cost: np.ndarray, col_ub: np.ndarray, row_ub: np.ndarray
+    ) -> None:
+        """Breakpoints and slopes of ``w * sum_j max(0, X[0] + a_j)`` (or no term)."""
+        n_risk = self.zp.size
+        offsets = inp.peak_risk_offsets
+        if offsets is None or inp.peak_risk_weight <= 0.0:
+            row_ub[self.risk_rows] = INF
+            _view(cost, self.zp)[:] = 0.0
+            return
+        a = np.asarray(offsets, dtype=float).reshape(-1)
+        if a.size != n_risk:
+            raise ConfigError(f"peak_risk_offsets has {a.size} samples, the problem {n_risk}")
+        beta = np.sort(-a)
+        row_ub[self.risk_rows] = beta[0]
+        _view(col_ub, self.zp)[:-1] = np.diff(beta)
+        _view(cost, self.zp)[:] = np.arange(1, n_risk + 1) * inp.peak_risk_weight
+
     def solve(self, inp: HorizonInput) -> Schedule:
         """Solve for one horizon of data.
 
@@ -330,6 +372,8 @@ class SiteProblem:
         ------
         SolveError
             If the limits cannot be met or HiGHS fails.
+        ConfigError
+            If ``peak_risk_offsets`` does not have ``peak_risk_samples`` entries.
         """
         b = self.battery
         n_b, h, k = b.n_batteries, self.horizon, self.n_scenarios
@@ -394,6 +438,8 @@ class SiteProblem:
             floor = np.zeros(self.p.size) if inp.peak_floor is None else inp.peak_floor
             _view(col_lb, self.p)[:] = np.maximum(floor, -1e6)
             _view(cost, self.p)[:] = 0.0 if inp.peak_weight is None else inp.peak_weight
+        if self.zp.size:
+            self._apply_peak_risk(inp, cost, col_ub, row_ub)
 
         session = self._session
         if isinstance(session, HighsCSession):
@@ -447,9 +493,10 @@ class ReferenceSiteProblem:
         n_scenarios: int = 1,
         peak_candidates: np.ndarray | None = None,
         limits: SiteLimits | None = None,
+        peak_risk_samples: int = 0,
     ) -> None:
-        if horizon < 1 or n_scenarios < 1:
-            raise ConfigError("horizon and n_scenarios must be >= 1")
+        if horizon < 1 or n_scenarios < 1 or peak_risk_samples < 0:
+            raise ConfigError("horizon and n_scenarios must be >= 1, peak_risk_samples >= 0")
         self.horizon = horizon
         self.n_scenarios = n_scenarios
         self.limits = limits or SiteLimits()
@@ -510,6 +557,14 @@ class ReferenceSiteProblem:
             steps = np.broadcast_to(t_all[:, None], (h, m))
             terms += district_terms(rows, steps, -1.0)
             self.peak_rows = lp.add_rows(h * m, terms).reshape(h, m)
+
+        # Peak risk: q[j] >= X[0] + a_j, q >= 0.
+        n_risk = peak_risk_samples
+        self.q = lp.add_variables((n_risk,))
+        rq = np.arange(n_risk)
+        self.risk_rows = lp.add_rows(
+            n_risk, [(rq, self.q, 1.0), *district_terms(rq, np.zeros(n_risk, dtype=int), -1.0)]
+        )
 
         self.lp = lp
         self._arrays = lp.arrays()
@@ -574,6 +629,11 @@ class ReferenceSiteProblem:
             floor = np.zeros(self.p.size) if inp.peak_floor is None else inp.peak_floor
             col_lb[self.p] = np.maximum(floor, -1e6)
             cost[self.p] = 0.0 if inp.peak_weight is None else inp.peak_weight
+        if self.q.size and inp.peak_risk_offsets is not None and inp.peak_risk_weight > 0:
+            cost[self.q] = inp.peak_risk_weight
+            row_lb[self.risk_rows] = np.asarray(inp.peak_risk_offsets, dtype=float)
+        elif self.q.size:
+            row_lb[self.risk_rows] = -INF
 
         self._session.update(cost, col_lb, col_ub, row_lb, row_ub)
         sol = self._session.solve()
