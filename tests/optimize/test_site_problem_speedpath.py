@@ -238,3 +238,31 @@ def test_peak_risk_pays_for_the_expected_exceedance_of_step_0() -> None:
     assert ref.objective == pytest.approx(sched.objective, abs=1e-7)
     with pytest.raises(ConfigError, match="peak_risk_offsets has 2 samples"):
         prob.solve(_risk_input(np.array([1.0, 2.0]), 1.0))
+
+
+@pytest.mark.skipif(highs_c_api() is None, reason="the HiGHS C API is not available")
+def test_a_failed_warm_solve_is_retried_cold(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    inp = _random_input(rng)
+    expected = SiteProblem(FLEET, H, K, CANDIDATES, peak_risk_samples=J).solve(inp).objective
+    prob = SiteProblem(FLEET, H, K, CANDIDATES, peak_risk_samples=J)
+    session = prob.session
+    assert isinstance(session, HighsCSession)
+    real_solve = session.solve
+    cleared: list[bool] = []
+
+    def flaky() -> problem.LPSolution:
+        if not cleared:
+            raise SolveError("LP is failed (HiGHS model status 4)")
+        return real_solve()
+
+    monkeypatch.setattr(session, "solve", flaky)
+    monkeypatch.setattr(session, "clear_solver", lambda: cleared.append(True))
+    assert prob.solve(inp).objective == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    assert cleared == [True]
+    # An infeasible model is not hidden: it fails again from the cold start and raises.
+    cleared.clear()
+    monkeypatch.setattr(session, "solve", lambda: (_ for _ in ()).throw(SolveError("infeasible")))
+    with pytest.raises(SolveError, match="infeasible"):
+        prob.solve(inp)
+    assert cleared == [True]

@@ -320,6 +320,7 @@ def _declare(lib: ctypes.CDLL) -> _CApi | None:
             "Highs_getBasis": (hint, [vp, vp, vp]),
             "Highs_setBasis": (hint, [vp, vp, vp]),
             "Highs_getIntInfoValue": (hint, [vp, txt, vp]),
+            "Highs_clearSolver": (hint, [vp]),
         }
         for name, (restype, argtypes) in signatures.items():
             func = getattr(lib, name)
@@ -484,6 +485,10 @@ class HighsCSession:
         cs = np.ascontiguousarray(col_status, dtype=self._int)
         rs = np.ascontiguousarray(row_status, dtype=self._int)
         return bool(self._lib.Highs_setBasis(self._h, _ptr(cs), _ptr(rs)) >= 0)
+
+    def clear_solver(self) -> None:
+        """Forget the basis and solver state: the next solve starts cold (same model)."""
+        self._lib.Highs_clearSolver(self._h)
 
     def iterations(self) -> int:
         """Simplex iterations of the last solve."""

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bitgaram.assets.battery import BatteryParams
-from bitgaram.errors import ConfigError
+from bitgaram.errors import ConfigError, SolveError
 from bitgaram.optimize.battery import BatteryBlock, add_battery_block
 from bitgaram.optimize.problem import (
     INF,
@@ -450,7 +450,15 @@ class SiteProblem:
         else:
             session.update(cost, col_lb, col_ub, row_lb, row_ub)
         self._warm = False
-        sol = session.solve()
+        try:
+            sol = session.solve()
+        except SolveError:
+            if not isinstance(session, HighsCSession):
+                raise
+            # HiGHS can fail numerically from a warm start (seen once in ~10^5 solves):
+            # retry the same model cold; an infeasible model fails again and raises.
+            session.clear_solver()
+            sol = session.solve()
         self._warm = True
         x = sol.x
         energy = _view(x, b.charge) - _view(x, b.discharge)
