@@ -13,6 +13,7 @@ from bitgaram.errors import ForecastError
 from bitgaram.forecast.base import (
     ForecastResult,
     actual_matrix,
+    iter_rolling_forecast,
     latest_weather_forecast,
     refit_blocks,
     rolling_forecast,
@@ -94,6 +95,18 @@ def test_rolling_forecast_refits_on_data_before_each_block() -> None:
     assert spy.fit_ends == [30, 54, 78]
     assert res.point.shape == (60, 4, 1)
     assert res.origins.tolist() == list(range(30, 90))
+
+
+def test_iter_rolling_forecast_fits_each_block_only_when_asked() -> None:
+    y = pd.DataFrame({"a": np.arange(100.0)}, index=pd.date_range("2024", periods=100, freq="h"))
+    spy = _Spy()
+    blocks = iter_rolling_forecast(spy, y, np.arange(30, 90), 4, refit_every=24)
+    first = next(blocks)
+    assert spy.fit_ends == [30]  # the consumer has block 1 before block 2 is fitted
+    assert first.origins.tolist() == list(range(30, 54))
+    rest = list(blocks)
+    assert spy.fit_ends == [30, 54, 78]
+    assert [b.origins[0] for b in rest] == [54, 78]
 
 
 def test_rolling_forecast_rejects_bad_origins() -> None:

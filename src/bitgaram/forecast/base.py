@@ -24,7 +24,7 @@ predicting each block in one batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, Self, runtime_checkable
 
@@ -391,6 +391,50 @@ def refit_blocks(origins: np.ndarray, refit_every: int | None) -> list[np.ndarra
     return blocks
 
 
+def _checked_origins(
+    y: pd.DataFrame, origins: np.ndarray | Sequence[int], horizon: int
+) -> np.ndarray:
+    """The origins as int64 after checking the series, range, order and horizon."""
+    check_series(y)
+    arr = check_origins(origins, len(y))
+    if horizon < 1:
+        raise ForecastError(f"horizon must be >= 1 step, got {horizon}")
+    if arr.size > 1 and np.any(np.diff(arr) <= 0):
+        raise ForecastError("origins must be strictly increasing")
+    return arr
+
+
+def iter_rolling_forecast(
+    forecaster: Forecaster,
+    y: pd.DataFrame,
+    origins: np.ndarray | Sequence[int],
+    horizon: int,
+    exog: pd.DataFrame | None = None,
+    refit_every: int | None = 24 * 7,
+    quantiles: Sequence[float] = (),
+) -> Iterator[ForecastResult]:
+    """Causal rolling-origin forecasts, one refit block at a time.
+
+    Same arguments and checks as :func:`rolling_forecast`, which joins the
+    blocks; this generator lets a consumer use a block's forecasts (e.g. a
+    controller replaying history) while later blocks are still being fitted.
+
+    Yields
+    ------
+    ForecastResult
+        The forecasts of one refit block's origins, in order.
+
+    Raises
+    ------
+    ForecastError
+        If origins are not increasing or out of range, or the model fails.
+    """
+    arr = _checked_origins(y, origins, horizon)
+    for block in refit_blocks(arr, refit_every):
+        forecaster.fit(y, exog, end=int(block[0]))
+        yield forecaster.predict(y, block, horizon, exog, quantiles)
+
+
 def rolling_forecast(
     forecaster: Forecaster,
     y: pd.DataFrame,
@@ -434,19 +478,14 @@ def rolling_forecast(
     ForecastError
         If origins are not increasing or out of range, or the model fails.
     """
-    check_series(y)
-    arr = check_origins(origins, len(y))
-    if horizon < 1:
-        raise ForecastError(f"horizon must be >= 1 step, got {horizon}")
-    if arr.size > 1 and np.any(np.diff(arr) <= 0):
-        raise ForecastError("origins must be strictly increasing")
-    blocks = refit_blocks(arr, refit_every)
+    arr = _checked_origins(y, origins, horizon)
+    n_blocks = len(refit_blocks(arr, refit_every))
     parts = []
-    for i, block in enumerate(blocks):
-        forecaster.fit(y, exog, end=int(block[0]))
-        parts.append(forecaster.predict(y, block, horizon, exog, quantiles))
+    blocks = iter_rolling_forecast(forecaster, y, arr, horizon, exog, refit_every, quantiles)
+    for part in blocks:
+        parts.append(part)
         if on_block is not None:
-            on_block(i + 1, len(blocks))
+            on_block(len(parts), n_blocks)
     if not parts:
         return ForecastResult(
             origins=arr,

@@ -24,8 +24,8 @@ filled with 0 (net load) or the last known value.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -33,7 +33,12 @@ import numpy as np
 import pandas as pd
 
 from bitgaram.errors import ConfigError
-from bitgaram.forecast.base import actual_matrix, latest_weather_forecast, rolling_forecast
+from bitgaram.forecast.base import (
+    actual_matrix,
+    iter_rolling_forecast,
+    latest_weather_forecast,
+    rolling_forecast,
+)
 from bitgaram.simulate.site import SiteData
 
 ForecastSource = Literal["models", "naive", "perfect"]
@@ -105,58 +110,234 @@ def _price_forecast(
     return _seasonal_naive(site.price[:, None], site.index, origins, h)[..., 0]
 
 
-def _model_net(
-    site: SiteData,
-    origins: np.ndarray,
-    h: int,
-    load_model: LoadModel,
-    on_progress: Callable[[str], None] | None,
-) -> np.ndarray:
-    """Load minus PV forecasts; the two models run side by side in two threads.
+class ForecastStream:
+    """Site forecasts produced in background threads, one refit block at a time.
 
-    LightGBM and NumPy release the GIL while they compute, so on a machine with
-    two cores the two rolling forecasts take about the time of the longer one.
+    :func:`site_forecast` is this stream run to completion. A controller that
+    replays history needs the forecasts of origin ``t`` only when it decides
+    step ``t``, so it can start as soon as the first refit block is ready and
+    solve its LPs while later blocks are fitted: LightGBM, NumPy and the HiGHS
+    C API release the GIL, so on two cores the forecasting and the replay
+    overlap instead of adding up. The numbers are the same either way: each
+    block is fitted on data before its first origin, whatever the replay does.
+
+    Parameters
+    ----------
+    site : SiteData
+        The site history.
+    horizon : int
+        Steps per forecast H.
+    source : {"models", "naive", "perfect"}
+        Forecast source (see module docstring); only ``"models"`` runs in the
+        background, the others are computed at once.
+    load_model : {"lightgbm", "baseline"}
+        Load model of the ``"models"`` source.
+    on_progress : callable, optional
+        Called with a short label before each model stage.
+
+    Raises
+    ------
+    ConfigError
+        If ``source`` is unknown.
+
+    Notes
+    -----
+    The arrays ``net_kwh``, ``price`` and ``carbon`` are filled in place; read
+    row ``t`` of ``net_kwh`` only after :meth:`wait` has returned for ``t``.
     """
-    from bitgaram.forecast.baselines import BestBaseline
-    from bitgaram.forecast.feedback import error_feedback
-    from bitgaram.forecast.load import LightGBMLoadForecaster
-    from bitgaram.forecast.pv import PVForecaster
 
-    exog = site.weather if len(site.weather.columns) else None
-    has_pv = site.pv_kwp > 0
+    def __init__(
+        self,
+        site: SiteData,
+        horizon: int,
+        source: ForecastSource = "models",
+        load_model: LoadModel = "baseline",
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        if source not in ("models", "naive", "perfect"):
+            raise ConfigError(f"unknown forecast source '{source}'; use models, naive or perfect")
+        n, h = site.n_steps, horizon
+        self.source = source
+        self._site = site
+        self._load_model = load_model
+        self._on_progress = on_progress
+        self.net_kwh = np.zeros((n, h, len(site.names)))
+        self.price, self.carbon = _price_and_carbon(site, h, source)
+        self._cond = threading.Condition()
+        self._error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+        # Origins [0, ready) are final; origin 0 has no history and stays 0.
+        self._ready = 1 if source == "models" and n > 1 else n
+        if source == "perfect":
+            all_o = np.arange(n)
+            self.net_kwh[:] = _fill_forward(actual_matrix(site.net_load_kwh, all_o, h), 0.0)
+        elif source == "naive" and n > 1:
+            naive = _seasonal_naive(site.net_load_kwh, site.index, np.arange(1, n), h)
+            self.net_kwh[1:] = _fill_forward(naive, 0.0)
+        has_pv = site.pv_kwp > 0
+        self._has_pv = has_pv
+        self._load = np.zeros_like(self.net_kwh)
+        self._pv = np.zeros_like(self.net_kwh)
+        self._done = {"load": 1, "pv": 1 if has_pv.any() else n}
 
-    def load_forecast() -> np.ndarray:
+    @property
+    def horizon(self) -> int:
+        """Steps per forecast H."""
+        return int(self.net_kwh.shape[1])
+
+    def start(self) -> ForecastStream:
+        """Start the background model runs (no-op for other sources or once started)."""
+        if self._ready >= self.net_kwh.shape[0] or self._threads:
+            return self
+        if self._on_progress:
+            label = "load and PV forecasts" if self._has_pv.any() else "load forecasts"
+            self._on_progress(label)
+        jobs = [("load", self._run_load)]
+        if self._has_pv.any():
+            jobs.append(("pv", self._run_pv))
+        for name, job in jobs:
+            thread = threading.Thread(
+                target=self._guard, args=(job,), name=f"bitgaram-{name}-forecast", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+        return self
+
+    def ready(self) -> int:
+        """Number of leading origins whose forecasts are final."""
+        with self._cond:
+            return self._ready
+
+    def wait(self, origin: int) -> int:
+        """Block until the forecasts of ``origin`` are final.
+
+        Returns
+        -------
+        int
+            Number of leading origins that are final (``> origin``).
+
+        Raises
+        ------
+        ForecastError
+            Or whatever a model raised in the background.
+        """
+        n = self.net_kwh.shape[0]
+        if origin >= n:
+            raise ConfigError(f"origin {origin} is past the end of the data ({n} steps)")
+        self.start()
+        with self._cond:
+            while self._ready <= origin and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            return self._ready
+
+    def result(self) -> SiteForecast:
+        """All forecasts, once every block is done."""
+        n = self.net_kwh.shape[0]
+        if n:
+            self.wait(n - 1)
+        return SiteForecast(
+            net_kwh=self.net_kwh, price=self.price, carbon=self.carbon, source=self.source
+        )
+
+    def _guard(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except BaseException as exc:  # handed to the waiting consumer
+            with self._cond:
+                self._error = exc
+                self._cond.notify_all()
+
+    def _advance(self, part: str, done: int) -> None:
+        """Record that ``part`` is final up to ``done`` and publish the net load rows."""
+        with self._cond:
+            self._done[part] = done
+            ready = min(self._done.values())
+            if ready > self._ready:
+                rows = slice(self._ready, ready)
+                net = self._load[rows] - np.clip(self._pv[rows], 0.0, None)
+                self.net_kwh[rows] = _fill_forward(net, 0.0)
+                self._ready = ready
+                self._cond.notify_all()
+
+    def _origins(self) -> np.ndarray:
+        # Origin 0 has no history: rolling forecasts need origins >= 1.
+        return np.arange(1, self.net_kwh.shape[0])
+
+    def _run_load(self) -> None:
+        from bitgaram.forecast.baselines import BestBaseline
+        from bitgaram.forecast.load import LightGBMLoadForecaster
+
+        site, h = self._site, self.horizon
+        exog = site.weather if len(site.weather.columns) else None
         load_y = _frame(site.load_kwh, site.index, site.names)
         model: LightGBMLoadForecaster | BestBaseline = (
             LightGBMLoadForecaster(max_horizon=h, quantiles=(), near_steps=NEAR_STEPS)
-            if load_model == "lightgbm"
+            if self._load_model == "lightgbm"
             else BestBaseline()
         )
-        return rolling_forecast(model, load_y, origins, h, exog=exog, refit_every=REFIT_EVERY).point
+        blocks = iter_rolling_forecast(
+            model, load_y, self._origins(), h, exog=exog, refit_every=REFIT_EVERY
+        )
+        for part in blocks:
+            self._load[part.origins] = part.point
+            self._advance("load", int(part.origins[-1]) + 1)
 
-    def pv_forecast() -> np.ndarray:
+    def _run_pv(self) -> None:
+        from bitgaram.forecast.feedback import error_feedback
+        from bitgaram.forecast.pv import PVForecaster
+
+        site, h, has_pv = self._site, self.horizon, self._has_pv
+        exog = site.weather if len(site.weather.columns) else None
         cols = tuple(n for n, ok in zip(site.names, has_pv, strict=True) if ok)
         pv_y = _frame(site.pv_kwh[:, has_pv], site.index, cols)
         kwp = dict(zip(cols, site.pv_kwp[has_pv].tolist(), strict=True))
-        point = rolling_forecast(
-            PVForecaster(kwp=kwp, quantiles=()),
-            pv_y,
-            origins,
-            h,
-            exog=exog,
-            refit_every=REFIT_EVERY,
-        ).point
-        return error_feedback(np.nan_to_num(point), site.pv_kwh[:, has_pv], origins, REFIT_EVERY)
+        origins = self._origins()
+        point = np.zeros((len(origins), h, len(cols)))
+        model = PVForecaster(kwp=kwp, quantiles=())
+        blocks = iter_rolling_forecast(model, pv_y, origins, h, exog=exog, refit_every=REFIT_EVERY)
+        done = 0
+        for part in blocks:
+            rows = part.origins - 1
+            point[rows] = np.nan_to_num(part.point)
+            end = int(rows[-1]) + 1
+            # The correction of a row depends on earlier rows only: the prefix gives
+            # the same values as the whole series.
+            fixed = error_feedback(point[:end], site.pv_kwh[:, has_pv], origins[:end], REFIT_EVERY)
+            pv = np.zeros((end - done, h, len(site.names)))
+            pv[..., has_pv] = fixed[done:end]
+            self._pv[done + 1 : end + 1] = pv
+            done = end
+            self._advance("pv", end + 1)
 
-    if on_progress:
-        on_progress("load and PV forecasts" if has_pv.any() else "load forecasts")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pv_job = pool.submit(pv_forecast) if has_pv.any() else None
-        load = load_forecast()
-        pv = np.zeros_like(load)
-        if pv_job is not None:
-            pv[..., has_pv] = pv_job.result()
-    return load - np.clip(pv, 0.0, None)
+
+def _price_and_carbon(
+    site: SiteData, h: int, source: ForecastSource
+) -> tuple[np.ndarray, np.ndarray]:
+    """Price and carbon-intensity forecasts of every origin, (N, H) each."""
+    n = site.n_steps
+    if source == "perfect":
+        all_o = np.arange(n)
+        carbon = actual_matrix(site.carbon[:, None], all_o, h)[..., 0]
+        carbon = _fill_forward(carbon, float(site.carbon[-1]))
+        price = _fill_forward(_price_forecast(site, all_o, h, source), float(site.price[-1]))
+        return price, carbon
+    origins = np.arange(1, n)
+    carbon = np.zeros((n, h))
+    price = np.zeros((n, h))
+    if n > 1:
+        carbon[1:] = _seasonal_naive(site.carbon[:, None], site.index, origins, h)[..., 0]
+        price[1:] = _price_forecast(site, origins, h, source)
+    # Before any observation, carbon and price are unknown: use the first measured value
+    # from then on (no look-ahead: row t only uses values of rows < t).
+    for arr, series in ((carbon, site.carbon), (price, site.price)):
+        for t in range(min(n, 48)):
+            bad = ~np.isfinite(arr[t])
+            if bad.any():
+                arr[t, bad] = series[t - 1] if t > 0 else 0.0
+        arr[~np.isfinite(arr)] = 0.0
+    return price, carbon
 
 
 def site_forecast(
@@ -192,38 +373,4 @@ def site_forecast(
     ForecastError
         If a model cannot be fitted.
     """
-    n = site.n_steps
-    # Origin 0 has no history: rolling_forecast needs origins >= 1; row 0 stays empty.
-    origins = np.arange(1, n)
-    h = horizon
-    net = np.zeros((n, h, len(site.names)))
-    carbon = np.zeros((n, h))
-    if source == "perfect":
-        all_o = np.arange(n)
-        net = _fill_forward(actual_matrix(site.net_load_kwh, all_o, h), 0.0)
-        carbon = actual_matrix(site.carbon[:, None], all_o, h)[..., 0]
-        carbon = _fill_forward(carbon, float(site.carbon[-1]))
-        price = _fill_forward(_price_forecast(site, all_o, h, source), float(site.price[-1]))
-        return SiteForecast(net_kwh=net, price=price, carbon=carbon, source=source)
-    if n > 1:
-        if source == "naive":
-            net[1:] = _seasonal_naive(site.net_load_kwh, site.index, origins, h)
-        elif source == "models":
-            net[1:] = _model_net(site, origins, h, load_model, on_progress)
-        else:
-            raise ConfigError(f"unknown forecast source '{source}'; use models, naive or perfect")
-        if on_progress:
-            on_progress("carbon forecasts")
-        carbon[1:] = _seasonal_naive(site.carbon[:, None], site.index, origins, h)[..., 0]
-    price = np.zeros((n, h))
-    price[1:] = _price_forecast(site, origins, h, source) if n > 1 else price[1:]
-    net = _fill_forward(net, 0.0)
-    # Before any observation, carbon and price are unknown: use the first measured value
-    # from then on (no look-ahead: row t only uses values of rows < t).
-    for arr, series in ((carbon, site.carbon), (price, site.price)):
-        for t in range(min(n, 48)):
-            bad = ~np.isfinite(arr[t])
-            if bad.any():
-                arr[t, bad] = series[t - 1] if t > 0 else 0.0
-        arr[~np.isfinite(arr)] = 0.0
-    return SiteForecast(net_kwh=net, price=price, carbon=carbon, source=source)
+    return ForecastStream(site, horizon, source, load_model, on_progress).result()

@@ -2,8 +2,9 @@
 
 Every step ``t`` the controller
 
-1. reads the forecasts issued for origin ``t`` (computed once up front by
-   :func:`bitgaram.optimize.forecasts.site_forecast`, causal by construction):
+1. reads the forecasts issued for origin ``t`` (fitted block by block in
+   background threads by :class:`bitgaram.optimize.forecasts.ForecastStream`
+   while the replay runs, causal by construction):
    LightGBM load with dedicated models for the next hours, and PV corrected by
    its error on the last measured hour. The decision is applied to the next
    hour only, and the error of that one forecast moves the score most (on the
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from bitgaram.errors import ConfigError
-from bitgaram.optimize.forecasts import ForecastSource, LoadModel, SiteForecast, site_forecast
+from bitgaram.optimize.forecasts import ForecastSource, ForecastStream, LoadModel, SiteForecast
 from bitgaram.optimize.site import HorizonInput, SiteLimits, SiteProblem
 from bitgaram.optimize.weights import (
     BaselineRates,
@@ -140,14 +141,10 @@ class MPCController:
         self._on_progress = on_progress
 
     def prepare(self, site: SiteData) -> None:
-        """Compute forecasts (once, causal) and build the LP."""
+        """Start the forecasts (causal, in the background) and build the LP."""
         cfg = self.config
         if cfg.horizon < 1 or cfg.n_scenarios < 1 or cfg.error_window_days < 1:
             raise ConfigError("MPC horizon, n_scenarios and error_window_days must be >= 1")
-        if self.forecast is None or self.forecast.net_kwh.shape[0] != site.n_steps:
-            self.forecast = site_forecast(
-                site, cfg.horizon, cfg.source, cfg.load_model, self._on_progress
-            )
         fleet = site.fleet()
         # No-battery rates of the measured history, queried with prefixes [0, t) only.
         self._history_rates = RunningBaselineRates(
@@ -156,16 +153,25 @@ class MPCController:
         self._cols = site.battery_buildings
         self._site = site
         h = cfg.horizon
+        self._stream: ForecastStream | None = None
         if fleet is None:
             self._problem: SiteProblem | None = None
             return
+        fc: SiteForecast | ForecastStream
+        if self.forecast is not None and self.forecast.net_kwh.shape[0] == site.n_steps:
+            fc = self.forecast
+        else:
+            # Fitted in background threads while the replay runs: the replay waits for
+            # each origin's block, and the values are those of ``site_forecast``.
+            fc = ForecastStream(site, h, cfg.source, cfg.load_model, self._on_progress)
+            self._stream = fc.start()
+        self._net, self._price, self._carbon = fc.net_kwh, fc.price, fc.carbon
         cand = np.tile(np.arange(2), (h, 1)) if cfg.use_peak else None
         n_risk = cfg.peak_risk_samples if cfg.use_peak else 0
         self._problem = SiteProblem(fleet, h, cfg.n_scenarios, cand, cfg.limits, n_risk)
-        # Forecast errors per origin and step ahead, NaN until the target is measured.
-        actual = np.nan_to_num(_actual(site.net_load_kwh, h), nan=np.nan)
-        self._errors = actual - self.forecast.net_kwh
-        self._actual_district = actual.sum(axis=2)
+        # Forecast errors are actual - forecast, NaN until the target is measured.
+        self._actual = _actual(site.net_load_kwh, h)
+        self._actual_district = self._actual.sum(axis=2)
         self._levels = (np.arange(cfg.n_scenarios) + 0.5) / cfg.n_scenarios
         self._offsets = self._scenario_offsets()
         self._chunk: tuple[int, np.ndarray, np.ndarray] | None = None
@@ -178,7 +184,7 @@ class MPCController:
         """
         cfg = self.config
         if cfg.n_scenarios == 1:
-            n_b = self._errors.shape[2]
+            n_b = self._net.shape[2]
             zero = np.zeros((1, cfg.horizon))
             return np.zeros((1, cfg.horizon, n_b)), zero, zero
         q = self._chunk_at(t)[0]  # (K, H, B + 2)
@@ -188,12 +194,19 @@ class MPCController:
         """Scenario quantiles (K, H, B + 2) and peak-risk errors (J + 1,) of origin t."""
         chunk = self._chunk
         if chunk is None or not chunk[0] <= t < chunk[0] + len(chunk[1]):
-            n_b = self._errors.shape[2]
+            n_b = self._net.shape[2]
             size = int(np.clip(2e7 / (self._offsets.size * (n_b + 2)), 1, 256))
-            origins = np.arange(t, min(t + size, self._errors.shape[0]))
+            # Only origins whose forecasts are final (their errors' targets lie before them).
+            origins = np.arange(t, min(t + size, self._ready(t)))
             chunk = (t, *self._scenario_chunk(origins))
             self._chunk = chunk
         return chunk[1][t - chunk[0]], chunk[2][t - chunk[0]]
+
+    def _ready(self, t: int) -> int:
+        """Number of leading origins with final forecasts, waiting for origin ``t``."""
+        if self._stream is None:
+            return int(self._net.shape[0])
+        return self._stream.wait(t)
 
     def _peak_risk(self, t: int) -> tuple[np.ndarray, int]:
         """Largest J past errors of the next step's district net load, and the sample size."""
@@ -227,7 +240,8 @@ class MPCController:
         pos = origins[:, None, None] + self._offsets[None]  # (T, W', H)
         ok = pos >= 0
         steps = np.broadcast_to(np.arange(self.config.horizon), pos.shape)
-        err = self._errors[np.where(ok, pos, 0), steps]  # (T, W', H, B)
+        at = np.where(ok, pos, 0)
+        err = self._actual[at, steps] - self._net[at, steps]  # (T, W', H, B)
         err = np.where(ok[..., None], err, np.nan)
         dist = err.sum(axis=3)
         dist = np.where(np.isnan(err).any(axis=3), np.nan, dist)
@@ -257,7 +271,7 @@ class MPCController:
         if t - lo < 24:
             return 0.0, 0.0
         act = self._actual_district[lo:t, 0]
-        err = self._errors[lo:t, 0, :].sum(axis=1)
+        err = (self._actual[lo:t, 0, :] - self._net[lo:t, 0, :]).sum(axis=1)
         prev = self._actual_district[lo - 1 : t - 1, 0]
         ramp = act - prev
         out = []
@@ -269,13 +283,13 @@ class MPCController:
     def act(self, obs: Observation) -> np.ndarray:
         """Battery energies for step ``obs.t`` [kWh, + = charge]."""
         cols = self._cols
-        if self._problem is None or obs.t == 0 or self.forecast is None:
+        if self._problem is None or obs.t == 0:
             return np.zeros(cols.size)
         cfg = self.config
         t = obs.t
-        fc = self.forecast
-        net_f = fc.net_kwh[t]  # (H, B)
-        price_f, carbon_f = fc.price[t], fc.carbon[t]
+        self._ready(t)
+        net_f = self._net[t]  # (H, B)
+        price_f, carbon_f = self._price[t], self._carbon[t]
         district_f = net_f.sum(axis=1)
 
         # Baseline rates from measured history (no-battery net = load - PV) and the forecast.

@@ -1,0 +1,90 @@
+"""Background site forecasts: same values as the batch composition, errors reach the consumer."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bitgaram.errors import ForecastError
+from bitgaram.forecast.base import rolling_forecast
+from bitgaram.forecast.feedback import error_feedback
+from bitgaram.forecast.load import LightGBMLoadForecaster
+from bitgaram.forecast.pv import PVForecaster
+from bitgaram.optimize.forecasts import NEAR_STEPS, REFIT_EVERY, ForecastStream, site_forecast
+from bitgaram.optimize.mpc import MPCConfig, MPCController
+from bitgaram.simulate import SiteData, simulate
+
+
+def _site(site: SiteData, stop: int) -> SiteData:
+    part = site.slice(0, stop)
+    return replace(
+        part,
+        names=part.names[:2],
+        load_kwh=part.load_kwh[:, :2].copy(),
+        pv_kwh=part.pv_kwh[:, :2].copy(),
+        batteries=part.batteries[:2],
+        pv_kwp=part.pv_kwp[:2],
+    )
+
+
+def test_stream_equals_batch_forecasts_over_several_refit_blocks(citylearn_site: SiteData) -> None:
+    site = _site(citylearn_site, REFIT_EVERY * 2 + 100)  # three refit blocks
+    h = 8
+    stream = ForecastStream(site, h, "models", "lightgbm")
+    got = stream.result().net_kwh
+
+    origins = np.arange(1, site.n_steps)
+    frame = pd.DataFrame(site.load_kwh, index=site.index, columns=list(site.names))
+    load = rolling_forecast(
+        LightGBMLoadForecaster(max_horizon=h, quantiles=(), near_steps=NEAR_STEPS),
+        frame,
+        origins,
+        h,
+        exog=site.weather,
+        refit_every=REFIT_EVERY,
+    ).point
+    pv_frame = pd.DataFrame(site.pv_kwh, index=site.index, columns=list(site.names))
+    kwp = dict(zip(site.names, site.pv_kwp.tolist(), strict=True))
+    pv = rolling_forecast(
+        PVForecaster(kwp=kwp, quantiles=()), pv_frame, origins, h, site.weather, REFIT_EVERY
+    ).point
+    pv = error_feedback(np.nan_to_num(pv), site.pv_kwh, origins, REFIT_EVERY)
+    expected = np.nan_to_num(load - np.clip(pv, 0.0, None), nan=0.0)
+    np.testing.assert_array_equal(got[1:], expected)
+    assert np.all(got[0] == 0.0)
+
+
+def test_wait_returns_once_the_origin_is_final(citylearn_site: SiteData) -> None:
+    site = _site(citylearn_site, REFIT_EVERY * 2)
+    stream = ForecastStream(site, 4, "models", "baseline").start()
+    ready = stream.wait(5)
+    assert 5 < ready <= site.n_steps
+    assert stream.wait(site.n_steps - 1) == site.n_steps
+    with pytest.raises(Exception, match="past the end"):
+        stream.wait(site.n_steps)
+
+
+def test_a_model_error_in_the_background_reaches_the_caller(
+    citylearn_site: SiteData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_fit(self: PVForecaster, *args: object, **kwargs: object) -> None:
+        raise ForecastError("PV model broke")
+
+    monkeypatch.setattr(PVForecaster, "fit", broken_fit)
+    site = _site(citylearn_site, 24 * 10)
+    stream = ForecastStream(site, 4, "models", "baseline")
+    with pytest.raises(ForecastError, match="PV model broke"):
+        stream.wait(30)
+
+
+def test_mpc_on_the_stream_acts_as_on_precomputed_forecasts(citylearn_site: SiteData) -> None:
+    site = _site(citylearn_site, REFIT_EVERY + 24 * 3)
+    cfg = MPCConfig(horizon=12, n_scenarios=3, load_model="baseline", peak_risk_samples=4)
+    streamed = simulate(site, MPCController(cfg))
+    fc = site_forecast(site, cfg.horizon, cfg.source, cfg.load_model)
+    batch = simulate(site, MPCController(cfg, forecast=fc))
+    np.testing.assert_array_equal(streamed.battery_kwh, batch.battery_kwh)
+    assert np.abs(streamed.battery_kwh).sum() > 0.0
