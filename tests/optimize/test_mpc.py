@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bitgaram.optimize.mpc import MPCConfig, MPCController, _nan_quantiles
+from bitgaram.optimize.mpc import MPCConfig, MPCController, _nan_quantiles, _peak_outlook
 from bitgaram.optimize.oracle import OracleController
 from bitgaram.simulate import SiteData, simulate
 
@@ -64,3 +64,19 @@ def test_nan_quantiles_match_numpy() -> None:
     with pytest.warns(RuntimeWarning):
         expected = np.nan_to_num(np.nanquantile(x, levels, axis=0))
     assert np.allclose(_nan_quantiles(x, levels), expected)
+
+
+def test_peak_outlook_is_the_quantile_of_the_maximum_of_the_remaining_days() -> None:
+    days = np.zeros((28, 24))
+    days[:, 18] = np.arange(1.0, 29.0)  # daily maxima 1 .. 28 kWh
+    measured = np.concatenate([np.zeros(24 * 3), days.ravel()])
+    # One day left: the median of the daily maxima.
+    assert _peak_outlook(measured, 24, 0.5) == pytest.approx(14.5)
+    # Four weeks left: the maximum of 28 days exceeds the level with even odds.
+    level = _peak_outlook(measured, 24 * 28, 0.5)
+    assert level == pytest.approx(np.quantile(np.arange(1.0, 29.0), 0.5 ** (1 / 28)))
+    assert 27.0 < level < 28.0
+    # A lower probability level gives a lower outlook; nothing left or too little history: none.
+    assert _peak_outlook(measured, 24, 0.25) < 14.5
+    assert _peak_outlook(measured, 0, 0.5) == -1e6
+    assert _peak_outlook(measured[-24 * 6 :], 24, 0.5) == -1e6

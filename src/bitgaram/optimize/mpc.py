@@ -25,7 +25,12 @@ Every step ``t`` the controller
    the next step's expected exceedance of the peak so far is priced over the
    largest ``peak_risk_samples`` past errors (a few equal-probability
    scenarios cannot represent the rare surges that set a month's peak: without
-   this term the controller would charge into them);
+   this term the controller would charge into them). The peak is priced only
+   above its *outlook*, the level the block's steps beyond the horizon reach
+   anyway with even odds (from the recent daily maxima): early in a block, a
+   rise far below the peak the month will set costs nothing, and pricing it
+   from the peak reached so far made the controller give up arbitrage and PV
+   storage to shave peaks that never counted;
 4. solves the site LP (:class:`bitgaram.optimize.site.SiteProblem`) from the
    measured SoC and applies the first step only.
 
@@ -33,8 +38,8 @@ No weight is fitted to data: the weights come from the score's definition,
 the scenarios from the forecaster's own measured errors. The first design
 choices (scenarios, pooled hours, peak margin, 24 h horizon, next-hour
 models) were made on the first 2,000 steps of the shipped data only; the later
-ones (unscaled weights, peak risk, the load model's change features) on the
-full year of buildings 1-5 and its five 4-building districts, so the second
+ones (unscaled weights, peak risk, the load model's change features, the
+peak outlook) on the full year of buildings 1-5 and its five 4-building districts, so the second
 half-year is no longer a strict held-out check (see BENCHMARKS.md).
 """
 
@@ -97,6 +102,12 @@ class MPCConfig:
     peak_risk_samples : int
         Largest past errors of the next step's district net load whose expected
         exceedance of the block's peak so far is priced (0 = no such term).
+    peak_outlook : float or None
+        Probability level ``q`` of the peak outlook: a block's peak is priced only
+        above the level its steps beyond the horizon reach with probability
+        ``q`` (from the daily maxima of the last ``error_window_days``), since a
+        peak below the one the block will set anyway costs nothing. None = price
+        every rise above the peak reached so far.
     limits : SiteLimits
         Site import/export limits.
     """
@@ -113,6 +124,7 @@ class MPCConfig:
     skill_scaling: bool = False
     peak_margin: bool = True
     peak_risk_samples: int = 16
+    peak_outlook: float | None = 0.5
     limits: SiteLimits = field(default_factory=SiteLimits)
 
 
@@ -316,7 +328,19 @@ class MPCController:
             base_blk = np.concatenate([hist.sum(axis=1), district_f[slot == 0]])
             mean, peak = float(base_blk.mean()), float(base_blk.max())
             wgt = peak_weight(mean, peak, rates.load_factor, cfg.block) * level_skill
-            floor = float(so_far.max()) if so_far.size else -1e6
+            reached = float(so_far.max()) if so_far.size else -1e6
+            outlook = (-1e6, -1e6)
+            if cfg.peak_outlook is not None:
+                # Steps of each block beyond the horizon: the current block's rest, and
+                # the next block minus its steps in the horizon.
+                in_blk = int((slot == 0).sum())
+                after = (start + cfg.block - t - in_blk, cfg.block - (cfg.horizon - in_blk))
+                outlook = (
+                    _peak_outlook(measured, after[0], cfg.peak_outlook, cfg.error_window_days),
+                    _peak_outlook(measured, after[1], cfg.peak_outlook, cfg.error_window_days),
+                )
+            base_floor = max(reached, outlook[0])
+            floor = base_floor
             if cfg.peak_margin and so_far.size:
                 # The peak rows see the point forecast; a new peak comes from the error on
                 # top of it. Lowering the floor by the upper error scenario of the next step
@@ -324,7 +348,7 @@ class MPCController:
                 floor -= max(float(q_d[-1, 0]), 0.0)
             inp_peak = {
                 "peak_slot": slot,
-                "peak_floor": np.array([floor, -1e6]),
+                "peak_floor": np.array([floor, outlook[1]]),
                 "peak_weight": np.array([wgt, wgt]),
             }
             if cfg.peak_risk_samples and so_far.size:
@@ -334,7 +358,7 @@ class MPCController:
                 errs, n_ok = self._peak_risk(t)
                 if n_ok >= cfg.peak_risk_samples:
                     full = peak_weight(mean, peak, rates.load_factor, cfg.block)
-                    inp_peak["peak_risk_offsets"] = district_f[0] + errs - float(so_far.max())
+                    inp_peak["peak_risk_offsets"] = district_f[0] + errs - base_floor
                     inp_peak["peak_risk_weight"] = full / n_ok
         inp = HorizonInput(
             building_net=net_f[:, cols].T,
@@ -351,6 +375,22 @@ class MPCController:
             **inp_peak,
         )
         return self._problem.solve(inp).battery_kwh[:, 0]
+
+
+def _peak_outlook(measured: np.ndarray, steps_left: int, q: float, days: int = 28) -> float:
+    """Level the district peak will reach anyway in the next ``steps_left`` hours [kWh].
+
+    The ``q``-quantile of the maximum over ``steps_left / 24`` independent days
+    whose maxima follow the empirical distribution of the last ``days`` daily
+    maxima of the measured net load ``measured`` (hourly, oldest first): the
+    quantile ``q ** (24 / steps_left)`` of those maxima. -1e6 (no outlook) with
+    less than a week of history or no step left.
+    """
+    n_days = min(days, measured.size // 24)
+    if n_days < 7 or steps_left <= 0:
+        return -1e6
+    daily = measured[measured.size - 24 * n_days :].reshape(n_days, 24).max(axis=1)
+    return float(np.quantile(daily, q ** (24.0 / steps_left)))
 
 
 def _nan_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
