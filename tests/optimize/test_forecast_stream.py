@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,20 +16,8 @@ from bitgaram.optimize.mpc import MPCConfig, MPCController
 from bitgaram.simulate import SiteData, simulate
 
 
-def _site(site: SiteData, stop: int) -> SiteData:
-    part = site.slice(0, stop)
-    return replace(
-        part,
-        names=part.names[:2],
-        load_kwh=part.load_kwh[:, :2].copy(),
-        pv_kwh=part.pv_kwh[:, :2].copy(),
-        batteries=part.batteries[:2],
-        pv_kwp=part.pv_kwp[:2],
-    )
-
-
 def test_stream_equals_batch_forecasts_over_several_refit_blocks(citylearn_site: SiteData) -> None:
-    site = _site(citylearn_site, REFIT_EVERY * 2 + 100)  # three refit blocks
+    site = citylearn_site.slice(0, REFIT_EVERY * 2 + 100).subset([0, 1])  # three refit blocks
     h = 8
     stream = ForecastStream(site, h, "models", "lightgbm")
     got = stream.result().net_kwh
@@ -58,7 +44,7 @@ def test_stream_equals_batch_forecasts_over_several_refit_blocks(citylearn_site:
 
 
 def test_wait_returns_once_the_origin_is_final(citylearn_site: SiteData) -> None:
-    site = _site(citylearn_site, REFIT_EVERY * 2)
+    site = citylearn_site.slice(0, REFIT_EVERY * 2).subset([0, 1])
     stream = ForecastStream(site, 4, "models", "baseline").start()
     ready = stream.wait(5)
     assert 5 < ready <= site.n_steps
@@ -74,14 +60,14 @@ def test_a_model_error_in_the_background_reaches_the_caller(
         raise ForecastError("PV model broke")
 
     monkeypatch.setattr(PVForecaster, "fit", broken_fit)
-    site = _site(citylearn_site, 24 * 10)
+    site = citylearn_site.slice(0, 24 * 10).subset([0, 1])
     stream = ForecastStream(site, 4, "models", "baseline")
     with pytest.raises(ForecastError, match="PV model broke"):
         stream.wait(30)
 
 
 def test_mpc_on_the_stream_acts_as_on_precomputed_forecasts(citylearn_site: SiteData) -> None:
-    site = _site(citylearn_site, REFIT_EVERY + 24 * 3)
+    site = citylearn_site.slice(0, REFIT_EVERY + 24 * 3).subset([0, 1])
     cfg = MPCConfig(horizon=12, n_scenarios=3, load_model="baseline", peak_risk_samples=4)
     streamed = simulate(site, MPCController(cfg))
     fc = site_forecast(site, cfg.horizon, cfg.source, cfg.load_model)

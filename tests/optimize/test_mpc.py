@@ -12,21 +12,9 @@ from bitgaram.optimize.oracle import OracleController
 from bitgaram.simulate import SiteData, simulate
 
 
-def _two_buildings(site: SiteData, start: int, stop: int) -> SiteData:
-    part = site.slice(start, stop)
-    return replace(
-        part,
-        names=part.names[:2],
-        load_kwh=part.load_kwh[:, :2].copy(),
-        pv_kwh=part.pv_kwh[:, :2].copy(),
-        batteries=part.batteries[:2],
-        pv_kwp=part.pv_kwp[:2],
-    )
-
-
 def test_mpc_with_forecast_models_is_causal(citylearn_site: SiteData) -> None:
     """Changing load and PV from hour T on leaves every action before T unchanged."""
-    site = _two_buildings(citylearn_site, 24 * 30, 24 * 36)
+    site = citylearn_site.slice(24 * 30, 24 * 36).subset([0, 1])
     t_change = 24 * 4 + 7
     load = site.load_kwh.copy()
     pv = site.pv_kwh.copy()
@@ -41,14 +29,14 @@ def test_mpc_with_forecast_models_is_causal(citylearn_site: SiteData) -> None:
 
 
 def test_mpc_with_perfect_forecasts_beats_no_battery(citylearn_site: SiteData) -> None:
-    site = _two_buildings(citylearn_site, 0, 24 * 7)
+    site = citylearn_site.slice(0, 24 * 7).subset([0, 1])
     res = simulate(site, MPCController(MPCConfig(horizon=24, n_scenarios=1, source="perfect")))
     assert res.score.score < 0.9
     assert np.all(res.soc_kwh <= 6.4 + 1e-9)
 
 
 def test_oracle_is_a_bound_for_mpc_on_a_week(citylearn_site: SiteData) -> None:
-    site = _two_buildings(citylearn_site, 0, 24 * 7)
+    site = citylearn_site.slice(0, 24 * 7).subset([0, 1])
     oracle = simulate(site, OracleController())
     naive = simulate(site, MPCController(MPCConfig(horizon=24, n_scenarios=3, source="naive")))
     assert oracle.score.score < 1.0

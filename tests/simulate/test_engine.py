@@ -89,3 +89,14 @@ def test_wrong_action_shape_raises() -> None:
     site = _site(np.ones((4, 1)), np.zeros((4, 1)), (BatteryParams(1.0, 1.0),))
     with pytest.raises(DataError, match="expected 1"):
         simulate(site, RandomController(np.ones((4, 2))))
+
+
+def test_subset_keeps_the_chosen_buildings_in_order(citylearn_site: SiteData) -> None:
+    part = citylearn_site.slice(0, 48).subset([3, 1])
+    assert part.names == (citylearn_site.names[3], citylearn_site.names[1])
+    np.testing.assert_array_equal(part.load_kwh[:, 0], citylearn_site.load_kwh[:48, 3])
+    np.testing.assert_array_equal(part.pv_kwh[:, 1], citylearn_site.pv_kwh[:48, 1])
+    assert part.pv_kwp.tolist() == [citylearn_site.pv_kwp[3], citylearn_site.pv_kwp[1]]
+    assert len(part.batteries) == 2
+    with pytest.raises(DataError, match=r"not in 0\.\.4"):
+        citylearn_site.subset([5])

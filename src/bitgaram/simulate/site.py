@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,27 @@ class SiteData:
         """The batteries stacked into one vectorised fleet (None if there are none)."""
         params = [p for p in self.batteries if p is not None]
         return stack(params) if params else None
+
+    def subset(self, positions: Sequence[int]) -> SiteData:
+        """The buildings at ``positions`` (in that order), all steps.
+
+        Raises
+        ------
+        DataError
+            If a position is not a building of the site.
+        """
+        idx = [int(i) for i in positions]
+        bad = [i for i in idx if not 0 <= i < len(self.names)]
+        if bad:
+            raise DataError(f"building positions {bad} are not in 0..{len(self.names) - 1}")
+        return replace(
+            self,
+            names=tuple(self.names[i] for i in idx),
+            load_kwh=self.load_kwh[:, idx],
+            pv_kwh=self.pv_kwh[:, idx],
+            batteries=tuple(self.batteries[i] for i in idx),
+            pv_kwp=self.pv_kwp[idx],
+        )
 
     def slice(self, start: int, stop: int) -> SiteData:
         """The steps ``start:stop`` (batteries unchanged)."""
