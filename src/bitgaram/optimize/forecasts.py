@@ -176,8 +176,10 @@ class ForecastStream:
             self.net_kwh[1:] = _fill_forward(naive, 0.0)
         has_pv = site.pv_kwp > 0
         self._has_pv = has_pv
-        self._load = np.zeros_like(self.net_kwh)
-        self._pv = np.zeros_like(self.net_kwh)
+        # Load and PV parts of the net load, filled by the background models only.
+        background = self._ready < n
+        self._load = np.zeros_like(self.net_kwh) if background else self.net_kwh[:0]
+        self._pv = np.zeros_like(self.net_kwh) if background else self.net_kwh[:0]
         self._done = {"load": 1, "pv": 1 if has_pv.any() else n}
 
     @property
