@@ -60,6 +60,8 @@ def hourly_balance(
     grid_intensity: pd.Series | None = None,
     grid_cfe_share: pd.Series | float = 0.0,
     pv_shape: pd.Series | None = None,
+    onsite_used_kwh: pd.Series | None = None,
+    grid_import_kwh: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Hourly balance of one tenant (or the park).
 
@@ -78,6 +80,11 @@ def hourly_balance(
         on-site generation and PPAs count as carbon-free supply).
     pv_shape : pandas.Series, optional
         Generation shape for ``profile = "pv"`` PPAs (default: ``onsite_kwh``).
+    onsite_used_kwh, grid_import_kwh : pandas.Series, optional
+        Self-consumed generation and grid import per hour [kWh] when they are
+        known from finer intervals or meters (see
+        :mod:`bitgaram.account.energy`); default ``min(load, onsite)`` and
+        ``load - onsite_used``.
 
     Returns
     -------
@@ -113,8 +120,16 @@ def hourly_balance(
     by_kind = {k: np.zeros(len(index)) for k in InstrumentKind}
     for inst in instruments:
         by_kind[inst.kind] += hourly_delivery(inst, index, shape)
-    used = np.minimum(load, onsite)
-    grid = load - used
+    used = (
+        np.minimum(load, onsite)
+        if onsite_used_kwh is None
+        else np.clip(aligned(onsite_used_kwh, "self-consumed generation"), 0.0, None)
+    )
+    grid = (
+        load - used
+        if grid_import_kwh is None
+        else np.clip(aligned(grid_import_kwh, "grid import"), 0.0, None)
+    )
     ppa = by_kind[InstrumentKind.PPA]
     if isinstance(grid_cfe_share, pd.Series):
         share = np.clip(aligned(grid_cfe_share, "grid CFE share"), 0.0, 1.0)
@@ -173,6 +188,9 @@ def summarise(
         raise DataError(f"freq must be 'MS' or 'YS', got {freq!r}")
     cols = [c for c in (*ENERGY_COLUMNS, "location_hourly_kgco2") if c in hourly]
     idx = pd.DatetimeIndex(hourly.index)
+    if idx.tz is not None:
+        # months and years of the local wall clock (the index is in the site's zone)
+        idx = idx.tz_localize(None)
     key = idx.to_period("M" if freq == "MS" else "Y").to_timestamp()
     grouped = hourly[cols].groupby(key)
     out = grouped.sum()
