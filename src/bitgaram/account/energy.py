@@ -40,7 +40,7 @@ from bitgaram.account.factors import GridFactor, grid_factor_for_year, load_grid
 from bitgaram.account.instruments import Instrument
 from bitgaram.account.ledger import hourly_balance, summarise
 from bitgaram.errors import ConfigError, DataError
-from bitgaram.site.model import Meter, MeterKind, Site, Unit
+from bitgaram.site.model import Meter, MeterKind, Site, TariffRef, Unit
 from bitgaram.store.base import Store
 from bitgaram.tariff import BillingTariff, MonthlyBill, PriceSeriesTariff, compute_bills
 from bitgaram.tariff.load import load_tariff
@@ -141,8 +141,12 @@ def local_bound(value: str | pd.Timestamp, timezone: str) -> pd.Timestamp:
     """
     try:
         ts = pd.Timestamp(value)
-    except ValueError as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise DataError(f"{value!r} is not a date or time (e.g. 2023-01-01)") from exc
+    if ts is pd.NaT or not isinstance(ts, pd.Timestamp):
+        raise DataError(f"{value!r} is not a date or time (e.g. 2023-01-01)")
+    if not 1900 <= ts.year <= 2200:
+        raise DataError(f"{value!r} is out of range (years 1900 to 2200)")
     if ts.tzinfo is None:
         ts = ts.tz_localize(timezone, ambiguous=True, nonexistent="shift_forward")
     return ts.tz_convert("UTC")
@@ -305,8 +309,8 @@ def _owner_flows(
         own = [values[m.id] for m in flow if m.kind is kind]
         if own:
             consumption[kind.value] = _sum(own, n)[0]
-    for kind, more in (extra_consumption or {}).items():
-        consumption[kind] = consumption.get(kind, np.zeros(n)) + more
+    for name, more in (extra_consumption or {}).items():
+        consumption[name] = consumption.get(name, np.zeros(n)) + more
     generation = np.clip(
         _sum([values[m.id] for m in flow if m.kind in GENERATION_KINDS], n)[0], 0.0, None
     )
@@ -408,9 +412,7 @@ def read_flows(
                     extra[kind] = extra.get(kind, np.zeros(n)) + v
         site_meters = [m for m in meters if m.tenant is None]
         # Tenants' own generation and batteries count at the park's connection too.
-        shared = [
-            m for m in meters if m.tenant is not None and m.kind not in (*CONSUMPTION_KINDS,)
-        ]
+        shared = [m for m in meters if m.tenant is not None and m.kind not in (*CONSUMPTION_KINDS,)]
         gen_batt = [m for m in shared if m.kind in (*GENERATION_KINDS, MeterKind.BATTERY)]
         cols, has = _owner_flows(
             values, [*site_meters, *gen_batt], n, extra_consumption=extra, extra_has_data=any_data
@@ -572,6 +574,7 @@ def resolve_tariff(
     without that, None (no bill). ``memo`` keeps price series read once for
     several calls.
     """
+    ref: TariffRef | None
     if tenant_id is not None:
         tenant = site.tenant(tenant_id)
         if tenant.tariff is not None:
@@ -627,9 +630,7 @@ def _hourly(flows: Flows, timezone: str) -> pd.DataFrame:
     return hourly
 
 
-def _bills(
-    flows: Flows, choice: TariffChoice | None, name: str
-) -> tuple[MonthlyBill, ...]:
+def _bills(flows: Flows, choice: TariffChoice | None, name: str) -> tuple[MonthlyBill, ...]:
     if choice is None:
         return ()
     frame = flows.frame[flows.frame["has_data"]]
@@ -786,7 +787,11 @@ def energy_accounts(
         :class:`EnergyAccount` per tenant id, the park's under ``None``.
     """
     flows = read_flows(store, site, start, end, tenant_ids, park)
-    hours = next(iter(flows.values())).frame.index.floor("h").unique() if flows else None
+    hours = (
+        pd.DatetimeIndex(next(iter(flows.values())).frame.index).floor("h").unique()
+        if flows
+        else None
+    )
     intensity = (
         _intensity(store, site, pd.DatetimeIndex(hours).tz_convert(site.site.timezone))
         if hours is not None
