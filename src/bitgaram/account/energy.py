@@ -835,3 +835,60 @@ def energy_account(
         **options,  # type: ignore[arg-type]
     )
     return accounts[tenant_id]
+
+
+def data_bounds(store: Store, site: Site) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[first, last)`` of the site's energy readings (UTC days holding data).
+
+    Raises
+    ------
+    DataError
+        If no energy meter of the site has a reading.
+    """
+    ids = [m.id for m in site.meters if is_flow_meter(m)]
+    daily = store.read_readings(ids, resolution="1D") if ids else pd.DataFrame()
+    if daily.empty:
+        raise DataError(f"site {site.site.id!r} has no energy readings")
+    ts = pd.to_datetime(daily["ts"], utc=True)
+    return pd.Timestamp(ts.min()), pd.Timestamp(ts.max()) + pd.Timedelta(days=1)
+
+
+def account_record(acc: EnergyAccount) -> dict[str, object]:
+    """The account's figures as a JSON-ready mapping (field names with units, as the API's)."""
+
+    def when(ts: pd.Timestamp | None) -> str | None:
+        return ts.isoformat() if ts is not None else None
+
+    return {
+        "site_id": acc.site_id,
+        "tenant_id": acc.tenant_id,
+        "start": when(acc.start),
+        "end": when(acc.end),
+        "timezone": acc.timezone,
+        "step": acc.step,
+        "intervals": acc.intervals,
+        "intervals_with_data": acc.intervals_with_data,
+        "consumption_kwh": dict(acc.consumption_kwh),
+        "consumption_total_kwh": acc.consumption_total_kwh,
+        "generation_kwh": acc.generation_kwh,
+        "self_consumed_kwh": acc.self_consumed_kwh,
+        "exported_kwh": acc.exported_kwh,
+        "import_kwh": acc.import_kwh,
+        "export_kwh": acc.export_kwh,
+        "battery_net_kwh": acc.battery_net_kwh,
+        "peak_demand_kw": acc.peak_demand_kw,
+        "peak_demand_at": when(acc.peak_demand_at),
+        "billing_demand_kw": acc.billing_demand_kw,
+        "bill_energy": acc.bill_energy,
+        "bill_demand": acc.bill_demand,
+        "bill_total": acc.bill_total,
+        "currency": acc.currency,
+        "tariff": acc.tariff,
+        "renewable_kwh": acc.renewable_kwh,
+        "scope2_location_kgco2": acc.scope2_location_kgco2,
+        "scope2_market_kgco2": acc.scope2_market_kgco2,
+        "scope2_location_basis": acc.scope2_location_basis,
+        "re_share": acc.re_share,
+        "cfe_share": acc.cfe_share,
+        "self_sufficiency": acc.self_sufficiency,
+    }
