@@ -774,7 +774,8 @@ def energy_accounts(
     tariff : BillingTariff, optional
         Bill everyone on this tariff instead of the site file's (:func:`resolve_tariff`).
     contract_kw : float, optional
-        With ``tariff``: the park's contract power [kW] (tenants get none).
+        The park's contract power [kW] (default: the site tariff's; with
+        ``tariff``, none). Tenants keep their own.
     instruments : sequence of Instrument
         RECs, PPAs and green premiums (their ``tenant`` picks the account; the
         park's account gets all of them).
@@ -801,11 +802,11 @@ def energy_accounts(
     memo: dict[str, PriceSeriesTariff] = {}
     for owner, f in flows.items():
         if tariff is not None:
-            choice: TariffChoice | None = TariffChoice(
-                tariff, contract_kw if owner is None else None
-            )
+            choice: TariffChoice | None = TariffChoice(tariff, None)
         else:
             choice = resolve_tariff(store, site, owner, memo)
+        if owner is None and choice is not None and contract_kw is not None:
+            choice = TariffChoice(choice.tariff, contract_kw)
         own = [i for i in instruments if owner is None or i.tenant == owner]
         out[owner] = account_of(
             f, site, start, end, choice, intensity, own, residual_factor_kg_per_kwh

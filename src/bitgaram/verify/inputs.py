@@ -224,8 +224,9 @@ def from_store(
     -------
     MeterData
         Timestamps in the site's timezone (zone-aware interval starts, so
-        the repeated fall-back hour keeps two distinct labels); consumption meters per :func:`consumption_meter_ids`; on-site
-        PV/wind meters; temperature from the first ``weather`` meter in degC,
+        the repeated fall-back hour keeps two distinct labels); consumption
+        meters per :func:`consumption_meter_ids`; on-site PV/wind meters;
+        temperature from the first ``weather`` meter in degC,
         price from the first ``price`` meter, intensity from the site's
         ``carbon.series_meter`` or the first ``carbon_intensity`` meter.
 
