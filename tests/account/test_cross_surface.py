@@ -161,3 +161,20 @@ def test_every_surface_gives_the_same_figures(park: Park) -> None:
         park_acc = core[None]
         assert park_acc.generation_kwh > 0 and park_acc.re_share is not None
         assert park_acc.re_share > 0  # the industrial park's site-level PV counts
+
+
+def test_report_summary_is_the_accounts(park: Park) -> None:
+    """The HTML/PNG report's figures are the accounts' over all stored data."""
+    from bitgaram.account.energy import data_bounds
+    from bitgaram.report import read_park_summary
+
+    with open_store(park.url, migrate=False) as store:
+        site = store.load_site()
+        summary = read_park_summary(store, site)
+        core = energy_accounts(store, site, *data_bounds(store, site))
+    assert abs(summary.load_kwh - core[None].consumption_total_kwh) <= WH
+    assert abs(summary.pv_kwh - core[None].generation_kwh) <= WH
+    assert abs(summary.grid_import_kwh - core[None].import_kwh) <= WH
+    for t in summary.tenants:
+        assert abs(t.load_kwh - core[t.tenant_id].consumption_total_kwh) <= WH
+        assert t.load_kwh > 0  # the data centre too
