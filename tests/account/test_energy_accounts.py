@@ -193,3 +193,25 @@ def test_hourly_forecast_on_a_quarter_hour_axis() -> None:
         fine, np.full(8, 25.0), np.array(["m"] * 8, dtype=object), hourly_axis, "1h"
     )
     assert kw.tolist() == [100.0, 100.0]
+
+
+def test_ratchet_sees_the_months_before_the_period(store: Store) -> None:
+    """August's peak sets October's billing demand, whichever period October is billed in."""
+    site = _site([{"id": "m", "tenant": "shop", "kind": "load", "unit": "kWh",
+                   "resolution": "15min"}])  # fmt: skip
+    store.save_site(site)
+    idx = pd.date_range("2026-08-01", "2026-11-01", freq="15min", tz="Asia/Seoul", inclusive="left")
+    values = np.full(len(idx), 25.0)  # 100 kW
+    values[(idx.month == 8) & (idx.day == 5) & (idx.hour == 14)] = 100.0  # 400 kW, mid-load
+    store.write_readings(_rows("m", idx, values))
+    october = month_bounds("2026-10", "Asia/Seoul")
+    alone = energy_account(store, site, *october, "shop")
+    assert alone.peak_demand_kw == pytest.approx(100.0)
+    assert alone.billing_demand_kw == pytest.approx(400.0)
+    quarter = energy_account(
+        store, site, month_bounds("2026-08", "Asia/Seoul")[0], october[1], "shop"
+    )
+    assert quarter.bills[-1].billing_demand_kw == pytest.approx(400.0)
+    assert quarter.bills[-1].total == pytest.approx(alone.bill_total)
+    blind = energy_accounts(store, site, *october, ["shop"], park=False, ratchet=False)
+    assert blind["shop"].billing_demand_kw == pytest.approx(100.0)

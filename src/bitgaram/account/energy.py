@@ -630,20 +630,35 @@ def _hourly(flows: Flows, timezone: str) -> pd.DataFrame:
     return hourly
 
 
-def _bills(flows: Flows, choice: TariffChoice | None, name: str) -> tuple[MonthlyBill, ...]:
+def _bills(
+    flows: Flows, choice: TariffChoice | None, name: str, history: Flows | None = None
+) -> tuple[MonthlyBill, ...]:
     if choice is None:
         return ()
     frame = flows.frame[flows.frame["has_data"]]
     if frame.empty:
         return ()
-    energy = frame["import_kwh"]
+    # hourly meters: demand is the hourly average (the tariffs read 15 minutes)
+    hourly = pd.Timedelta(flows.step) > FINEST_STEP
+    prior: dict[pd.Period, float] = {}
+    if history is not None and choice.tariff.demand_rules.ratchet_months:
+        before = history.frame[history.frame["has_data"]]
+        if not before.empty:
+            earlier = compute_bills(
+                choice.tariff,
+                before["import_kwh"],
+                contract_kw=choice.contract_kw,
+                meter=name,
+                allow_hourly_demand=pd.Timedelta(history.step) > FINEST_STEP,
+            )
+            prior = {b.month: b.max_demand_kw for b in earlier}
     return compute_bills(
         choice.tariff,
-        energy,
+        frame["import_kwh"],
         contract_kw=choice.contract_kw,
+        demand_history=prior,
         meter=name,
-        # hourly meters: demand is the hourly average (the tariffs read 15 minutes)
-        allow_hourly_demand=pd.Timedelta(flows.step) > FINEST_STEP,
+        allow_hourly_demand=hourly,
     )
 
 
@@ -660,8 +675,13 @@ def account_of(
     intensity: tuple[pd.Series | None, str] = (None, ""),
     instruments: Sequence[Instrument] = (),
     residual_factor_kg_per_kwh: float | None = None,
+    history: Flows | None = None,
 ) -> EnergyAccount:
-    """The :class:`EnergyAccount` of computed flows (pure; see :func:`energy_accounts`)."""
+    """The :class:`EnergyAccount` of computed flows (pure; see :func:`energy_accounts`).
+
+    ``history`` holds the flows of the months before the period, whose maximum
+    demands the tariff's ratchet looks back on.
+    """
     tz = site.site.timezone
     frame = flows.frame
     hourly_flows = _hourly(flows, tz)
@@ -702,7 +722,7 @@ def account_of(
         pos = int(np.nanargmax(demand))
         peak, peak_at = float(demand[pos]), pd.Timestamp(frame.index[pos])
     name = flows.tenant_id or site.site.id
-    bills = _bills(flows, tariff, name)
+    bills = _bills(flows, tariff, name, history)
     bill_demand = sum(ln.amount for b in bills for ln in b.lines if ln.code.startswith("demand"))
     bill_lines = sum(ln.amount for b in bills for ln in b.lines)
     return EnergyAccount(
@@ -756,6 +776,7 @@ def energy_accounts(
     contract_kw: float | None = None,
     instruments: Sequence[Instrument] = (),
     residual_factor_kg_per_kwh: float | None = None,
+    ratchet: bool = True,
 ) -> dict[str | None, EnergyAccount]:
     """Energy accounts of tenants and of the park over ``[start, end)``, from one store read.
 
@@ -781,6 +802,10 @@ def energy_accounts(
         park's account gets all of them).
     residual_factor_kg_per_kwh : float, optional
         Market-based residual factor [kgCO2/kWh] (default: the grid factor).
+    ratchet : bool
+        Read the months before the period that a tariff's demand ratchet looks
+        back on (``lookback_months``), so a month's billing demand is the same
+        whatever period it is billed in.
 
     Returns
     -------
@@ -798,18 +823,40 @@ def energy_accounts(
         if hours is not None
         else (None, "")
     )
-    out: dict[str | None, EnergyAccount] = {}
     memo: dict[str, PriceSeriesTariff] = {}
-    for owner, f in flows.items():
+    choices: dict[str | None, TariffChoice | None] = {}
+    for owner in flows:
         if tariff is not None:
             choice: TariffChoice | None = TariffChoice(tariff, None)
         else:
             choice = resolve_tariff(store, site, owner, memo)
         if owner is None and choice is not None and contract_kw is not None:
             choice = TariffChoice(choice.tariff, contract_kw)
+        choices[owner] = choice
+    lookback = max(
+        (c.tariff.demand_rules.lookback_months for c in choices.values() if c is not None and
+         c.tariff.demand_rules.ratchet_months),
+        default=0,
+    )  # fmt: skip
+    history: dict[str | None, Flows] = {}
+    if ratchet and lookback:
+        local = pd.Timestamp(start).tz_convert(site.site.timezone).tz_localize(None)
+        first = local_bound(local.to_period("M").start_time - pd.DateOffset(months=lookback),
+                            site.site.timezone)  # fmt: skip
+        history = read_flows(store, site, first, start, tenant_ids, park)
+    out: dict[str | None, EnergyAccount] = {}
+    for owner, f in flows.items():
         own = [i for i in instruments if owner is None or i.tenant == owner]
         out[owner] = account_of(
-            f, site, start, end, choice, intensity, own, residual_factor_kg_per_kwh
+            f,
+            site,
+            start,
+            end,
+            choices[owner],
+            intensity,
+            own,
+            residual_factor_kg_per_kwh,
+            history.get(owner),
         )
     return out
 
@@ -839,7 +886,7 @@ def energy_account(
 
 
 def data_bounds(store: Store, site: Site) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``[first, last)`` of the site's energy readings (UTC days holding data).
+    """``[first, last)`` of the site's energy readings (the UTC hours holding data).
 
     Raises
     ------
@@ -847,11 +894,11 @@ def data_bounds(store: Store, site: Site) -> tuple[pd.Timestamp, pd.Timestamp]:
         If no energy meter of the site has a reading.
     """
     ids = [m.id for m in site.meters if is_flow_meter(m)]
-    daily = store.read_readings(ids, resolution="1D") if ids else pd.DataFrame()
-    if daily.empty:
+    hourly = store.read_readings(ids, resolution="1h") if ids else pd.DataFrame()
+    if hourly.empty:
         raise DataError(f"site {site.site.id!r} has no energy readings")
-    ts = pd.to_datetime(daily["ts"], utc=True)
-    return pd.Timestamp(ts.min()), pd.Timestamp(ts.max()) + pd.Timedelta(days=1)
+    ts = pd.to_datetime(hourly["ts"], utc=True)
+    return pd.Timestamp(ts.min()), pd.Timestamp(ts.max()) + pd.Timedelta(hours=1)
 
 
 def account_record(acc: EnergyAccount) -> dict[str, object]:
