@@ -777,6 +777,7 @@ def energy_accounts(
     instruments: Sequence[Instrument] = (),
     residual_factor_kg_per_kwh: float | None = None,
     ratchet: bool = True,
+    bills: bool = True,
 ) -> dict[str | None, EnergyAccount]:
     """Energy accounts of tenants and of the park over ``[start, end)``, from one store read.
 
@@ -806,6 +807,8 @@ def energy_accounts(
         Read the months before the period that a tariff's demand ratchet looks
         back on (``lookback_months``), so a month's billing demand is the same
         whatever period it is billed in.
+    bills : bool
+        Bill the accounts (False: ``bill_*`` are None, and nothing more is read).
 
     Returns
     -------
@@ -826,9 +829,10 @@ def energy_accounts(
     memo: dict[str, PriceSeriesTariff] = {}
     choices: dict[str | None, TariffChoice | None] = {}
     for owner in flows:
-        if tariff is not None:
-            choice: TariffChoice | None = TariffChoice(tariff, None)
-        else:
+        choice: TariffChoice | None = None
+        if bills and tariff is not None:
+            choice = TariffChoice(tariff, None)
+        elif bills:
             choice = resolve_tariff(store, site, owner, memo)
         if owner is None and choice is not None and contract_kw is not None:
             choice = TariffChoice(choice.tariff, contract_kw)

@@ -13,6 +13,7 @@ from bitgaram.account.energy import (
     CONSUMPTION_KINDS,
     GENERATION_KINDS,
     account_step,
+    energy_accounts,
     is_flow_meter,
     read_flows,
 )
@@ -168,13 +169,14 @@ def _tenant_benchmark(
     """
     tenant = scope.tenant(tenant_id)
     site = scope.site  # peers are read here and only aggregated, never returned
-    load_meters = energy_meters(site.meters, MeterKind.LOAD)
-    end = latest.get(store, [m for m in load_meters if m.tenant == tenant.id])
+    mine = [m for m in site.meters if m.tenant == tenant.id and is_flow_meter(m)]
+    if not mine:
+        raise InsufficientDataError(f"tenant {tenant_id!r} has no energy meters")
+    end = latest.get(store, mine)
     period = Period(end - pd.Timedelta(days=days).round("s"), end)
-    load = store.tenant_totals(MeterKind.LOAD.value, start=period.start, end=period.end)
-    gen = store.tenant_totals(MeterKind.PV.value, start=period.start, end=period.end)
+    accounts = energy_accounts(store, site, period.start, period.end, park=False, bills=False)
     indicators = tenant_indicators(
-        load, gen, {t.id: t.floor_area_m2 for t in site.tenants}, interval_h=1.0
+        {str(t): a for t, a in accounts.items()}, {t.id: t.floor_area_m2 for t in site.tenants}
     )
     result = benchmark(
         tenant.id,
