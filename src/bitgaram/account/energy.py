@@ -30,6 +30,7 @@ another tenant's load in the same interval.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -225,11 +226,11 @@ def _wide(
     pos = delta // step_ns
     ok = (delta >= 0) & (delta % step_ns == 0) & (pos < n)
     hours = pd.Timedelta(step).total_seconds() / 3600.0
-    ids = long["meter_id"].to_numpy()
+    codes, names = pd.factorize(long["meter_id"])
     values = long["value"].to_numpy(dtype=float)
     unit = {m.id: m.unit for m in meters}
-    for meter_id in np.unique(ids[ok]):
-        sel = ok & (ids == meter_id)
+    for code, meter_id in enumerate(names):
+        sel = ok & (codes == code)
         scale = hours if unit[str(meter_id)] is Unit.KW else 1.0  # mean kW over the interval
         out[str(meter_id)][pos[sel]] = values[sel] * scale
     return out
@@ -595,8 +596,13 @@ def resolve_tariff(
     return None
 
 
+@functools.cache
+def _packaged_factors() -> tuple[GridFactor, ...]:
+    return load_grid_factors()
+
+
 def _grid_factors(site: Site, years: Sequence[int]) -> dict[int, GridFactor]:
-    pool = load_grid_factors()
+    pool = _packaged_factors()
     wanted = site.site.carbon.factor
     factor_id = wanted if wanted in {f.id for f in pool} else None
     return {int(y): grid_factor_for_year(int(y), pool, factor_id) for y in years}
@@ -625,7 +631,14 @@ def _hourly(flows: Flows, timezone: str) -> pd.DataFrame:
     frame = flows.frame
     cols = ["consumption_kwh", "generation_kwh", "self_consumed_kwh", "import_kwh"]
     idx = pd.DatetimeIndex(frame.index)
-    hourly = frame[cols].groupby(idx.floor("h")).sum()
+    per_hour = int(pd.Timedelta("1h") // pd.Timedelta(flows.step))
+    if len(idx) and idx[0] == idx[0].floor("h") and len(idx) % per_hour == 0:
+        # whole hours: a reshape instead of a group-by (the usual case)
+        data = {c: frame[c].to_numpy(dtype=float).reshape(-1, per_hour).sum(axis=1) for c in cols}
+        hours = idx[::per_hour]
+        hourly = pd.DataFrame(data, index=hours)
+    else:
+        hourly = frame[cols].groupby(idx.floor("h")).sum()
     hourly.index = pd.DatetimeIndex(hourly.index).tz_convert(timezone)
     return hourly
 
@@ -696,7 +709,7 @@ def account_of(
         onsite_used_kwh=hourly_flows["self_consumed_kwh"],
         grid_import_kwh=hourly_flows["import_kwh"],
     )
-    years = sorted({int(y) for y in pd.DatetimeIndex(balance.index).tz_localize(None).year})
+    years = [int(y) for y in np.unique(pd.DatetimeIndex(balance.index).year.to_numpy())]
     factors = _grid_factors(site, years) if years else {}
     ledger = (
         summarise(balance, "YS", factors, residual_factor_kg_per_kwh)
