@@ -70,6 +70,13 @@ READING_COLUMNS = ("meter_id", "ts", "value", "quality")
 #: Columns of a quarantine frame, in order.
 QUARANTINE_COLUMNS = ("source", "line", "meter_id", "ts", "field", "raw", "reason")
 
+#: Optional column of a quarantine batch: a stable identity of each rejected
+#: row (e.g. a digest of the message it came in and its position). A row whose
+#: fingerprint is already stored is not stored again, so a redelivered message
+#: (collector killed after its quarantine commit, before its ack) is
+#: quarantined once. Rows without one are always stored.
+FINGERPRINT = "fingerprint"
+
 #: Columns of a forecasts frame, in order.
 FORECAST_COLUMNS = ("meter_id", "issued_at", "ts", "horizon", "quantile", "value", "model")
 

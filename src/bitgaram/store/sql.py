@@ -40,6 +40,7 @@ from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site
 from bitgaram.store.base import (
     ALERT_COLUMNS,
+    FINGERPRINT,
     FORECAST_COLUMNS,
     QUARANTINE_COLUMNS,
     SETPOINT_COLUMNS,
@@ -69,12 +70,6 @@ _TENANT_COLUMNS = ("tenant_id", "ts", "value")
 #: Schema version this code writes; migrations bring older stores up to it.
 SCHEMA_VERSION = 2
 
-#: Optional column of a quarantine batch: a stable identity of each rejected
-#: row (e.g. a digest of the message it came in and its position). A row whose
-#: fingerprint is already stored is not stored again, so a redelivered message
-#: (collector killed after its quarantine commit, before its ack) is
-#: quarantined once. Rows without one are always stored.
-FINGERPRINT = "fingerprint"
 
 #: Migrations in plain SQL every backend understands, used by a backend whose
 #: own list has no step of that version.
