@@ -14,18 +14,6 @@ import pandas as pd
 
 from bitgaram.store.base import SetpointRecord, Store
 
-#: Columns returned, in order.
-SETPOINT_COLUMNS = (
-    "issued_at",
-    "asset",
-    "kind",
-    "power_kw",
-    "valid_from",
-    "valid_until",
-    "mode",
-    "reason",
-)
-
 #: One journaled setpoint (timestamps UTC, power [kW], + charge / consume).
 SetpointRow = SetpointRecord
 
