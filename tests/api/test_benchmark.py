@@ -9,6 +9,7 @@ from api_park import ApiPark
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bitgaram.account.energy import energy_accounts
 from bitgaram.api import Settings, create_app
 from bitgaram.api.benchmark import (
     INDICATORS,
@@ -17,6 +18,8 @@ from bitgaram.api.benchmark import (
     percentile_rank,
     tenant_indicators,
 )
+from bitgaram.site import parse_site
+from bitgaram.store import open_store
 
 values = st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=30)
 
@@ -57,14 +60,31 @@ def test_sector_used_only_when_large_enough() -> None:
     assert {r.group_size for r in small.indicators} == {8}
 
 
-def test_indicators_from_series() -> None:
+def test_indicators_from_accounts() -> None:
+    site = parse_site(
+        {
+            "site": {"id": "p", "name": "P"},
+            "tenants": [{"id": "x", "name": "X"}],
+            "meters": [
+                {"id": "l", "tenant": "x", "kind": "data_centre", "unit": "kWh"},
+                {"id": "g", "tenant": "x", "kind": "pv", "unit": "kWh"},
+            ],
+        }
+    )
     ts = pd.date_range("2024-01-01", periods=4, freq="1h", tz="UTC")
-    load = pd.DataFrame({"tenant_id": "x", "ts": ts, "value": [1.0, 2.0, 3.0, 2.0]})
-    gen = pd.DataFrame({"tenant_id": "x", "ts": ts, "value": [0.0, 1.0, 1.0, 0.0]})
-    out = tenant_indicators(load, gen, {"x": 4.0})["x"]
-    assert out.energy_intensity == pytest.approx(2.0)
+    rows = [
+        pd.DataFrame({"meter_id": m, "ts": ts, "value": v, "quality": 0})
+        for m, v in (("l", [1.0, 2.0, 3.0, 2.0]), ("g", [0.0, 3.0, 1.0, 0.0]))
+    ]
+    with open_store(":memory:") as store:
+        store.save_site(site)
+        store.write_readings(pd.concat(rows))
+        accounts = energy_accounts(store, site, ts[0], ts[-1] + pd.Timedelta("1h"), park=False)
+    out = tenant_indicators({"x": accounts["x"]}, {"x": 4.0})["x"]
+    assert out.energy_intensity == pytest.approx(2.0)  # a data centre's kWh are consumption
     assert out.load_factor == pytest.approx(2.0 / 3.0)
-    assert out.re_share == pytest.approx(0.25)
+    assert out.re_share == pytest.approx(3.0 / 8.0)  # self-consumed only: 2 of the 3 kWh
+    assert out.re_share == accounts["x"].re_share
     assert out.peak == pytest.approx(3.0)
 
 

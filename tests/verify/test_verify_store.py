@@ -64,7 +64,8 @@ def store_path(tmp_path: Path) -> str:
 def test_from_store_maps_meters_tenants_and_local_time(store_path: str) -> None:
     data = from_store(store_path, "2024-01-01", "2024-01-15")
     assert list(data.energy_kwh.columns) == ["acme-load", "bolt-main"]
-    assert data.energy_kwh.index[0] == LOCAL_START  # naive local interval starts
+    # zone-aware local interval starts (a fall-back hour keeps two distinct labels)
+    assert data.energy_kwh.index[0] == LOCAL_START.tz_localize("Asia/Seoul")
     assert len(data.energy_kwh) == 14 * 24
     assert data.tenants == {"acme-load": "acme", "bolt-main": "bolt", "acme-pv": "acme"}
     assert data.temperature_c is not None and data.price is not None

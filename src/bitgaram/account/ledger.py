@@ -60,6 +60,8 @@ def hourly_balance(
     grid_intensity: pd.Series | None = None,
     grid_cfe_share: pd.Series | float = 0.0,
     pv_shape: pd.Series | None = None,
+    onsite_used_kwh: pd.Series | None = None,
+    grid_import_kwh: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Hourly balance of one tenant (or the park).
 
@@ -78,6 +80,11 @@ def hourly_balance(
         on-site generation and PPAs count as carbon-free supply).
     pv_shape : pandas.Series, optional
         Generation shape for ``profile = "pv"`` PPAs (default: ``onsite_kwh``).
+    onsite_used_kwh, grid_import_kwh : pandas.Series, optional
+        Self-consumed generation and grid import per hour [kWh] when they are
+        known from finer intervals or meters (see
+        :mod:`bitgaram.account.energy`); default ``min(load, onsite)`` and
+        ``load - onsite_used``.
 
     Returns
     -------
@@ -113,8 +120,16 @@ def hourly_balance(
     by_kind = {k: np.zeros(len(index)) for k in InstrumentKind}
     for inst in instruments:
         by_kind[inst.kind] += hourly_delivery(inst, index, shape)
-    used = np.minimum(load, onsite)
-    grid = load - used
+    used = (
+        np.minimum(load, onsite)
+        if onsite_used_kwh is None
+        else np.clip(aligned(onsite_used_kwh, "self-consumed generation"), 0.0, None)
+    )
+    grid = (
+        load - used
+        if grid_import_kwh is None
+        else np.clip(aligned(grid_import_kwh, "grid import"), 0.0, None)
+    )
     ppa = by_kind[InstrumentKind.PPA]
     if isinstance(grid_cfe_share, pd.Series):
         share = np.clip(aligned(grid_cfe_share, "grid CFE share"), 0.0, 1.0)
@@ -173,32 +188,48 @@ def summarise(
         raise DataError(f"freq must be 'MS' or 'YS', got {freq!r}")
     cols = [c for c in (*ENERGY_COLUMNS, "location_hourly_kgco2") if c in hourly]
     idx = pd.DatetimeIndex(hourly.index)
-    key = idx.to_period("M" if freq == "MS" else "Y").to_timestamp()
-    grouped = hourly[cols].groupby(key)
-    out = grouped.sum()
-    out.insert(0, "hours", grouped.size())
-    out.index.name = "period"
-    years = pd.DatetimeIndex(out.index).year
-    missing = sorted(set(int(y) for y in years) - set(grid_factors))
+    if idx.tz is not None:
+        # months and years of the local wall clock (the index is in the site's zone)
+        idx = idx.tz_localize(None)
+    # Group by month or year with integer codes and bincount: the accounts call this for
+    # every tenant of every request, and a pandas group-by costs tens of ms per call.
+    months = idx.year.to_numpy() * 12 + idx.month.to_numpy() - 1
+    if freq == "YS":
+        months = months - months % 12
+    keys, codes = np.unique(months, return_inverse=True)
+    col: dict[str, np.ndarray] = {"hours": np.bincount(codes, minlength=len(keys))}
+    for c in cols:
+        col[c] = np.bincount(codes, weights=hourly[c].to_numpy(dtype=float), minlength=len(keys))
+    years = [int(k // 12) for k in keys]
+    missing = sorted(set(years) - set(grid_factors))
     if missing:
         raise DataError(f"no grid factor given for year(s) {missing}")
-    factor = np.array([grid_factors[int(y)].value_kg_per_kwh for y in years])
-    residual = factor if residual_factor_kg_per_kwh is None else residual_factor_kg_per_kwh
-    inst = out["ppa_kwh"] + out["rec_kwh"] + out["green_premium_kwh"]
-    applied = np.minimum(inst, out["grid_import_kwh"])
-    out["instruments_kwh"] = inst
-    out["instruments_applied_kwh"] = applied
-    out["renewable_kwh"] = out["onsite_used_kwh"] + applied
-    cons = out["consumption_kwh"]
-    # Clipped: both ratios are <= 1 by construction, up to floating-point rounding.
-    share = (out["renewable_kwh"] / cons.where(cons > 0)).clip(0.0, 1.0)
-    out["re_share"] = share
-    out["cfe_score"] = (out["cfe_matched_kwh"] / cons.where(cons > 0)).clip(0.0, 1.0)
-    out["grid_factor"] = factor
-    out["residual_factor"] = residual
-    out["location_kgco2"] = out["grid_import_kwh"] * factor
-    out["market_kgco2"] = (out["grid_import_kwh"] - applied) * residual
-    out["grid_factor_id"] = [grid_factors[int(y)].id for y in years]
+    factor = np.array([grid_factors[y].value_kg_per_kwh for y in years])
+    residual = (
+        factor
+        if residual_factor_kg_per_kwh is None
+        else np.full(len(keys), float(residual_factor_kg_per_kwh))
+    )
+    inst = col["ppa_kwh"] + col["rec_kwh"] + col["green_premium_kwh"]
+    applied = np.minimum(inst, col["grid_import_kwh"])
+    col["instruments_kwh"] = inst
+    col["instruments_applied_kwh"] = applied
+    col["renewable_kwh"] = col["onsite_used_kwh"] + applied
+    cons = col["consumption_kwh"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Clipped: both ratios are <= 1 by construction, up to floating-point rounding.
+        col["re_share"] = np.clip(col["renewable_kwh"] / np.where(cons > 0, cons, np.nan), 0, 1)
+        col["cfe_score"] = np.clip(col["cfe_matched_kwh"] / np.where(cons > 0, cons, np.nan), 0, 1)
+    col["grid_factor"] = factor
+    col["residual_factor"] = residual
+    col["location_kgco2"] = col["grid_import_kwh"] * factor
+    col["market_kgco2"] = (col["grid_import_kwh"] - applied) * residual
+    index = pd.DatetimeIndex(
+        [pd.Timestamp(year=int(k // 12), month=int(k % 12) + 1, day=1) for k in keys],
+        name="period",
+    )
+    out = pd.DataFrame(col, index=index)
+    out["grid_factor_id"] = [grid_factors[y].id for y in years]
     return out
 
 

@@ -17,6 +17,7 @@ from bitgaram.api.errors import install_error_handlers
 from bitgaram.api.ingest import guard_readings_push
 from bitgaram.api.ratelimit import FailureLimiter
 from bitgaram.api.routes import (
+    accounts,
     alerts,
     assets,
     auth,
@@ -137,6 +138,7 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     api.include_router(park.router)
     api.include_router(bills.router)
     api.include_router(re100.router)
+    api.include_router(accounts.router)
     api.include_router(alerts.router)
     api.include_router(assets.router)
     app.include_router(api)

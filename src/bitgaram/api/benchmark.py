@@ -5,12 +5,13 @@ tenant's percentiles out. A result never carries another tenant's id or value,
 and no percentile is given when fewer than ``min_group`` comparable tenants
 have the indicator (the asking tenant included).
 
-Indicators (over one period, hourly energy):
+Indicators (over one period, from the tenants' energy accounts):
 
 - ``energy_intensity`` [kWh/m2]: consumption per floor area (needs ``floor_area_m2``);
   lower is better.
 - ``load_factor`` [-]: mean over peak hourly load; higher is better (flatter load).
-- ``re_share`` [-]: own renewable generation over consumption, capped at 1; higher is better.
+- ``re_share`` [-]: the energy account's RE share (self-consumed generation over
+  consumption, ``docs/accounts.md``); higher is better.
 - ``peak`` [kW]: highest hourly average load; lower is better.
 """
 
@@ -23,6 +24,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from bitgaram.account.energy import EnergyAccount
 
 #: Indicator name -> which direction is better.
 INDICATORS: dict[str, Literal["lower", "higher"]] = {
@@ -108,52 +111,39 @@ def _finite(x: float) -> float | None:
 
 
 def tenant_indicators(
-    load: pd.DataFrame,
-    generation: pd.DataFrame,
+    accounts: Mapping[str, EnergyAccount],
     floor_area_m2: Mapping[str, float | None],
-    interval_h: float = 1.0,
 ) -> dict[str, TenantIndicators]:
-    """Indicators of every tenant with load data.
+    """Indicators of every tenant with data, from their energy accounts.
 
     Parameters
     ----------
-    load : pandas.DataFrame
-        Columns ``tenant_id, ts, value``: consumption per interval [kWh].
-    generation : pandas.DataFrame
-        Same columns: own renewable generation per interval [kWh] (may be empty).
+    accounts : mapping
+        Tenant id -> :class:`~bitgaram.account.energy.EnergyAccount` of the period.
     floor_area_m2 : mapping
         Floor area per tenant [m2] (None where unknown).
-    interval_h : float
-        Interval length [h].
 
     Returns
     -------
     dict
-        Tenant id -> :class:`TenantIndicators`.
+        Tenant id -> :class:`TenantIndicators`: consumption of every load-like
+        kind; RE share as the account's; peak and mean over hours with data.
     """
     out: dict[str, TenantIndicators] = {}
-    gen_total = (
-        generation.groupby("tenant_id")["value"].sum()
-        if not generation.empty
-        else pd.Series(dtype=float)
-    )
-    for tenant_id, group in load.groupby("tenant_id"):
-        tid = str(tenant_id)
-        kwh = group["value"].to_numpy(dtype=float)
-        kwh = kwh[np.isfinite(kwh)]
-        if kwh.size == 0:
+    for tid, acc in accounts.items():
+        if acc.intervals_with_data == 0:
             continue
-        total = float(kwh.sum())
-        peak_kw = float(kwh.max()) / interval_h
-        mean_kw = float(kwh.mean()) / interval_h
+        total = acc.consumption_total_kwh
+        hours = acc.intervals_with_data * pd.Timedelta(acc.step).total_seconds() / 3600.0
+        hourly = acc.hourly["consumption_kwh"].to_numpy(dtype=float)  # kWh per hour = kW
+        peak_kw = float(hourly.max()) if hourly.size else 0.0
+        mean_kw = total / hours
         area = floor_area_m2.get(tid)
         out[tid] = TenantIndicators(
             tenant_id=tid,
             energy_intensity=_finite(total / area) if area else None,
             load_factor=_finite(mean_kw / peak_kw) if peak_kw > 0 else None,
-            re_share=(
-                min(1.0, max(0.0, float(gen_total.get(tid, 0.0)) / total)) if total > 0 else None
-            ),
+            re_share=acc.re_share,
             peak=_finite(peak_kw),
         )
     return out

@@ -285,25 +285,64 @@ def forecast_kw(
         chosen = np.isnan(q)
     else:
         return None
+    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)
+    row_ids = np.asarray(table.column("meter_id").to_pylist(), dtype=object)
+    return forecast_power_on_axis(
+        epoch_us(table)[chosen], values[chosen], row_ids[chosen], index, step
+    )
+
+
+def forecast_power_on_axis(
+    stamps_us: np.ndarray,
+    values_kwh: np.ndarray,
+    meter_ids: np.ndarray,
+    index: pd.DatetimeIndex,
+    step: str,
+) -> np.ndarray:
+    """Forecast energies [kWh per forecast interval] as average power [kW] on ``index``.
+
+    A forecast's interval is its own spacing (per meter, the smallest gap
+    between its target times; one lone value is taken at ``step``), not the
+    chart's: an hourly forecast [kWh/h] drawn on a 15-minute axis gives each
+    quarter-hour the hour's average power instead of four times it; forecasts
+    finer than ``step`` are summed into it. Slots no forecast covers are NaN.
+    """
     n = len(index)
-    hours = pd.Timedelta(step).total_seconds() / 3600.0
     if n == 0:
         return np.empty(0)
     step_us = int(pd.Timedelta(step).total_seconds() * 1_000_000)
-    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)[chosen]
-    # interval start of each forecast (floored on the epoch, as pandas' floor), then its slot
-    delta = (epoch_us(table)[chosen] // step_us) * step_us - pd.Timestamp(index[0]).value // 1000
-    keep = (delta >= 0) & (delta % step_us == 0) & (delta < n * step_us) & ~np.isnan(values)
-    pos = delta[keep] // step_us
-    sums = np.bincount(pos, weights=values[keep], minlength=n)
-    counts = np.bincount(pos, minlength=n)
-    return np.where(counts > 0, sums, np.nan) / hours
+    origin = pd.Timestamp(index[0]).value // 1000
+    energy = np.zeros(n)
+    counts = np.zeros(n, dtype=np.int64)
+    ok = np.isfinite(values_kwh)
+    for meter in np.unique(meter_ids[ok]):
+        sel = ok & (meter_ids == meter)
+        ts = stamps_us[sel]
+        gaps = np.diff(np.unique(ts))
+        own_us = int(gaps[gaps > 0].min()) if (gaps > 0).any() else step_us
+        parts = max(own_us // step_us, 1)  # slots one forecast interval covers
+        kw = values_kwh[sel] / (own_us / 3.6e9)
+        for k in range(parts):
+            start = ts + k * step_us
+            slot = (start - origin) // step_us  # floored like pandas' floor(step)
+            keep = (slot >= 0) & (slot < n)
+            covered_h = min(own_us, step_us) / 3.6e9
+            np.add.at(energy, slot[keep], kw[keep] * covered_h)
+            np.add.at(counts, slot[keep], 1)
+    hours = step_us / 3.6e9
+    return np.where(counts > 0, energy, np.nan) / hours
 
 
 def chart(
-    index: pd.DatetimeIndex, series: Sequence[tuple[str, str, np.ndarray | None]]
+    index: pd.DatetimeIndex,
+    series: Sequence[tuple[str, str, np.ndarray | None]],
+    step: str | None = None,
 ) -> ChartPublic:
-    """A chart from named arrays on ``index`` (absent arrays are left out; NaN becomes None)."""
+    """A chart from named arrays on ``index`` (absent arrays are left out; NaN becomes None).
+
+    ``step`` is the interval every value covers: power series [kW] are averages
+    over it, so series of one chart are always at one resolution.
+    """
     out = []
     for name, unit, values in series:
         if values is None:
@@ -316,7 +355,7 @@ def chart(
                 values=[None if not np.isfinite(v) else float(v) for v in rounded],
             )
         )
-    return ChartPublic(ts=[t.to_pydatetime() for t in index], series=out)
+    return ChartPublic(ts=[t.to_pydatetime() for t in index], series=out, step=step)
 
 
 def last_finite(values: np.ndarray | None) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bitgaram.account.energy import account_record, data_bounds, energy_accounts, local_bound
 from bitgaram.account.export import write_account_csv, write_tenant_report
 from bitgaram.account.factors import GridFactor, grid_factor_for_year, load_grid_factors
 from bitgaram.account.instruments import InstrumentBook, read_instruments
@@ -111,8 +113,36 @@ def account_cmd(
     ),
     park: str = typer.Option("park", help="Name of the park in the reports."),
     out: Path = typer.Option(Path("account-report"), help="Folder for CSVs and HTML reports."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="With --store: print the energy accounts of the whole period as JSON "
+        "(the API's /accounts figures) instead of tables.",
+    ),
 ) -> None:
-    """Scope 2 (location/market), RE share, 24/7 CFE and RE100 progress, per tenant and park."""
+    """Scope 2 (location/market), RE share, 24/7 CFE and RE100 progress, per tenant and park.
+
+    With --store every figure comes from the energy accounts (docs/accounts.md),
+    the same as the API's and the dashboard's.
+    """
+    if store is not None:
+        _account_store(
+            store,
+            site,
+            tenant,
+            start,
+            end,
+            instruments,
+            targets,
+            target_year,
+            residual_factor,
+            park,
+            out,
+            as_json,
+        )
+        return
+    if as_json:
+        raise ConfigError("--json needs --store")
     first = pd.Timestamp(start) if start else None
     last = pd.Timestamp(end) + pd.Timedelta(days=1) if end else None
     data = load_meter_data(citylearn, csv, onsite, store, tenant, site, first, last)
@@ -147,6 +177,64 @@ def account_cmd(
     for acc in accounts:
         write_tenant_report(acc, out)
     _print(accounts, factors, residual)
+    console.print(f"CSV and HTML reports in {out}")
+
+
+def _account_store(
+    url: str,
+    site_id: str | None,
+    tenant: str | None,
+    start: str | None,
+    end: str | None,
+    instruments: Path | None,
+    targets: Path | None,
+    target_year: int,
+    residual_factor: float | None,
+    park: str,
+    out: Path,
+    as_json: bool,
+) -> None:
+    """``account --store``: energy accounts of the tenants and the park, then ledgers."""
+    from bitgaram.store import open_store
+
+    book = read_instruments(instruments) if instruments else InstrumentBook(())
+    residual = residual_factor if residual_factor is not None else book.residual_factor_kg_per_kwh
+    with open_store(url, migrate=False) as st:
+        site = st.load_site(site_id)
+        tz = site.site.timezone
+        first, last = data_bounds(st, site)
+        lo = local_bound(start, tz) if start else first
+        hi = local_bound(pd.Timestamp(end) + pd.Timedelta(days=1), tz) if end else last
+        accounts = energy_accounts(
+            st,
+            site,
+            lo,
+            hi,
+            tenant_ids=[tenant] if tenant else None,
+            park=tenant is None,
+            instruments=book.instruments,
+            residual_factor_kg_per_kwh=residual,
+        )
+    if as_json:
+        print(json.dumps([account_record(a) for a in accounts.values()], indent=1))
+        return
+    years = _targets(targets, target_year)
+    ledgers = []
+    for acc in accounts.values():
+        if acc.consumption_total_kwh <= 0 and acc.tenant_id is not None:
+            continue
+        if acc.tenant_id is None:
+            goals: tuple[Target, ...] = PARK_TARGETS
+        else:
+            goals = (Target(f"{acc.tenant_id} RE100", years.get(acc.tenant_id, target_year)),)
+        name = acc.tenant_id or park
+        ledgers.append(account(name, acc.hourly, acc.grid_factors, residual, targets=goals))
+    out.mkdir(parents=True, exist_ok=True)
+    write_account_csv(ledgers, out)
+    for led in ledgers:
+        write_tenant_report(led, out)
+    factors = next((a.grid_factors for a in accounts.values()), {})
+    _print(ledgers, factors, residual)
     console.print(f"CSV and HTML reports in {out}")
 
 

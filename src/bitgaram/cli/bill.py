@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,17 +18,13 @@ from bitgaram.tariff import (
     BillingTariff,
     MonthlyBill,
     ParkBill,
-    PriceSeriesTariff,
     TouTariff,
     bill_park,
-    compute_bills,
     list_tariffs,
     load_tariff,
 )
-from bitgaram.tariff.demand import reading_step
 
 if TYPE_CHECKING:
-    from bitgaram.site import Site
     from bitgaram.store import Store
 
 console = Console()
@@ -113,41 +110,6 @@ def _variant(tariff: TouTariff, demand_all_hours: bool) -> TouTariff:
     return replace(tariff, demand_rules=rules)
 
 
-def _price_tariff(store: Store, site: Site, meter_id: str) -> PriceSeriesTariff:
-    """The price series of a stored ``price`` meter as a tariff (UTC clock)."""
-    known = [m.id for m in site.meters if str(m.kind) == "price"]
-    if meter_id not in {m.id for m in site.meters}:
-        raise ConfigError(
-            f"site {site.site.id!r} has no meter {meter_id!r}; price meters: "
-            + (", ".join(known) or "none")
-        )
-    meter = site.meter(meter_id)
-    unit = str(meter.unit)
-    if str(meter.kind) != "price" or not unit.endswith("/kWh"):
-        raise ConfigError(f"meter {meter_id!r} is a {meter.kind} meter in {unit}, not a price")
-    frame = store.read_readings([meter_id])
-    if frame.empty:
-        raise DataError(f"price meter {meter_id!r} has no readings")
-    index = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC").tz_localize(None)
-    series = pd.Series(frame["value"].to_numpy(dtype=float), index=index).sort_index()
-    return PriceSeriesTariff(
-        name=meter_id, currency=unit.removesuffix("/kWh"), prices=series, timezone="UTC"
-    )
-
-
-def _energy_kwh(frame: pd.DataFrame, unit: str, what: str) -> pd.Series:
-    """A store totals frame (ts, value) as energy per interval [kWh] indexed by ts."""
-    series = pd.Series(
-        frame["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(frame["ts"])
-    ).sort_index()
-    if unit == "kWh":
-        return series
-    if unit == "kW":
-        hours = reading_step(pd.DatetimeIndex(series.index), what) / pd.Timedelta(hours=1)
-        return series * hours
-    raise DataError(f"{what}: meters in {unit} cannot be billed (need kWh or kW)")
-
-
 def bills_from_store(
     store: Store,
     *,
@@ -161,14 +123,15 @@ def bills_from_store(
     demand_all_hours: bool = False,
     price_meter: str | None = None,
 ) -> ParkBill:
-    """Bill every tenant and the park from a store's per-tenant and park totals.
+    """Bill every tenant and the park: the bills of their energy accounts (grid import).
 
     Parameters
     ----------
     store : Store
         An open store holding a site and its readings.
     kind : str, optional
-        Meter kind billed; default ``grid_import`` if the site has such meters, else ``load``.
+        Ignored (kept for compatibility): bills are always on the grid import of the
+        energy accounts (``docs/accounts.md``).
     tariff, option : str, optional
         Override the tariff of the site and of every tenant.
     contract_kw : float, optional
@@ -189,62 +152,63 @@ def bills_from_store(
         Tenants from :meth:`Store.tenant_totals`, the park from :meth:`Store.park_totals`
         (which also counts site-level meters of the kind).
     """
-    from bitgaram.store.base import Resolution
+    from bitgaram.account.energy import (
+        data_bounds,
+        energy_accounts,
+        local_bound,
+        price_meter_tariff,
+    )
 
     site = store.load_site()
-    if kind is None:
-        kinds = {str(m.kind) for m in site.meters}
-        kind = "grid_import" if "grid_import" in kinds else "load"
-    meters = [m for m in site.meters if str(m.kind) == kind]
-    if not meters:
-        raise DataError(f"site {site.site.id!r} has no meters of kind {kind!r}")
-    unit = str(meters[0].unit)
-    site_ref = site.site.tariff
-    # Naive bounds are local time of the site; the store keeps UTC.
-    start, end = (
-        t.tz_localize(site.site.timezone) if t is not None and t.tz is None else t
-        for t in (start, end)
-    )
-
-    prices = _price_tariff(store, site, price_meter) if price_meter is not None else None
-
-    def resolve(ref_name: str | None, ref_option: str | None) -> BillingTariff:
-        if prices is not None:
-            return prices
-        name = tariff or ref_name or DEFAULT_TARIFF
-        return _variant(load_tariff(name, option or ref_option), demand_all_hours)
-
-    tenants: list[MonthlyBill] = []
-    totals = store.tenant_totals(kind, start, end, Resolution.MIN15)
-    for tenant in site.tenants:
-        rows = totals[totals["tenant_id"] == tenant.id]
-        if rows.empty:
-            continue
-        ref = tenant.tariff or site_ref
-        t = resolve(ref.name if ref else None, ref.option if ref else None)
-        tenants.extend(
-            compute_bills(
-                t,
-                _energy_kwh(rows, unit, tenant.id),
-                contract_kw=tenant.tariff.contract_kw if tenant.tariff else None,
-                meter=tenant.id,
-                allow_hourly_demand=allow_hourly_demand,
-            )
+    if kind is not None and kind != "grid_import":
+        console.print(
+            f"note: --kind {kind} is ignored: bills are on grid import (docs/accounts.md)"
         )
-    park_rows = store.park_totals(kind, start, end, Resolution.MIN15)
-    if park_rows.empty:
-        raise DataError(f"store has no readings of kind {kind!r} in the period asked")
-    park_tariff = resolve(
-        site_ref.name if site_ref else None, site_ref.option if site_ref else None
+    tz = site.site.timezone
+    first, last = data_bounds(store, site)
+    lo = local_bound(start, tz) if start is not None else first
+    hi = local_bound(end, tz) if end is not None else last
+    override: BillingTariff | None = None
+    if price_meter is not None:
+        override = price_meter_tariff(store, site, price_meter)
+    elif tariff is not None or option is not None or demand_all_hours:
+        ref = site.site.tariff
+        name = tariff or (ref.name if ref else None) or DEFAULT_TARIFF
+        override = _variant(
+            load_tariff(name, option or (ref.option if ref else None)), demand_all_hours
+        )
+    elif site.site.tariff is None and not any(str(m.kind) == "price" for m in site.meters):
+        override = load_tariff(DEFAULT_TARIFF, None)
+    site_contract = site.site.tariff.contract_kw if site.site.tariff else None
+    accounts = energy_accounts(
+        store,
+        site,
+        lo,
+        hi,
+        tariff=override,
+        contract_kw=contract_kw or site_contract,
     )
-    park = compute_bills(
-        park_tariff,
-        _energy_kwh(park_rows, unit, site.site.id),
-        contract_kw=contract_kw or (site_ref.contract_kw if site_ref else None),
-        meter=site.site.id,
-        allow_hourly_demand=allow_hourly_demand,
-    )
-    return ParkBill(tenants=tuple(tenants), park=park)
+    tenants = tuple(b for t in site.tenants if t.id in accounts for b in accounts[t.id].bills)
+    park = accounts[None].bills
+    if not park:
+        raise DataError("store has no readings to bill in the period asked")
+    return ParkBill(tenants=tenants, park=park)
+
+
+def _bill_record(b: MonthlyBill) -> dict[str, object]:
+    demand = sum(ln.amount for ln in b.lines if ln.code.startswith("demand"))
+    return {
+        "meter": b.meter,
+        "month": str(b.month),
+        "tariff": b.tariff,
+        "currency": b.currency,
+        "energy_kwh": b.energy_kwh,
+        "max_demand_kw": b.max_demand_kw,
+        "billing_demand_kw": b.billing_demand_kw,
+        "bill_demand": demand,
+        "bill_energy": sum(ln.amount for ln in b.lines) - demand,
+        "total": b.total,
+    }
 
 
 def _money(amount: float, currency: str) -> str:
@@ -339,6 +303,9 @@ def bill(
         None, "--output", "-o", help="Write every line of every bill to this CSV."
     ),
     show_tariffs: bool = typer.Option(False, "--list-tariffs", help="List shipped tariffs."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the bills as JSON (one object per bill) instead of tables."
+    ),
 ) -> None:
     """Monthly bills per tenant and for the park, line by line like a KEPCO bill."""
     if show_tariffs:
@@ -393,6 +360,9 @@ def bill(
             raise DataError(f"no readings in month {month}")
     if bills:
         currency = bills[0].currency
+    if as_json:
+        print(json.dumps([_bill_record(b) for b in bills], indent=1))
+        return
     console.print(_summary_table(bills, currency))
     if detail:
         for b in bills:

@@ -178,6 +178,9 @@ def query(
     csv: Annotated[
         Path | None, typer.Option("--csv", help="Write the result to this CSV file.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every row as JSON (ts in ISO 8601, UTC).")
+    ] = False,
     store_url: StoreOption = None,
 ) -> None:
     """Readings of meters, or totals of tenants or the park, over a period.
@@ -196,6 +199,10 @@ def query(
             result = store.tenant_totals(kind, lo, hi, resolution, tenant_ids=list(tenant))
         else:
             result = store.park_totals(kind, lo, hi, resolution)
+    if as_json:
+        rows = result.assign(ts=result["ts"].map(lambda t: pd.Timestamp(t).isoformat()))
+        print(rows.to_json(orient="records", double_precision=15))
+        return
     if csv is not None:
         out = result.copy()
         out["ts"] = out["ts"].map(lambda t: t.isoformat())

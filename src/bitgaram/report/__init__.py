@@ -2,7 +2,7 @@
 
 from bitgaram.report.figures import plot_park
 from bitgaram.report.html import park_html, write_park_html
-from bitgaram.report.summary import ParkSummary, TenantSummary, read_park_summary, summarize_park
+from bitgaram.report.summary import ParkSummary, TenantSummary, read_park_summary, summary_of
 
 __all__ = [
     "ParkSummary",
@@ -10,6 +10,6 @@ __all__ = [
     "park_html",
     "plot_park",
     "read_park_summary",
-    "summarize_park",
+    "summary_of",
     "write_park_html",
 ]

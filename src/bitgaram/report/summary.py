@@ -1,27 +1,30 @@
 """Park summary: energy, PV, self-sufficiency and peaks per tenant and for the park.
 
-:func:`summarize_park` is pure (frames in, a typed summary out);
-:func:`read_park_summary` fetches the frames from a store first.
+Every figure comes from the energy accounts' flows
+(:func:`bitgaram.account.energy.read_flows`, definitions in ``docs/accounts.md``):
+:func:`summary_of` is pure (flows in, a typed summary out);
+:func:`read_park_summary` reads the flows of all stored data first.
 
-Definitions (hourly resolution, energies [kWh], powers [kW] as hourly averages):
-
-- *self-consumed PV* of a tenant = sum over hours of min(load, PV) behind its
-  own meter; for the park the same with park-level sums (PV shared inside the
-  park, as a park-wide energy community would);
+- *load* is consumption of every load-like kind (load, data centre, EV chargers);
+  *PV* is on-site generation (PV and wind, site-level meters in the park's);
+- *self-consumed PV* = generation - export per interval, behind each tenant's own
+  meters, and for the park behind its one connection (PV shared inside the park);
 - *self-sufficiency* = self-consumed PV / load;
-- *grid import* = sum of max(load - PV, 0), *export* = sum of max(PV - load, 0);
-- *peak* = the largest hourly load (tenants) or net grid import (park) [kW].
+- *peak* = the largest average consumption over one account interval (tenants) or
+  the largest grid import (park) [kW].
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from bitgaram.account.energy import Flows, data_bounds, read_flows
 from bitgaram.site import Site
-from bitgaram.store.base import Resolution, Store
+from bitgaram.store.base import Store
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class ParkSummary:
     Attributes
     ----------
     hourly : pandas.DataFrame
-        Index ``ts`` (UTC interval start); columns ``load`` and ``pv`` [kWh].
+        Index ``ts`` (UTC hour start); columns ``load`` and ``pv`` [kWh per hour].
     """
 
     site_id: str
@@ -78,89 +81,63 @@ class ParkSummary:
         return len(self.hourly)
 
 
-def _pivot(frame: pd.DataFrame) -> pd.DataFrame:
-    if frame.empty:
-        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="ts"))
-    return frame.pivot_table(index="ts", columns="tenant_id", values="value", aggfunc="sum")
-
-
-def summarize_park(site: Site, load: pd.DataFrame, pv: pd.DataFrame) -> ParkSummary:
-    """Summarise hourly tenant energies.
+def summary_of(site: Site, flows: Mapping[str | None, Flows]) -> ParkSummary:
+    """Summarise the energy flows of every tenant and of the park (key ``None``).
 
     Parameters
     ----------
     site : Site
         Names and timezone.
-    load, pv : pandas.DataFrame
-        Columns ``tenant_id``, ``ts``, ``value`` [kWh per hour], as returned by
-        :meth:`~bitgaram.store.base.Store.tenant_totals`. Missing hours count as 0.
+    flows : mapping
+        :func:`bitgaram.account.energy.read_flows` of the period.
 
     Returns
     -------
     ParkSummary
-
-    Examples
-    --------
-    >>> from bitgaram.site import parse_site
-    >>> site = parse_site({"site": {"id": "p", "name": "P"}, "tenants": [{"id": "t", "name": "T"}]})
-    >>> ts = pd.date_range("2024-01-01", periods=2, freq="h", tz="UTC")
-    >>> load = pd.DataFrame({"tenant_id": "t", "ts": ts, "value": [2.0, 1.0]})
-    >>> pv = pd.DataFrame({"tenant_id": "t", "ts": ts, "value": [0.5, 3.0]})
-    >>> s = summarize_park(site, load, pv)
-    >>> s.load_kwh, s.self_consumed_kwh, s.grid_import_kwh, s.export_kwh
-    (3.0, 1.5, 1.5, 2.0)
     """
-    load_w = _pivot(load)
-    pv_w = _pivot(pv)
-    index = load_w.index.union(pv_w.index)
-    tenant_ids = [t.id for t in site.tenants]
-    load_w = load_w.reindex(index=index, columns=tenant_ids, fill_value=0.0).fillna(0.0)
-    pv_w = pv_w.reindex(index=index, columns=tenant_ids, fill_value=0.0).fillna(0.0)
     tenants = []
     for tenant in site.tenants:
-        l_t = load_w[tenant.id].to_numpy(dtype=float)
-        p_t = pv_w[tenant.id].to_numpy(dtype=float)
-        peak_pos = int(np.argmax(l_t)) if l_t.size else -1
+        own = flows[tenant.id]
+        kw = np.nan_to_num(own.power_kw("consumption_kwh"))
+        pos = int(np.argmax(kw)) if kw.size else -1
         tenants.append(
             TenantSummary(
                 tenant_id=tenant.id,
                 name=tenant.name,
-                load_kwh=float(l_t.sum()),
-                pv_kwh=float(p_t.sum()),
-                self_consumed_kwh=float(np.minimum(l_t, p_t).sum()),
-                peak_load_kw=float(l_t[peak_pos]) if peak_pos >= 0 else 0.0,
-                peak_at=pd.Timestamp(index[peak_pos]) if peak_pos >= 0 else None,
+                load_kwh=float(own.frame["consumption_kwh"].sum()),
+                pv_kwh=float(own.frame["generation_kwh"].sum()),
+                self_consumed_kwh=float(own.frame["self_consumed_kwh"].sum()),
+                peak_load_kw=float(kw[pos]) if pos >= 0 else 0.0,
+                peak_at=pd.Timestamp(own.frame.index[pos]) if pos >= 0 else None,
             )
         )
-    park_load = load_w.sum(axis=1).to_numpy(dtype=float)
-    park_pv = pv_w.sum(axis=1).to_numpy(dtype=float)
-    net = park_load - park_pv
-    peak_pos = int(np.argmax(net)) if net.size else -1
-    hourly = pd.DataFrame({"load": park_load, "pv": park_pv}, index=index)
+    park = flows[None]
+    frame = park.frame[park.frame["has_data"]]
+    index = pd.DatetimeIndex(frame.index)
+    imp = frame["import_kwh"].to_numpy(dtype=float) / park.step_hours
+    pos = int(np.argmax(imp)) if imp.size else -1
+    hourly = frame[["consumption_kwh", "generation_kwh"]].groupby(index.floor("h")).sum()
+    hourly.columns = pd.Index(["load", "pv"])
     hourly.index.name = "ts"
     return ParkSummary(
         site_id=site.site.id,
         name=site.site.name,
         timezone=site.site.timezone,
         start=pd.Timestamp(index[0]) if len(index) else None,
-        end=pd.Timestamp(index[-1]) + pd.Timedelta(hours=1) if len(index) else None,
+        end=pd.Timestamp(index[-1]) + pd.Timedelta(park.step) if len(index) else None,
         tenants=tuple(tenants),
-        load_kwh=float(park_load.sum()),
-        pv_kwh=float(park_pv.sum()),
-        self_consumed_kwh=float(np.minimum(park_load, park_pv).sum()),
-        grid_import_kwh=float(np.clip(net, 0, None).sum()),
-        export_kwh=float(np.clip(-net, 0, None).sum()),
-        peak_import_kw=float(max(net[peak_pos], 0.0)) if peak_pos >= 0 else 0.0,
-        peak_at=pd.Timestamp(index[peak_pos]) if peak_pos >= 0 else None,
+        load_kwh=float(frame["consumption_kwh"].sum()),
+        pv_kwh=float(frame["generation_kwh"].sum()),
+        self_consumed_kwh=float(frame["self_consumed_kwh"].sum()),
+        grid_import_kwh=float(frame["import_kwh"].sum()),
+        export_kwh=float(frame["export_kwh"].sum()),
+        peak_import_kw=float(imp[pos]) if pos >= 0 else 0.0,
+        peak_at=pd.Timestamp(index[pos]) if pos >= 0 else None,
         hourly=hourly,
     )
 
 
 def read_park_summary(store: Store, site: Site) -> ParkSummary:
-    """Fetch hourly tenant load and PV from ``store`` and summarise them."""
-    load = store.tenant_totals("load", resolution=Resolution.HOUR)
-    pv = store.tenant_totals("pv", resolution=Resolution.HOUR)
-    known = {t.id for t in site.tenants}
-    return summarize_park(
-        site, load[load["tenant_id"].isin(known)], pv[pv["tenant_id"].isin(known)]
-    )
+    """Read the flows of all of the site's stored energy data and summarise them."""
+    start, end = data_bounds(store, site)
+    return summary_of(site, read_flows(store, site, start, end))

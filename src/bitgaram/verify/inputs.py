@@ -223,9 +223,10 @@ def from_store(
     Returns
     -------
     MeterData
-        Timestamps converted to the site's naive local time (interval
-        starts); consumption meters per :func:`consumption_meter_ids`; on-site
-        PV/wind meters; temperature from the first ``weather`` meter in degC,
+        Timestamps in the site's timezone (zone-aware interval starts, so
+        the repeated fall-back hour keeps two distinct labels); consumption
+        meters per :func:`consumption_meter_ids`; on-site PV/wind meters;
+        temperature from the first ``weather`` meter in degC,
         price from the first ``price`` meter, intensity from the site's
         ``carbon.series_meter`` or the first ``carbon_intensity`` meter.
 
@@ -266,10 +267,13 @@ def from_store(
         raise DataError(f"{url}: no readings for meters {wanted} in the period")
     wide = long.pivot_table(index="ts", columns="meter_id", values="value", aggfunc="sum")
     stamps = pd.DatetimeIndex(wide.index)
-    stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps
-    wide.index = stamps.tz_convert(tz).tz_localize(None)
-    full = pd.date_range(wide.index.min(), wide.index.max(), freq="h")
+    stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+    wide.index = stamps
+    # Complete the hours on the UTC clock (unique labels: a fall-back day has 25 hours,
+    # a spring-forward day 23), then label them in local time, zone-aware.
+    full = pd.date_range(stamps.min(), stamps.max(), freq="h")
     wide = wide.reindex(full)
+    wide.index = pd.DatetimeIndex(wide.index).tz_convert(tz)
     present = [m for m in energy_ids if m in wide]
     if not present:
         raise DataError(f"{url}: no readings for consumption meters {energy_ids}")

@@ -52,9 +52,21 @@ class Period:
         return cls(s, e)
 
     def slice(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Rows of ``frame`` within the period."""
+        """Rows of ``frame`` within the period.
+
+        For a zone-aware index the naive bounds are local time of its zone
+        (an ambiguous fall-back bound is the first of the two instants).
+        """
         idx = pd.DatetimeIndex(frame.index)
-        return frame[(idx >= self.start) & (idx < self.end)]
+        start, end = self.start, self.end
+        if idx.tz is not None:
+            start, end = (
+                t.tz_localize(idx.tz, ambiguous=True, nonexistent="shift_forward")
+                if t.tzinfo is None
+                else t.tz_convert(idx.tz)
+                for t in (start, end)
+            )
+        return frame[(idx >= start) & (idx < end)]
 
 
 @dataclass(frozen=True, eq=False)

@@ -9,25 +9,29 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Response
 
+from bitgaram.account.energy import (
+    CONSUMPTION_KINDS,
+    GENERATION_KINDS,
+    account_step,
+    is_flow_meter,
+    read_flows,
+)
 from bitgaram.api.deps import LatestDep, PageDep, ScopeDep, StoreDep
+from bitgaram.api.errors import InsufficientDataError
 from bitgaram.api.period import Period, resolve_period
 from bitgaram.api.schemas.common import Paged, paged_points
 from bitgaram.api.schemas.park import OverviewPublic, TenantEnergyPublic
 from bitgaram.api.schemas.readings import EnergyPointPublic
 from bitgaram.api.series import (
-    axis,
     cached_json,
     chart,
     energy_meters,
-    flows_and_means,
     forecast_kw,
     last_finite,
-    native_step,
-    net_of_flows,
+    mean_value,
     require_data,
 )
 from bitgaram.site.model import MeterKind, Unit
-from bitgaram.store.base import Store
 
 router = APIRouter(prefix="/park", tags=["park"])
 
@@ -38,42 +42,49 @@ def _overview(
     latest: LatestDep,
     hours: Annotated[float, Query(gt=0, le=24 * 31, description="Window length [h].")] = 24,
 ) -> OverviewPublic:
-    """Net load, PV, battery power and state of charge at 15 minutes; latest demand vs target."""
+    """Net load, PV, battery power and state of charge; latest demand vs target.
+
+    Power series [kW] are averages over the park's account step (``chart.step``,
+    15 minutes for 15-minute meters), from the park's and tenants' energy flows
+    (:func:`bitgaram.account.energy.read_flows`): one set of numbers with the
+    accounts.
+    """
     scope.require_park()
     site = scope.site
-    meters = list(site.meters)
-    flow_meters = [
-        m
-        for m in meters
-        if m.unit is Unit.KWH
-        and m.kind in (MeterKind.LOAD, MeterKind.PV, MeterKind.GRID_NET, MeterKind.GRID_IMPORT)
-    ]
-    step = native_step(flow_meters, "15min")
-    end = latest.get(store, flow_meters)
+    meters = [m for m in site.meters if is_flow_meter(m)]
+    if not meters:
+        raise InsufficientDataError("the site has no energy meters")
+    step = account_step(meters)
+    end = latest.get(store, meters)
     period = Period(end.floor(step) - pd.Timedelta(hours=hours).round("s"), end.ceil(step))
-    index = axis(period, step)
-    soc_meters = [m for m in meters if m.kind is MeterKind.BATTERY and m.unit is Unit.PERCENT]
-    flows, soc = flows_and_means(store, meters, soc_meters, period, step, index)
-    load, pv, battery, net = net_of_flows(flows)
+    flows = read_flows(store, site, period.start, period.end)
+    own = flows[None]
+    index = pd.DatetimeIndex(own.frame.index)
+    kinds = {m.kind for m in meters}
+    load = own.power_kw("consumption_kwh")
+    pv = own.power_kw("generation_kwh") if kinds & set(GENERATION_KINDS) else None
+    battery = own.power_kw("battery_kwh") if MeterKind.BATTERY in kinds else None
+    net = own.power_kw("import_kwh") - np.nan_to_num(own.power_kw("export_kwh"))
     require_data([load, pv, net])
-    forecast = forecast_kw(store, energy_meters(meters, MeterKind.LOAD), period, step, index)
+    soc_meters = [m for m in site.meters if m.kind is MeterKind.BATTERY and m.unit is Unit.PERCENT]
+    soc = mean_value(store, soc_meters, period, step, index)
+    consumption = [m for m in meters if m.kind in CONSUMPTION_KINDS and m.unit is Unit.KWH]
+    forecast = forecast_kw(store, consumption, period, step, index)
     latest_ts = None
-    if net is not None and np.isfinite(net).any():
+    if np.isfinite(net).any():
         latest_ts = index[np.flatnonzero(np.isfinite(net))[-1]].to_pydatetime()
     tariff = site.site.tariff
     target = site.site.connection_limit_kw or (tariff.contract_kw if tariff else None)
-
     tenant_rows = []
-    by_tenant = _tenant_hourly(store, period)
     for tenant in site.tenants:
-        own = by_tenant.get(tenant.id, np.array([], dtype=float))
-        own = own[np.isfinite(own)]
+        mine = flows[tenant.id]
+        kw = mine.power_kw("consumption_kwh")
         tenant_rows.append(
             TenantEnergyPublic(
                 tenant_id=tenant.id,
                 name=tenant.name,
-                energy_kwh=float(own.sum()),
-                peak_kw=float(own.max()) if own.size else None,
+                energy_kwh=float(mine.frame["consumption_kwh"].sum()),
+                peak_kw=float(np.nanmax(kw)) if np.isfinite(kw).any() else None,
             )
         )
     return OverviewPublic(
@@ -94,24 +105,10 @@ def _overview(
                 ("forecast", "kW", forecast),
                 ("soc", "%", soc),
             ],
+            step,
         ),
         tenants=tenant_rows,
     )
-
-
-def _tenant_hourly(store: Store, period: Period) -> dict[str, np.ndarray]:
-    """Each tenant's hourly load energy [kWh] in ``period``, oldest first."""
-    kind = MeterKind.LOAD.value
-    table = store.tenant_totals_arrow(kind, start=period.start, end=period.end, resolution="1h")
-    tenants = table.column("tenant_id").to_pylist()
-    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)
-    out: dict[str, np.ndarray] = {}
-    start = 0
-    for i in range(1, len(tenants) + 1):  # rows are sorted by tenant
-        if i == len(tenants) or tenants[i] != tenants[start]:
-            out[str(tenants[start])] = values[start:i]
-            start = i
-    return out
 
 
 @router.get("/energy", response_model=Paged[EnergyPointPublic])

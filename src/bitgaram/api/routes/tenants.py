@@ -9,8 +9,17 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Response
 
+from bitgaram.account.energy import (
+    CONSUMPTION_KINDS,
+    GENERATION_KINDS,
+    account_step,
+    energy_accounts,
+    is_flow_meter,
+    read_flows,
+)
 from bitgaram.api.benchmark import benchmark, tenant_indicators
 from bitgaram.api.deps import LatestDep, PageDep, ScopeDep, SettingsDep, StoreDep
+from bitgaram.api.errors import InsufficientDataError
 from bitgaram.api.period import Period, resolve_period
 from bitgaram.api.schemas.benchmark import BenchmarkPublic, IndicatorPublic
 from bitgaram.api.schemas.common import Paged, paged_points, paginate
@@ -18,16 +27,13 @@ from bitgaram.api.schemas.park import TenantSummaryPublic
 from bitgaram.api.schemas.readings import EnergyPointPublic
 from bitgaram.api.schemas.site import MeterPublic, TenantPublic
 from bitgaram.api.series import (
-    axis,
     cached_json,
     chart,
     energy_meters,
     forecast_kw,
-    native_step,
-    net_kw,
     require_data,
 )
-from bitgaram.site.model import MeterKind
+from bitgaram.site.model import MeterKind, Unit
 
 router = APIRouter(prefix="/tenants", tags=["tenants"])
 
@@ -94,29 +100,43 @@ def _tenant_summary(
     latest: LatestDep,
     days: Annotated[float, Query(gt=0, le=62, description="Window length [days].")] = 7,
 ) -> TenantSummaryPublic:
-    """The tenant dashboard: hourly load, PV, net power and forecast vs actual."""
+    """The tenant dashboard: consumption, generation, battery, net power and forecast vs actual.
+
+    Power series [kW] are averages over the tenant's account step (``chart.step``),
+    from the tenant's energy flows (:func:`bitgaram.account.energy.read_flows`).
+    """
     tenant = scope.tenant(tenant_id)
-    meters = [m for m in scope.meters() if m.tenant == tenant_id]
-    step = native_step(energy_meters(meters, MeterKind.LOAD), "1h")
+    meters = [m for m in scope.meters() if m.tenant == tenant_id and is_flow_meter(m)]
+    if not meters:
+        raise InsufficientDataError(f"tenant {tenant_id!r} has no energy meters")
+    step = account_step(meters)
     end = latest.get(store, meters)
     period = Period(end.floor(step) - pd.Timedelta(days=days).round("s"), end.ceil(step))
-    index = axis(period, step)
-    load, pv, battery, net = net_kw(store, meters, period, step, index)
+    flows = read_flows(store, scope.site, period.start, period.end, [tenant_id], park=False)
+    own = flows[tenant_id]
+    index = pd.DatetimeIndex(own.frame.index)
+    kinds = {m.kind for m in meters}
+    load = own.power_kw("consumption_kwh")
+    pv = own.power_kw("generation_kwh") if kinds & set(GENERATION_KINDS) else None
+    battery = own.power_kw("battery_kwh") if MeterKind.BATTERY in kinds else None
+    net = own.power_kw("import_kwh") - np.nan_to_num(own.power_kw("export_kwh"))
     require_data([load, pv, net])
-    forecast = forecast_kw(store, energy_meters(meters, MeterKind.LOAD), period, step, index)
+    consumption = [m for m in meters if m.kind in CONSUMPTION_KINDS and m.unit is Unit.KWH]
+    forecast = forecast_kw(store, consumption, period, step, index)
     mape = None
-    if forecast is not None and load is not None:
+    if forecast is not None:
         ok = np.isfinite(forecast) & np.isfinite(load) & (np.abs(load) > 1e-9)
         if ok.any():
             mape = float(np.mean(np.abs(forecast[ok] - load[ok]) / np.abs(load[ok])) * 100.0)
+    has = own.frame["has_data"].to_numpy(dtype=bool)
     return TenantSummaryPublic(
         tenant_id=tenant.id,
         name=tenant.name,
         start=period.start.to_pydatetime(),
         end=period.end.to_pydatetime(),
-        energy_kwh=float(np.nansum(load)) if load is not None else None,
-        pv_kwh=float(np.nansum(pv)) if pv is not None else None,
-        peak_kw=float(np.nanmax(load)) if load is not None and np.isfinite(load).any() else None,
+        energy_kwh=float(own.frame["consumption_kwh"].sum()),
+        pv_kwh=float(own.frame["generation_kwh"].sum()) if pv is not None else None,
+        peak_kw=float(np.nanmax(load)) if has.any() else None,
         has_forecast=forecast is not None,
         forecast_mape_percent=mape,
         chart=chart(
@@ -128,6 +148,7 @@ def _tenant_summary(
                 ("net", "kW", net),
                 ("forecast", "kW", forecast),
             ],
+            step,
         ),
     )
 
@@ -148,13 +169,14 @@ def _tenant_benchmark(
     """
     tenant = scope.tenant(tenant_id)
     site = scope.site  # peers are read here and only aggregated, never returned
-    load_meters = energy_meters(site.meters, MeterKind.LOAD)
-    end = latest.get(store, [m for m in load_meters if m.tenant == tenant.id])
+    mine = [m for m in site.meters if m.tenant == tenant.id and is_flow_meter(m)]
+    if not mine:
+        raise InsufficientDataError(f"tenant {tenant_id!r} has no energy meters")
+    end = latest.get(store, mine)
     period = Period(end - pd.Timedelta(days=days).round("s"), end)
-    load = store.tenant_totals(MeterKind.LOAD.value, start=period.start, end=period.end)
-    gen = store.tenant_totals(MeterKind.PV.value, start=period.start, end=period.end)
+    accounts = energy_accounts(store, site, period.start, period.end, park=False, bills=False)
     indicators = tenant_indicators(
-        load, gen, {t.id: t.floor_area_m2 for t in site.tenants}, interval_h=1.0
+        {str(t): a for t, a in accounts.items()}, {t.id: t.floor_area_m2 for t in site.tenants}
     )
     result = benchmark(
         tenant.id,

@@ -16,7 +16,13 @@ class SeriesPublic(BaseModel):
 
 
 class ChartPublic(BaseModel):
-    """Several series on one time axis (UTC interval starts)."""
+    """Several series on one time axis (UTC interval starts).
+
+    ``step`` is the interval each value covers (e.g. ``"15min"``): power
+    series [kW] are averages over it, forecasts included, whatever their own
+    interval.
+    """
 
     ts: list[datetime]
     series: list[SeriesPublic]
+    step: str | None = None
