@@ -123,6 +123,7 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     app.state.store = store
     app.state.tokens = tokens if tokens is not None else token_store_for(store, settings)
     app.state.latest = ViewCache(seconds=settings.view_cache_seconds, version=data_version(store))
+    app.state.site_views = {}  # site id -> ViewCache (see bitgaram.api.deps.get_latest)
     app.state.login_limiter = FailureLimiter(
         settings.login_max_failures, settings.login_window_seconds
     )

@@ -184,8 +184,13 @@ class Store(Protocol):
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
         tenant_ids: list[str] | None = None,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
-        """Energy of one meter kind summed per tenant: columns tenant_id, ts, value [kWh]."""
+        """Energy of one meter kind summed per tenant: columns tenant_id, ts, value [kWh].
+
+        ``site_id`` limits it to one site's meters (tenant ids may repeat across sites).
+        """
         ...
 
     def park_totals(
@@ -194,8 +199,13 @@ class Store(Protocol):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
-        """Energy of one meter kind summed over the park: columns ts, value [kWh]."""
+        """Energy of one meter kind summed over the park: columns ts, value [kWh].
+
+        ``site_id`` limits it to one site's meters (None: every site).
+        """
         ...
 
     def count_readings(self, meter_id: str | None = None) -> int:

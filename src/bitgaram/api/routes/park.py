@@ -65,7 +65,7 @@ def _overview(
     target = site.site.connection_limit_kw or (tariff.contract_kw if tariff else None)
 
     tenant_rows = []
-    by_tenant = _tenant_hourly(store, period)
+    by_tenant = _tenant_hourly(store, period, site.site.id)
     for tenant in site.tenants:
         own = by_tenant.get(tenant.id, np.array([], dtype=float))
         own = own[np.isfinite(own)]
@@ -100,16 +100,20 @@ def _overview(
     )
 
 
-def _tenant_hourly(store: Store, period: Period) -> dict[str, np.ndarray]:
-    """Each tenant's hourly load energy [kWh] in ``period``, oldest first."""
+def _tenant_hourly(store: Store, period: Period, site_id: str) -> dict[str, np.ndarray]:
+    """Each tenant of site ``site_id``: its hourly load energy [kWh] in ``period``, oldest first."""
     kind = MeterKind.LOAD.value
     if not isinstance(store, SqlStore):
-        totals = store.tenant_totals(kind, start=period.start, end=period.end, resolution="1h")
+        totals = store.tenant_totals(
+            kind, start=period.start, end=period.end, resolution="1h", site_id=site_id
+        )
         return {
             str(tid): values.to_numpy(dtype=float)
             for tid, values in totals.groupby("tenant_id")["value"]
         }
-    table = store.tenant_totals_arrow(kind, start=period.start, end=period.end, resolution="1h")
+    table = store.tenant_totals_arrow(
+        kind, start=period.start, end=period.end, resolution="1h", site_id=site_id
+    )
     tenants = table.column("tenant_id").to_pylist()
     values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)
     out: dict[str, np.ndarray] = {}
@@ -137,7 +141,13 @@ def park_energy(
     if not meters:
         return paged_points(pd.DatetimeIndex([], tz="UTC"), {"kwh": np.array([])}, 0, page)
     period = resolve_period(store, [m.id for m in meters], start, end, default_days=7)
-    frame = store.park_totals(kind.value, start=period.start, end=period.end, resolution=resolution)
+    frame = store.park_totals(
+        kind.value,
+        start=period.start,
+        end=period.end,
+        resolution=resolution,
+        site_id=scope.site.site.id,
+    )
     hours = pd.Timedelta(resolution).total_seconds() / 3600.0
     lo, hi = page.offset, page.offset + page.limit
     ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")[lo:hi]

@@ -78,6 +78,7 @@ def tenant_energy(
         end=period.end,
         resolution=resolution,
         tenant_ids=[tenant_id],
+        site_id=scope.site.site.id,
     )
     frame = frame[frame["tenant_id"] == tenant_id]
     hours = pd.Timedelta(resolution).total_seconds() / 3600.0
@@ -151,8 +152,11 @@ def _tenant_benchmark(
     load_meters = energy_meters(site.meters, MeterKind.LOAD)
     end = latest.get(store, [m for m in load_meters if m.tenant == tenant.id])
     period = Period(end - pd.Timedelta(days=days).round("s"), end)
-    load = store.tenant_totals(MeterKind.LOAD.value, start=period.start, end=period.end)
-    gen = store.tenant_totals(MeterKind.PV.value, start=period.start, end=period.end)
+    sid = site.site.id
+    load = store.tenant_totals(
+        MeterKind.LOAD.value, start=period.start, end=period.end, site_id=sid
+    )
+    gen = store.tenant_totals(MeterKind.PV.value, start=period.start, end=period.end, site_id=sid)
     indicators = tenant_indicators(
         load, gen, {t.id: t.floor_area_m2 for t in site.tenants}, interval_h=1.0
     )
