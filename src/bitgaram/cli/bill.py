@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.options import SiteOption
 from bitgaram.errors import ConfigError, DataError
+from bitgaram.site import choose_site_id
 from bitgaram.tariff import (
     BillingTariff,
     MonthlyBill,
@@ -160,11 +162,14 @@ def bills_from_store(
     allow_hourly_demand: bool = False,
     demand_all_hours: bool = False,
     price_meter: str | None = None,
+    site_id: str | None = None,
 ) -> ParkBill:
     """Bill every tenant and the park from a store's per-tenant and park totals.
 
     Parameters
     ----------
+    site_id : str, optional
+        Which stored site (default: the only one; see :func:`bitgaram.site.choose_site_id`).
     store : Store
         An open store holding a site and its readings.
     kind : str, optional
@@ -191,7 +196,7 @@ def bills_from_store(
     """
     from bitgaram.store.base import Resolution
 
-    site = store.load_site()
+    site = store.load_site(choose_site_id(store.list_sites(), site_id, where=store.url))
     if kind is None:
         kinds = {str(m.kind) for m in site.meters}
         kind = "grid_import" if "grid_import" in kinds else "load"
@@ -215,7 +220,7 @@ def bills_from_store(
         return _variant(load_tariff(name, option or ref_option), demand_all_hours)
 
     tenants: list[MonthlyBill] = []
-    totals = store.tenant_totals(kind, start, end, Resolution.MIN15)
+    totals = store.tenant_totals(kind, start, end, Resolution.MIN15, site_id=site.site.id)
     for tenant in site.tenants:
         rows = totals[totals["tenant_id"] == tenant.id]
         if rows.empty:
@@ -231,7 +236,7 @@ def bills_from_store(
                 allow_hourly_demand=allow_hourly_demand,
             )
         )
-    park_rows = store.park_totals(kind, start, end, Resolution.MIN15)
+    park_rows = store.park_totals(kind, start, end, Resolution.MIN15, site_id=site.site.id)
     if park_rows.empty:
         raise DataError(f"store has no readings of kind {kind!r} in the period asked")
     park_tariff = resolve(
@@ -300,6 +305,7 @@ def bill(
         "--store",
         help="Bill from this store (file or URL) instead of a CSV: per-tenant and park totals.",
     ),
+    site_id: SiteOption = None,
     price_meter: str | None = typer.Option(
         None,
         "--price-meter",
@@ -360,6 +366,7 @@ def bill(
                 store,
                 demand_all_hours=demand_all_hours,
                 price_meter=price_meter,
+                site_id=site_id,
                 kind=kind,
                 tariff=tariff,
                 option=option,
