@@ -492,7 +492,8 @@ def load_site(path: str | Path) -> Site:
     ------
     ConfigError
         If the file is missing, is not TOML, or a field is invalid (the
-        message gives the file and the path of the field).
+        message gives the file and the path of the field). A ``[collect]``
+        section (the collector's, :mod:`bitgaram.collect.config`) is ignored here.
     """
     file = Path(path)
     try:
@@ -503,4 +504,6 @@ def load_site(path: str | Path) -> Site:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    # The collector's own section (validated by bitgaram.collect.config) may share the file.
+    data.pop("collect", None)
     return parse_site(data, str(file))
