@@ -322,3 +322,26 @@ def test_tenant_user_bound_to_no_site_is_refused_once_there_are_two(two_sites: A
     response = two_sites.client("legacy").get(f"/api/v1/tenants/{OWN}")
     assert response.status_code == 403
     assert "--site" in response.json()["message"]
+
+
+def test_pushed_readings_go_to_the_named_site(two_sites: ApiPark) -> None:
+    """The HTTP push validates each site's readings against that site (one writer per site)."""
+    reading = [
+        {
+            "meter": "b-acme-load",
+            "timestamp": "2025-06-01T00:00:00+00:00",
+            "value": 2.5,
+            "unit": "kWh",
+        }
+    ]
+    with TestClient(two_sites.app) as client:
+        client.headers["Authorization"] = f"Bearer {two_sites.token['root']}"
+        unnamed = client.post("/api/v1/readings", json=reading)
+        assert unnamed.status_code == 400 and unnamed.json()["error"] == "site_required"
+        wrong = client.post("/api/v1/readings", json=reading, params={"site_id": "testpark"})
+        assert wrong.status_code == 200 and wrong.json()["accepted"] == 0  # not a meter there
+        right = client.post("/api/v1/readings", json=reading, params={"site_id": OTHER_SITE})
+        assert right.status_code == 200 and right.json()["accepted"] == 1, right.text
+        client.headers["Authorization"] = f"Bearer {two_sites.token[OWN]}"
+        foreign = client.post("/api/v1/readings", json=reading)
+        assert foreign.status_code == 403

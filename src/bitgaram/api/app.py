@@ -77,18 +77,25 @@ def _lifespan(settings: Settings, store: Store) -> Any:
             yield
             return
         try:
-            site = store.load_site(settings.site_id)
+            ids = [settings.site_id] if settings.site_id else store.list_sites()
+            sites = [store.load_site(sid) for sid in ids]
         except BitgaramError:
+            sites = []
+        if not sites:
             yield  # no site stored yet: pushes answer 503 until the app restarts
             return
-        writer = BatchWriter(store, site)
-        task = asyncio.create_task(writer.run())
-        app.state.collect_writer = writer
+        # One writer per served site: readings are validated against their own site.
+        writers = {site.site.id: BatchWriter(store, site) for site in sites}
+        tasks = [asyncio.create_task(w.run()) for w in writers.values()]
+        app.state.collect_writers = writers
+        if len(writers) == 1:
+            app.state.collect_writer = next(iter(writers.values()))
         try:
             yield
         finally:
-            await writer.close()
-            await task
+            for writer in writers.values():
+                await writer.close()
+            await asyncio.gather(*tasks)
 
     return lifespan
 
