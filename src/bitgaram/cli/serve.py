@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import signal
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
 from bitgaram.cli import app
@@ -38,8 +41,6 @@ def serve(
     On the first start (no users yet) an operator ``admin`` is created and its
     password and API token are printed once.
     """
-    import uvicorn
-
     from bitgaram.api import Settings, create_app
     from bitgaram.api.app import token_store_for
     from bitgaram.config import Settings as ProcessSettings
@@ -55,9 +56,25 @@ def serve(
         console.print(
             f"bitgaram dashboard: [link={url}/dashboard]{url}/dashboard[/]  API: {url}/docs"
         )
-        uvicorn.run(web, host=host, port=port, log_level="warning")
+        _Server(uvicorn.Config(web, host=host, port=port, log_level="warning")).run()
+        console.print("stopped")
     finally:
         opened.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping gracefully on SIGTERM with exit code 0.
+
+    uvicorn re-raises a captured signal after its graceful shutdown, so a
+    service manager's ordinary stop (SIGTERM) would end the process as killed.
+    SIGTERM is a normal stop here; Ctrl-C (SIGINT) still ends as aborted (130).
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if sig == signal.SIGTERM and isinstance(captured, list):
+            captured[:] = [s for s in captured if s != signal.SIGTERM]
 
 
 def ensure_admin(tokens: TokenStore, out: Console) -> None:
