@@ -37,7 +37,7 @@ BOUNDED: dict[tuple[str, ...], list[str]] = {
     ("forecast", "backtest"): ["--warmup-days", "330", "--refit-every", "2000"],
     ("citylearn", "run"): ["--days", "7"],
     ("park", "run"): ["--days", "2", "-c", "none", "-c", "rule"],
-    ("demo",): ["--days", "2"],
+    ("demo",): ["--days", "1"],
     ("synth",): ["--tenants", "5", "--days", "7"],
 }
 

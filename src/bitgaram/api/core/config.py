@@ -26,7 +26,8 @@ class Settings(BaseModel):
     Attributes
     ----------
     site_id : str or None
-        Which stored site the API serves (None: the only stored site).
+        The one stored site the API serves (None: every stored site; requests
+        then name one with ``?site_id=`` when there are several).
     session_cookie : str
         Name of the HttpOnly cookie holding the browser's session token.
     session_hours : float
