@@ -43,6 +43,12 @@ the browser session cookie set by `POST /api/v1/auth/login`. Operators see
 every tenant; tenant managers and tenant viewers only their own tenant
 (anything else answers 404). Errors are JSON: `{"error": kind, "message": text}`.
 Every list is paginated with `limit` (at most 10000) and `offset`.
+
+The API serves every site of the store. `GET /api/v1/sites` lists the sites the
+caller sees; every other site-scoped route takes `?site_id=` (default: the only
+site the caller sees; with several and none named it answers 400
+`{"error": "site_required", ...}` naming the ids). A user bound to one site
+reads that site only; another site's id answers 404.
 """
 
 
