@@ -28,7 +28,6 @@ from bitgaram.api.series import (
 )
 from bitgaram.site.model import MeterKind, Unit
 from bitgaram.store.base import Store
-from bitgaram.store.sql import SqlStore
 
 router = APIRouter(prefix="/park", tags=["park"])
 
@@ -103,14 +102,6 @@ def _overview(
 def _tenant_hourly(store: Store, period: Period, site_id: str) -> dict[str, np.ndarray]:
     """Each tenant of site ``site_id``: its hourly load energy [kWh] in ``period``, oldest first."""
     kind = MeterKind.LOAD.value
-    if not isinstance(store, SqlStore):
-        totals = store.tenant_totals(
-            kind, start=period.start, end=period.end, resolution="1h", site_id=site_id
-        )
-        return {
-            str(tid): values.to_numpy(dtype=float)
-            for tid, values in totals.groupby("tenant_id")["value"]
-        }
     table = store.tenant_totals_arrow(
         kind, start=period.start, end=period.end, resolution="1h", site_id=site_id
     )
