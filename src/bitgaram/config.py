@@ -16,7 +16,7 @@ Variable                        Field                              Default
 ``BITGARAM_DATABASE_URL``       :attr:`Settings.database_url`      ``None`` (``bitgaram.duckdb``)
 ``BITGARAM_DATABASE_SCHEMA``    :attr:`Settings.database_schema`   ``None`` (``public``)
 ``BITGARAM_SITE``               :attr:`Settings.site_file`         ``None``
-``BITGARAM_SITE_ID``            :attr:`Settings.site_id`           ``None`` (the only site)
+``BITGARAM_SITE_ID``            :attr:`Settings.site_id`           ``None`` (every site)
 ``BITGARAM_VIEW_CACHE_SECONDS`` :attr:`Settings.view_cache_seconds` ``10``
 ==============================  =================================  ============================
 
@@ -69,7 +69,8 @@ class Settings(BaseModel):
     site_file : pathlib.Path or None
         Default site file (TOML) for commands that need one.
     site_id : str or None
-        Which stored site the web API serves (None: the only stored site).
+        The one stored site the web API serves (None: every stored site;
+        requests then name one with ``?site_id=`` when there are several).
     session_cookie : str
         Name of the HttpOnly cookie holding the browser's session token.
     session_hours : float

@@ -109,7 +109,13 @@ def test_park_viewer_sees_the_park_but_cannot_write(api_park: ApiPark) -> None:
     assert client.get("/api/v1/park/overview").status_code == 200
     assert len(client.get("/api/v1/tenants").json()["items"]) == 6
     me = client.get("/api/v1/auth/me").json()
-    assert me == {"user": "viewer", "role": "viewer", "tenant_id": None, "can_write": False}
+    assert me == {
+        "user": "viewer",
+        "role": "viewer",
+        "tenant_id": None,
+        "site_id": None,
+        "can_write": False,
+    }
 
 
 def test_json_login_sets_httponly_cookie_and_logout_revokes_it(api_park: ApiPark) -> None:

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from bitgaram.api import Settings, create_app
 from bitgaram.api.app import token_store_for
 from bitgaram.api.auth import TokenStore
-from bitgaram.api.testing import TENANT_IDS, populate, synthetic_park
-from bitgaram.store import open_store
+from bitgaram.api.testing import TENANT_IDS, populate, relabel, synthetic_park
+from bitgaram.store import Store, open_store
 
 OWN = "acme"
 OTHERS = [t for t in TENANT_IDS if t != OWN]
@@ -189,3 +189,159 @@ def test_cached_views_are_checked_before_the_cache(api_park: ApiPark, view: str)
     overview = api_park.client(OWN).get("/api/v1/park/overview")
     assert api_park.client("operator").get("/api/v1/park/overview").status_code == 200
     assert overview.status_code == 403
+
+
+# -- two sites in one store: tenant ids repeat, principals are bound to their site ----------
+
+#: The second site: same tenant ids, its own site, meter and asset ids, 3x the readings.
+OTHER_SITE = "otherpark"
+#: Strings only the second site's data contains.
+OTHER_STRINGS = [OTHER_SITE, "b-acme", "b-park", "b-borealis"]
+
+
+def _two_site_park(store_url: str) -> tuple[ApiPark, Store]:
+    """An app over a store holding the test park and a second site with the same tenant ids."""
+    store = open_store(store_url)
+    settings = Settings(login_max_failures=0)
+    tokens = token_store_for(store, settings)
+    days = 10 if store_url == ":memory:" else 2
+    first = synthetic_park(n_tenants=6, days=days)
+    token = populate(store, tokens, first, bind_site=True)
+    other = relabel(synthetic_park(n_tenants=6, days=days, seed=1), OTHER_SITE, "b-", scale=3.0)
+    token |= {
+        f"b-{k}": v
+        for k, v in populate(store, tokens, other, user_prefix="b-", bind_site=True).items()
+    }
+    tokens.add_user("root", "operator")  # every site
+    token["root"] = tokens.issue_token("root")
+    tokens.add_user("legacy", "tenant_manager", OWN)  # limited to a tenant, bound to no site
+    token["legacy"] = tokens.issue_token("legacy")
+    return ApiPark(create_app(settings, store, tokens), store, tokens, first, token), store
+
+
+@pytest.fixture(scope="module")
+def two_sites() -> Iterator[ApiPark]:
+    """The two-site app on an in-memory DuckDB store."""
+    park, store = _two_site_park(":memory:")
+    yield park
+    store.close()
+
+
+@pytest.fixture
+def pg_two_sites(request: pytest.FixtureRequest) -> Iterator[ApiPark]:
+    """The two-site app on PostgreSQL (its own schema, dropped afterwards)."""
+    server: str = request.getfixturevalue("postgres_server")
+    schema = "bg_api2_" + uuid.uuid4().hex[:12]
+    park, store = _two_site_park(f"{server}?schema={schema}")
+    try:
+        yield park
+    finally:
+        store.close()
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+
+
+def _site_sweep(park: ApiPark, single: ApiPark | None) -> None:
+    """Every route, as site A's tenant roles: nothing of site B, and site B refused."""
+    for user in (OWN, f"{OWN}-viewer"):
+        client = park.client(user)
+        for method, path in ROUTES:
+            _check_foreign_request(client, method, path)
+            url = _fill(path, OWN_VALUE)
+            if method != "GET":
+                continue
+            mine = client.get(url)
+            assert mine.status_code in (200, 403), f"{url}: {mine.text}"
+            if mine.status_code == 200:
+                leaked = [s for s in OTHER_STRINGS if s in mine.text]
+                assert not leaked, f"{url} leaked site {OTHER_SITE}: {leaked}"
+                if single is not None and not path.startswith(("/api/v1/auth", "/api/v1/sites")):
+                    # the same request on a store holding site A alone: the same answer
+                    alone = single.client(user).get(url)
+                    assert mine.json() == alone.json(), f"{url} differs with a second site stored"
+            elsewhere = client.get(url, params={"site_id": OTHER_SITE})
+            if path.startswith(("/api/v1/health", "/api/v1/auth", "/api/v1/sites")):
+                continue  # not scoped by ?site_id= (a site's own path names it)
+            assert elsewhere.status_code == 404, f"{url}?site_id={OTHER_SITE}: {elsewhere.text}"
+            assert set(elsewhere.json()) == {"error", "message"}
+
+
+def test_tenant_of_one_site_reads_nothing_of_the_other(
+    two_sites: ApiPark, api_park: ApiPark
+) -> None:
+    _site_sweep(two_sites, api_park)
+
+
+@pytest.mark.postgres
+def test_two_site_isolation_on_postgres(pg_two_sites: ApiPark) -> None:
+    _site_sweep(pg_two_sites, None)
+
+
+def test_sites_lists_what_the_caller_may_see(two_sites: ApiPark) -> None:
+    root = two_sites.client("root").get("/api/v1/sites").json()
+    assert [s["id"] for s in root["items"]] == [OTHER_SITE, "testpark"]
+    assert root["total"] == 2
+    own = two_sites.client(OWN).get("/api/v1/sites").json()
+    assert [(s["id"], s["n_tenants"]) for s in own["items"]] == [("testpark", 1)]
+    other = two_sites.client("b-acme").get("/api/v1/sites").json()
+    assert [s["id"] for s in other["items"]] == [OTHER_SITE]
+    assert two_sites.client(OWN).get(f"/api/v1/sites/{OTHER_SITE}").status_code == 404
+
+
+def test_unbound_operator_names_the_site(two_sites: ApiPark) -> None:
+    root = two_sites.client("root")
+    response = root.get("/api/v1/tenants")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "site_required"
+    assert OTHER_SITE in body["message"] and "testpark" in body["message"]
+    assert "site_id" in body["message"]
+    names = [
+        t["name"]
+        for t in root.get("/api/v1/tenants", params={"site_id": OTHER_SITE}).json()["items"]
+    ]
+    assert names and all(n.endswith(f"({OTHER_SITE})") for n in names)
+    assert root.get("/api/v1/tenants", params={"site_id": "nowhere"}).status_code == 404
+
+
+def test_same_tenant_id_on_two_sites_gets_its_own_figures(two_sites: ApiPark) -> None:
+    # acme exists on both sites; site B's readings are 3x site A's
+    path = f"/api/v1/tenants/{OWN}/energy"
+    mine = two_sites.client(OWN).get(path, params={"limit": 10000}).json()
+    theirs = two_sites.client("b-acme").get(path, params={"limit": 10000}).json()
+    a = sum(p["kwh"] for p in mine["items"])
+    b = sum(p["kwh"] for p in theirs["items"])
+    assert a > 0 and b > 0
+    assert b != pytest.approx(a)  # different data, not one sum over both sites
+    root = two_sites.client("root")
+    as_root = root.get(path, params={"limit": 10000, "site_id": "testpark"}).json()
+    assert sum(p["kwh"] for p in as_root["items"]) == pytest.approx(a)
+
+
+def test_tenant_user_bound_to_no_site_is_refused_once_there_are_two(two_sites: ApiPark) -> None:
+    response = two_sites.client("legacy").get(f"/api/v1/tenants/{OWN}")
+    assert response.status_code == 403
+    assert "--site" in response.json()["message"]
+
+
+def test_pushed_readings_go_to_the_named_site(two_sites: ApiPark) -> None:
+    """The HTTP push validates each site's readings against that site (one writer per site)."""
+    reading = [
+        {
+            "meter": "b-acme-load",
+            "timestamp": "2025-06-01T00:00:00+00:00",
+            "value": 2.5,
+            "unit": "kWh",
+        }
+    ]
+    with TestClient(two_sites.app) as client:
+        client.headers["Authorization"] = f"Bearer {two_sites.token['root']}"
+        unnamed = client.post("/api/v1/readings", json=reading)
+        assert unnamed.status_code == 400 and unnamed.json()["error"] == "site_required"
+        wrong = client.post("/api/v1/readings", json=reading, params={"site_id": "testpark"})
+        assert wrong.status_code == 200 and wrong.json()["accepted"] == 0  # not a meter there
+        right = client.post("/api/v1/readings", json=reading, params={"site_id": OTHER_SITE})
+        assert right.status_code == 200 and right.json()["accepted"] == 1, right.text
+        client.headers["Authorization"] = f"Bearer {two_sites.token[OWN]}"
+        foreign = client.post("/api/v1/readings", json=reading)
+        assert foreign.status_code == 403

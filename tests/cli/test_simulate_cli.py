@@ -14,8 +14,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from bitgaram.cli import app
-from bitgaram.errors import DataError, StoreError
+from bitgaram.errors import DataError
 from bitgaram.simulate.from_store import site_from_store
+from bitgaram.site import SiteChoiceError
 from bitgaram.store import open_store
 
 Invoke = Callable[..., Result]
@@ -92,5 +93,6 @@ def test_simulate_run_refuses_too_little_history_and_unknown_sites(
     assert isinstance(short.exception, DataError)
     assert "too little history" in str(short.exception) and "--days" in str(short.exception)
     unknown = sim(*common, "--site", "nowhere", "--days", "3", "--out", str(tmp_path / "b"))
-    assert isinstance(unknown.exception, StoreError)
+    assert isinstance(unknown.exception, SiteChoiceError)  # names the stored ids to choose from
+    assert "'nowhere'" in str(unknown.exception) and "sites:" in str(unknown.exception)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

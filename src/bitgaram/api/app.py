@@ -44,6 +44,12 @@ the browser session cookie set by `POST /api/v1/auth/login`. Operators see
 every tenant; tenant managers and tenant viewers only their own tenant
 (anything else answers 404). Errors are JSON: `{"error": kind, "message": text}`.
 Every list is paginated with `limit` (at most 10000) and `offset`.
+
+The API serves every site of the store. `GET /api/v1/sites` lists the sites the
+caller sees; every other site-scoped route takes `?site_id=` (default: the only
+site the caller sees; with several and none named it answers 400
+`{"error": "site_required", ...}` naming the ids). A user bound to one site
+reads that site only; another site's id answers 404.
 """
 
 
@@ -78,18 +84,25 @@ def _lifespan(settings: Settings, store: Store) -> Any:
             yield
             return
         try:
-            site = store.load_site(settings.site_id)
+            ids = [settings.site_id] if settings.site_id else store.list_sites()
+            sites = [store.load_site(sid) for sid in ids]
         except BitgaramError:
+            sites = []
+        if not sites:
             yield  # no site stored yet: pushes answer 503 until the app restarts
             return
-        writer = BatchWriter(store, site)
-        task = asyncio.create_task(writer.run())
-        app.state.collect_writer = writer
+        # One writer per served site: readings are validated against their own site.
+        writers = {site.site.id: BatchWriter(store, site) for site in sites}
+        tasks = [asyncio.create_task(w.run()) for w in writers.values()]
+        app.state.collect_writers = writers
+        if len(writers) == 1:
+            app.state.collect_writer = next(iter(writers.values()))
         try:
             yield
         finally:
-            await writer.close()
-            await task
+            for writer in writers.values():
+                await writer.close()
+            await asyncio.gather(*tasks)
 
     return lifespan
 
@@ -124,6 +137,7 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     app.state.store = store
     app.state.tokens = tokens if tokens is not None else token_store_for(store, settings)
     app.state.latest = ViewCache(seconds=settings.view_cache_seconds, version=data_version(store))
+    app.state.site_views = {}  # site id -> ViewCache (see bitgaram.api.deps.get_latest)
     app.state.login_limiter = FailureLimiter(
         settings.login_max_failures, settings.login_window_seconds
     )

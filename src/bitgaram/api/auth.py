@@ -4,7 +4,7 @@ Two small tables live next to the store's own tables, on the store's
 connection (or any DB-API connection that takes ``?`` placeholders, such as
 DuckDB or :mod:`sqlite3`):
 
-- ``api_users(name, role, tenant_id, password_salt, password_hash, created_at)``
+- ``api_users(name, role, tenant_id, password_salt, password_hash, created_at, site_id)``
 - ``api_tokens(token_id, user_name, salt, hash, label, created_at, expires_at, revoked)``
 
 A token reads ``bg_<token_id>_<secret>``. Only ``token_id`` is stored in
@@ -50,7 +50,8 @@ _DDL = (
         tenant_id TEXT,
         password_salt TEXT,
         password_hash TEXT,
-        created_at TEXT NOT NULL
+        created_at TEXT NOT NULL,
+        site_id TEXT
     )
     """,
     """
@@ -93,12 +94,16 @@ class Principal:
         The one tenant the caller is limited to (None: all tenants).
     token_id : str
         Id of the token used (to log out / revoke it).
+    site_id : str or None
+        The one site the caller is bound to (None: every site served). A
+        tenant's id means something only within its site.
     """
 
     user: str
     role: Role
     tenant_id: str | None
     token_id: str
+    site_id: str | None = None
 
     @property
     def can_write(self) -> bool:
@@ -118,6 +123,7 @@ class User:
     name: str
     role: Role
     tenant_id: str | None
+    site_id: str | None = None
 
 
 class _Cursor(Protocol):
@@ -212,9 +218,16 @@ class TokenStore:
                 commit()
 
     def migrate(self) -> None:
-        """Create the tables if they do not exist (idempotent)."""
+        """Create the tables if they do not exist, add ``site_id`` to older ones (idempotent)."""
         for ddl in _DDL:
             self._execute(ddl)
+        try:
+            self._query("SELECT site_id FROM api_users WHERE 1 = 0")
+        except Exception:  # a table from before site binding; the driver's own error type
+            rollback = getattr(self._con, "rollback", None)
+            if callable(rollback):
+                rollback()
+            self._execute("ALTER TABLE api_users ADD COLUMN site_id TEXT")
 
     # -- users -------------------------------------------------------------------
     def add_user(
@@ -223,8 +236,13 @@ class TokenStore:
         role: Role | str,
         tenant_id: str | None = None,
         password: str | None = None,
+        site_id: str | None = None,
     ) -> User:
-        """Create a user.
+        """Create a user, bound to one site (``site_id``) or to every site served (None).
+
+        A user limited to a tenant should be bound to that tenant's site: once
+        the store holds several sites, the API refuses a tenant-limited user
+        bound to none.
 
         Raises
         ------
@@ -243,22 +261,25 @@ class TokenStore:
             salt = secrets.token_bytes(_SALT_BYTES)
             salt_hex, hash_hex = salt.hex(), hash_secret(password, salt).hex()
         self._execute(
-            "INSERT INTO api_users VALUES (?, ?, ?, ?, ?, ?)",
-            [name, role.value, tenant_id, salt_hex, hash_hex, _now().isoformat()],
+            "INSERT INTO api_users (name, role, tenant_id, password_salt, password_hash,"
+            " created_at, site_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [name, role.value, tenant_id, salt_hex, hash_hex, _now().isoformat(), site_id],
         )
-        return User(name, role, tenant_id)
+        return User(name, role, tenant_id, site_id)
 
     def get_user(self, name: str) -> User:
         """The user with this name; ConfigError if unknown."""
-        rows = self._query("SELECT name, role, tenant_id FROM api_users WHERE name = ?", [name])
+        rows = self._query(
+            "SELECT name, role, tenant_id, site_id FROM api_users WHERE name = ?", [name]
+        )
         if not rows:
             raise ConfigError(f"no user {name!r}")
-        return User(rows[0][0], Role(rows[0][1]), rows[0][2])
+        return User(rows[0][0], Role(rows[0][1]), rows[0][2], rows[0][3])
 
     def list_users(self) -> list[User]:
         """All users, by name."""
-        rows = self._query("SELECT name, role, tenant_id FROM api_users ORDER BY name")
-        return [User(r[0], Role(r[1]), r[2]) for r in rows]
+        rows = self._query("SELECT name, role, tenant_id, site_id FROM api_users ORDER BY name")
+        return [User(r[0], Role(r[1]), r[2], r[3]) for r in rows]
 
     # -- tokens ------------------------------------------------------------------
     def issue_token(self, user: str, label: str = "api", ttl: timedelta | None = None) -> str:
@@ -321,13 +342,14 @@ class TokenStore:
             raise NotAuthenticatedError("malformed token: expected 'bg_<id>_<secret>'")
         token_id, secret = parts[1], parts[2]
         rows = self._query(
-            "SELECT t.salt, t.hash, t.expires_at, t.revoked, u.name, u.role, u.tenant_id "
+            "SELECT t.salt, t.hash, t.expires_at, t.revoked, u.name, u.role, u.tenant_id,"
+            " u.site_id "
             "FROM api_tokens t JOIN api_users u ON u.name = t.user_name WHERE t.token_id = ?",
             [token_id],
         )
         if not rows:
             raise NotAuthenticatedError("unknown or revoked token")
-        salt_hex, hash_hex, expires_at, revoked, name, role, tenant_id = rows[0]
+        salt_hex, hash_hex, expires_at, revoked, name, role, tenant_id, site_id = rows[0]
         computed = hash_secret(secret, bytes.fromhex(salt_hex), _TOKEN_SCRYPT_N).hex()
         if not hmac.compare_digest(computed, hash_hex):
             raise NotAuthenticatedError("unknown or revoked token")
@@ -335,7 +357,7 @@ class TokenStore:
             raise NotAuthenticatedError("unknown or revoked token")
         if expires_at is not None and datetime.fromisoformat(expires_at) <= _now():
             raise NotAuthenticatedError("token expired: log in again")
-        principal = Principal(name, Role(role), tenant_id, token_id)
+        principal = Principal(name, Role(role), tenant_id, token_id, site_id)
         if self._cache_seconds > 0:
             expiry = time.monotonic() + self._cache_seconds
             if expires_at is not None:

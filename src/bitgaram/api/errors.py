@@ -19,6 +19,7 @@ from bitgaram.errors import (
     SolveError,
     StoreError,
 )
+from bitgaram.site.choice import SiteChoiceError
 
 
 class NotAuthenticatedError(BitgaramError):
@@ -62,6 +63,7 @@ STATUS_BY_ERROR: dict[type[BitgaramError], int] = {
     NotFoundError: 404,
     InsufficientDataError: 404,
     TooManyRequestsError: 429,
+    SiteChoiceError: 400,
     ConfigError: 422,
     DataError: 422,
     ForecastError: 422,
@@ -76,6 +78,7 @@ _KIND_BY_ERROR: dict[type[BitgaramError], str] = {
     NotFoundError: "not_found",
     InsufficientDataError: "no_data",
     TooManyRequestsError: "rate_limited",
+    SiteChoiceError: "site_required",
     ConfigError: "config",
     DataError: "data",
     ForecastError: "forecast",

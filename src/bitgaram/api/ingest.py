@@ -36,6 +36,7 @@ async def guard_readings_push(request: Request, scope: ScopeDep) -> None:
     its own message.
     """
     scope.require_write()
+    request.state.site_id = scope.site.site.id  # which site's writer takes the readings
     if scope.is_park_wide:
         return
     try:

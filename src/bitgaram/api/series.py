@@ -69,6 +69,11 @@ class ViewCache:
         self._memo: dict[tuple[object, ...], tuple[object, float, object]] = {}
         self._bytes = 0
 
+    @property
+    def version_function(self) -> Callable[[], object] | None:
+        """The function giving the data's version (to build a sibling cache)."""
+        return self._version
+
     @staticmethod
     def _size(value: object) -> int:
         return len(value) if isinstance(value, bytes) else 0

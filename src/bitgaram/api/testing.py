@@ -10,7 +10,7 @@ control journal) and creates one user per role.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -211,8 +211,48 @@ def _setpoints(site: Site, stop: pd.Timestamp) -> list[tuple[pd.Timestamp, list[
     return out
 
 
-def populate(store: Store, tokens: TokenStore, park: SyntheticPark) -> dict[str, str]:
+def relabel(park: SyntheticPark, site_id: str, prefix: str, scale: float = 1.0) -> SyntheticPark:
+    """The same park as another site: same tenant ids, other site, meter and asset ids.
+
+    Tenant ids repeat across sites on purpose (that is what site binding must
+    keep apart); meter and asset ids get ``prefix`` (they are unique in a
+    store), tenant names get `` (<site_id>)``, and every reading is multiplied
+    by ``scale`` so a figure summed over both sites is visibly wrong.
+    """
+    doc = park.site.model_dump(mode="json")
+    doc["site"]["id"] = site_id
+    doc["site"]["name"] = f"{doc['site']['name']} ({site_id})"
+    for tenant in doc["tenants"]:
+        tenant["name"] = f"{tenant['name']} ({site_id})"
+    for meter in doc["meters"]:
+        meter["id"] = prefix + meter["id"]
+    for asset in doc["assets"]:
+        asset["id"] = prefix + asset["id"]
+        if asset.get("meter"):
+            asset["meter"] = prefix + asset["meter"]
+    readings = park.readings.assign(
+        meter_id=prefix + park.readings["meter_id"], value=park.readings["value"] * scale
+    )
+    forecasts = park.forecasts.assign(meter_id=prefix + park.forecasts["meter_id"])
+    setpoints = [
+        (at, [replace(sp, asset=prefix + sp.asset) for sp in plan]) for at, plan in park.setpoints
+    ]
+    return SyntheticPark(parse_site(doc), readings, forecasts, setpoints)
+
+
+def populate(
+    store: Store,
+    tokens: TokenStore,
+    park: SyntheticPark,
+    *,
+    user_prefix: str = "",
+    bind_site: bool = False,
+) -> dict[str, str]:
     """Write ``park`` into ``store`` and create one user and token per role.
+
+    With ``bind_site`` every user is bound to the park's site (as
+    ``bitgaram users add --site`` does); ``user_prefix`` keeps the user names
+    of several parks in one store apart.
 
     Returns
     -------
@@ -240,8 +280,9 @@ def populate(store: Store, tokens: TokenStore, park: SyntheticPark) -> dict[str,
         users.append((f"{tenant.id}-viewer", Role.VIEWER, tenant.id))
     # Passwords cost ~0.1 s each to hash: give them only to the users that log in.
     with_password = {"operator", park.site.tenants[0].id}
+    site_id = park.site.site.id if bind_site else None
     for name, role, tenant_id in users:
         password = f"pw-{name}" if name in with_password else None
-        tokens.add_user(name, role, tenant_id, password=password)
-        out[name] = tokens.issue_token(name)
+        tokens.add_user(user_prefix + name, role, tenant_id, password=password, site_id=site_id)
+        out[name] = tokens.issue_token(user_prefix + name)
     return out

@@ -13,6 +13,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from bitgaram.errors import BitgaramError
 
@@ -22,6 +23,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: Rich markup would swallow the bracketed units ([kW], [h]) of option help.
+    rich_markup_mode=None,
 )
 
 err_console = Console(stderr=True)
@@ -52,23 +55,65 @@ def _register() -> None:
     from bitgaram.cli import verify as _verify  # noqa: F401
 
 
+def _click_exceptions() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
+    """``(usage/domain errors, exits)`` of click and of Typer's vendored click.
+
+    Typer 0.2x ships its own click (``typer._click``, errors derived from
+    ``typer.exceptions.TyperException``) and raises those, not click's; both
+    are caught so a usage error never shows a traceback.
+    """
+    import click
+
+    errors: list[type[Exception]] = [click.exceptions.ClickException]
+    exits: list[type[Exception]] = [click.exceptions.Exit, typer.Exit]
+    vendored = getattr(typer, "exceptions", None)
+    base = getattr(vendored, "TyperException", None)
+    if isinstance(base, type) and issubclass(base, Exception):
+        errors.append(base)
+    return tuple(errors), tuple(exits)
+
+
+def usage_message(exc: Exception) -> str:
+    """One line for a click/Typer usage error: the message and where to get help."""
+    text = " ".join(str(getattr(exc, "format_message", lambda: str(exc))()).split())
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "bitgaram"
+    if getattr(exc, "exit_code", 1) == USAGE_EXIT_CODE:
+        return f"{text} (see `{path} --help`)"
+    return text
+
+
+#: Exit code of a usage error (unknown command, missing or bad option), as click uses.
+USAGE_EXIT_CODE = 2
+
+
+def _error_line(message: str) -> None:
+    # soft_wrap: the message stays one line whatever the terminal width.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Entry point of the ``bitgaram`` console script."""
+    """Entry point of the ``bitgaram`` console script.
+
+    Exit codes: 0 success, 2 usage error (one line on stderr), a
+    :class:`~bitgaram.errors.BitgaramError`'s own code for domain errors, 130
+    when aborted.
+    """
     _register()
+    click_errors, click_exits = _click_exceptions()
     try:
         app(standalone_mode=False)
     except BitgaramError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _error_line(str(exc))
         sys.exit(exc.exit_code)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except click_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as click does
+            typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+        else:
+            _error_line(usage_message(exc))
+        sys.exit(getattr(exc, "exit_code", 1))
+    except click_exits as exc:
+        sys.exit(getattr(exc, "exit_code", 0))

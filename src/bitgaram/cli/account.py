@@ -90,7 +90,9 @@ def account_cmd(
         None, help="Store URL or DuckDB file: meters, tenants and site series from the store."
     ),
     tenant: str | None = typer.Option(None, help="Only this tenant (with --store)."),
-    site: str | None = typer.Option(None, help="Site id when the store holds several."),
+    site: str | None = typer.Option(
+        None, metavar="ID", help="Stored site (with --store; default: the only one)."
+    ),
     start: str | None = typer.Option(None, help="First day to account (default: all data)."),
     end: str | None = typer.Option(None, help="Last day to account, inclusive."),
     instruments: Path | None = typer.Option(

@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.options import SiteOption
 from bitgaram.errors import ConfigError, DataError
+from bitgaram.site import choose_site_id
 from bitgaram.tariff import (
     BillingTariff,
     MonthlyBill,
@@ -122,11 +124,14 @@ def bills_from_store(
     allow_hourly_demand: bool = False,
     demand_all_hours: bool = False,
     price_meter: str | None = None,
+    site_id: str | None = None,
 ) -> ParkBill:
     """Bill every tenant and the park: the bills of their energy accounts (grid import).
 
     Parameters
     ----------
+    site_id : str, optional
+        Which stored site (default: the only one; see :func:`bitgaram.site.choose_site_id`).
     store : Store
         An open store holding a site and its readings.
     kind : str, optional
@@ -159,7 +164,7 @@ def bills_from_store(
         price_meter_tariff,
     )
 
-    site = store.load_site()
+    site = store.load_site(choose_site_id(store.list_sites(), site_id, where=store.url))
     if kind is not None and kind != "grid_import":
         console.print(
             f"note: --kind {kind} is ignored: bills are on grid import (docs/accounts.md)"
@@ -264,6 +269,7 @@ def bill(
         "--store",
         help="Bill from this store (file or URL) instead of a CSV: per-tenant and park totals.",
     ),
+    site_id: SiteOption = None,
     price_meter: str | None = typer.Option(
         None,
         "--price-meter",
@@ -327,6 +333,7 @@ def bill(
                 store,
                 demand_all_hours=demand_all_hours,
                 price_meter=price_meter,
+                site_id=site_id,
                 kind=kind,
                 tariff=tariff,
                 option=option,

@@ -161,16 +161,22 @@ def run(
     load_model: LoadModelName = typer.Option(
         LoadModelName.lightgbm, help="Load model of the 'models' forecasts."
     ),
+    days: float | None = typer.Option(
+        None, min=1, help="Replay only the first N days (default: the whole dataset)."
+    ),
 ) -> None:
     """Replay a CityLearn dataset with a controller and score it (CityLearn 2022 KPIs)."""
     from bitgaram.simulate import site_from_citylearn
     from bitgaram.simulate.report import write_outputs
 
     site = site_from_citylearn(read_citylearn(dataset))
+    if days is not None:
+        site = site.slice(0, min(site.n_steps, round(days * 24 / site.step_hours)))
     result = replay_with_progress(site, controller, horizon, forecast, load_model)
     extra: dict[str, object] = {
         "dataset": str(dataset),
         "n_steps": site.n_steps,
+        "days": days,
         "buildings": list(site.names),
         **controller_settings(controller, horizon, forecast, load_model),
     }

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bitgaram.cli import app
+from bitgaram.cli.options import SiteOption, load_cli_site
 from bitgaram.control.journal import StoreJournal
 from bitgaram.control.live import LiveController
 from bitgaram.control.loop import ControlLoop, LoopConfig
@@ -44,12 +45,12 @@ def replay_cmd(
     start: str = typer.Option(..., help="First local day, YYYY-MM-DD."),
     days: int = typer.Option(1, help="Days to replay."),
     target_kw: float = typer.Option(..., "--target", help="Park-connection target [kW]."),
-    site_id: str | None = typer.Option(None, help="Site id (the only one if omitted)."),
+    site_id: SiteOption = None,
     horizon: int = typer.Option(16, help="MPC horizon [15-min steps]."),
 ) -> None:
     """Replay stored readings with and without the loop; print the peaks."""
     with open_store(store_url) as store:
-        site = store.load_site(site_id)
+        site = load_cli_site(store, site_id)
         t0 = pd.Timestamp(start, tz=site.site.timezone).tz_convert("UTC")
         firm, raw = firm_from_store(store, site, t0, t0 + pd.Timedelta(days=days))
         journal = StoreJournal(store)

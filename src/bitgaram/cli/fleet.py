@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bitgaram.cli import app
+from bitgaram.cli.options import SiteOption, load_cli_site
 from bitgaram.cli.store import StoreOption, open_cli_store, parse_time
 from bitgaram.config import Settings
 from bitgaram.errors import BitgaramError, DataError
@@ -37,10 +38,12 @@ DayOption = Annotated[
 ChunkOption = Annotated[int, typer.Option("--chunk", help="Tenants per task.")]
 
 
-def _issued(day: str, store_url: str | None) -> tuple[str, pd.Timestamp, str | None]:
+def _issued(
+    day: str, store_url: str | None, site_id: str | None
+) -> tuple[str, pd.Timestamp, str | None]:
     url = resolve_url(store_url, Settings.from_env())
     with open_cli_store(url) as store:
-        site = store.load_site()
+        site = load_cli_site(store, site_id)
     try:
         midnight = pd.Timestamp(day)
     except ValueError as exc:
@@ -81,6 +84,7 @@ def _summary(report: FleetReport, what: str) -> None:
 def fleet_forecast(
     day: DayOption,
     store: StoreOption = None,
+    site: SiteOption = None,
     executor: ExecutorOption = "dask",
     model: Annotated[str, typer.Option("--model", help="gbm or naive.")] = "gbm",
     horizon: Annotated[int, typer.Option("--horizon", help="Hours ahead.")] = 24,
@@ -88,7 +92,7 @@ def fleet_forecast(
     chunk: ChunkOption = 10,
 ) -> None:
     """Forecast every tenant's load and PV for the day ahead; forecasts go to the store."""
-    url, issued, site_id = _issued(day, store)
+    url, issued, site_id = _issued(day, store, site)
     jobs = plan_jobs(
         url,
         issued,
@@ -108,12 +112,13 @@ def fleet_forecast(
 def fleet_schedule(
     day: DayOption,
     store: StoreOption = None,
+    site: SiteOption = None,
     executor: ExecutorOption = "dask",
     horizon: Annotated[int, typer.Option("--horizon", help="Hours ahead.")] = 24,
     chunk: ChunkOption = 10,
 ) -> None:
     """Plan every tenant battery for the day ahead from stored forecasts (model dayahead-lp)."""
-    url, issued, site_id = _issued(day, store)
+    url, issued, site_id = _issued(day, store, site)
     jobs = plan_jobs(
         url, issued, chunk=chunk, horizon=horizon, site_id=site_id, batteries_only=True
     )

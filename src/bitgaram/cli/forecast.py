@@ -11,6 +11,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.demo import DemoContext, demo_step
+from bitgaram.cli.options import SiteOption, resolve_site_id
 from bitgaram.errors import ConfigError
 
 forecast_app = typer.Typer(help="Load, PV and wind forecasting.", no_args_is_help=True)
@@ -109,9 +110,14 @@ def run(
     at: str = typer.Option(
         "", help="Issue time (UTC, e.g. 2024-06-01T00:00); default: after the last reading."
     ),
-    country: str = typer.Option("KR", help="Public-holiday country for load ('' for none)."),
+    country: str = typer.Option(
+        "site",
+        help="Public-holiday country for load: 'site' for the site file's own, an ISO code, "
+        "or 'none'.",
+    ),
+    site_id: SiteOption = None,
 ) -> None:
-    """Forecast every load and PV meter of the stored site and store the forecasts.
+    """Forecast every load and PV meter of a stored site and store the forecasts.
 
     Reads hourly history before the issue time, fits the models, and writes
     P10/P50/P90 forecasts (quantile 0.5 = point) with their issue time and
@@ -128,8 +134,10 @@ def run(
             issue = pd.Timestamp(at)
         except ValueError as exc:
             raise ConfigError(f"--at: not a timestamp: {at!r}") from exc
+    holidays = None if country.lower() in ("", "none") else country
     with open_cli_store(store_url) as store, console.status("forecasting..."):
-        done = forecast_store(store, horizon, history_days, issue, country or None)
+        sid = resolve_site_id(store, site_id)
+        done = forecast_store(store, horizon, history_days, issue, holidays, site_id=sid)
     issue, forecasts, written = done.issued_at, done.forecasts, done.written
     models = ", ".join(sorted(set(forecasts["model"]))) or "none"
     console.print(
@@ -153,7 +161,7 @@ def _demo_forecast(ctx: DemoContext) -> None:
     horizon = 48
     # Issued two days before the data ends, so every forecast hour has a measured actual.
     issue = pd.Timestamp(daily["ts"].max()) + pd.Timedelta(days=1) - pd.Timedelta(hours=horizon)
-    done = forecast_store(store, horizon, history_days=120, issued_at=issue, country="US")
+    done = forecast_store(store, horizon, history_days=120, issued_at=issue, site_id=site.site.id)
     point = done.forecasts[done.forecasts["quantile"] == 0.5]
     actual = store.read_readings(
         sorted(point["meter_id"].unique()),

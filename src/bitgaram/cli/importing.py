@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.options import load_cli_site
 from bitgaram.cli.store import StoreOption, open_cli_store
 from bitgaram.collect.citylearn import import_citylearn
 from bitgaram.collect.files import DEFAULT_CHUNK_ROWS, ChunkProgress, ImportReport, import_file
@@ -55,7 +56,10 @@ def _text(value: Any) -> str:
 
 
 def _site_for_files(store: Store, site_file: Path | None) -> Site:
+    """The site the files' meters belong to: a site file (saved), else a stored site by id."""
     settings = Settings.from_env()
+    if site_file is not None and not site_file.is_file() and site_file.suffix != ".toml":
+        return load_cli_site(store, str(site_file))  # --site ID: a stored site
     path = site_file or settings.site_file
     if path is not None:
         site = load_site(path)
@@ -66,7 +70,7 @@ def _site_for_files(store: Store, site_file: Path | None) -> Site:
             "the store has no site yet: pass --site SITE.toml (or set BITGARAM_SITE), "
             "or import a CityLearn dataset first"
         )
-    return store.load_site()
+    return load_cli_site(store, None)
 
 
 def print_report(report: ImportReport, out: Console | None = None) -> None:
@@ -158,7 +162,12 @@ def import_command(
     ] = None,
     site_file: Annotated[
         Path | None,
-        typer.Option("--site", help="Site file (TOML) describing the meters; saved to the store."),
+        typer.Option(
+            "--site",
+            metavar="FILE|ID",
+            help="Site file (TOML) describing the meters, saved to the store; or the id of a "
+            "stored site (default: the only stored site).",
+        ),
     ] = None,
     overrides: Annotated[
         Path | None,

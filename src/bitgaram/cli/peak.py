@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.options import SiteOption, load_cli_site
 from bitgaram.control.journal import StoreJournal
 from bitgaram.peak import PeakWatch
 from bitgaram.peak.watch import metered_by
@@ -24,13 +25,13 @@ def status(
     store_url: str = typer.Option(..., "--store", help="Store holding the site and readings."),
     at: str | None = typer.Option(None, help="Time to look at (ISO 8601, UTC); default now."),
     target_kw: float | None = typer.Option(None, "--target", help="Park target [kW]."),
-    site_id: str | None = typer.Option(None, help="Site id (the only one if omitted)."),
+    site_id: SiteOption = None,
 ) -> None:
     """Replay the month's readings up to ``--at`` through the peak watch; show each point."""
     now = pd.Timestamp(at) if at else pd.Timestamp.now(tz="UTC")
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     with open_store(store_url) as store:
-        site = store.load_site(site_id)
+        site = load_cli_site(store, site_id)
         local = now.tz_convert(site.site.timezone)
         month_start = local.normalize().replace(day=1).tz_convert("UTC")
         metered = None
@@ -78,7 +79,9 @@ def status(
 @peak_app.command("alerts")
 def alerts(
     store_url: str = typer.Option(..., "--store", help="Store holding the alert timeline."),
-    site_id: str | None = typer.Option(None, help="Site id (all if omitted)."),
+    site_id: str | None = typer.Option(
+        None, "--site", metavar="ID", help="Site id (all if omitted)."
+    ),
     limit: int = typer.Option(20, help="Newest alerts to show."),
 ) -> None:
     """The alert timeline kept by the control loop, newest last."""

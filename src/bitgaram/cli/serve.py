@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import secrets
+import signal
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
 from bitgaram.cli import app
 from bitgaram.cli.demo import DemoContext, demo_step
+from bitgaram.cli.options import SiteOption, load_cli_site
 
 if TYPE_CHECKING:
     from bitgaram.api.auth import TokenStore
@@ -32,11 +36,11 @@ def serve(
 ) -> None:
     """Serve the API (/docs) and the dashboard (/dashboard) on the embedded store.
 
+    Every site of the store is served (BITGARAM_SITE_ID limits it to one);
+    requests name a site with ?site_id= when there are several.
     On the first start (no users yet) an operator ``admin`` is created and its
     password and API token are printed once.
     """
-    import uvicorn
-
     from bitgaram.api import Settings, create_app
     from bitgaram.api.app import token_store_for
     from bitgaram.config import Settings as ProcessSettings
@@ -52,9 +56,25 @@ def serve(
         console.print(
             f"bitgaram dashboard: [link={url}/dashboard]{url}/dashboard[/]  API: {url}/docs"
         )
-        uvicorn.run(web, host=host, port=port, log_level="warning")
+        _Server(uvicorn.Config(web, host=host, port=port, log_level="warning")).run()
+        console.print("stopped")
     finally:
         opened.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopping gracefully on SIGTERM with exit code 0.
+
+    uvicorn re-raises a captured signal after its graceful shutdown, so a
+    service manager's ordinary stop (SIGTERM) would end the process as killed.
+    SIGTERM is a normal stop here; Ctrl-C (SIGINT) still ends as aborted (130).
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if sig == signal.SIGTERM and isinstance(captured, list):
+            captured[:] = [s for s in captured if s != signal.SIGTERM]
 
 
 def ensure_admin(tokens: TokenStore, out: Console) -> None:
@@ -87,12 +107,23 @@ def add_user(
     name: Annotated[str, typer.Argument(help="User name (also the login name).")],
     role: Annotated[str, typer.Option(help="operator, tenant_manager or viewer.")] = "viewer",
     tenant: Annotated[str | None, typer.Option(help="Tenant id the user is limited to.")] = None,
+    site: SiteOption = None,
+    all_sites: Annotated[
+        bool,
+        typer.Option(
+            "--all-sites", help="Operators and park-wide viewers only: see every site served."
+        ),
+    ] = False,
     password: Annotated[
         bool, typer.Option("--password/--no-password", help="Prompt for a browser password.")
     ] = False,
     store: StoreOption = None,
 ) -> None:
-    """Create a user and print an API token for it (shown only once)."""
+    """Create a user bound to one site and print an API token for it (shown only once).
+
+    The user sees the site named by --site (the only stored site by default);
+    a user without --tenant may instead see every site (--all-sites).
+    """
     from bitgaram.api import Settings
     from bitgaram.api.app import token_store_for
     from bitgaram.config import Settings as ProcessSettings
@@ -102,23 +133,28 @@ def add_user(
     secret = (
         typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
     )
+    if all_sites and (tenant is not None or site is not None):
+        raise ConfigError("--all-sites is for users without --tenant or --site")
     with open_store(store, ProcessSettings.from_env()) as opened:
-        if tenant is not None:
-            site = opened.load_site(Settings.from_env().site_id)
-            if tenant not in {t.id for t in site.tenants}:
-                raise ConfigError(f"site {site.site.id!r} has no tenant {tenant!r}")
+        site_id: str | None = None
+        if not all_sites:
+            bound = load_cli_site(opened, site or Settings.from_env().site_id)
+            site_id = bound.site.id
+            if tenant is not None and tenant not in {t.id for t in bound.tenants}:
+                raise ConfigError(f"site {site_id!r} has no tenant {tenant!r}")
         tokens = token_store_for(opened, Settings.from_env())
-        user = tokens.add_user(name, role, tenant, password=secret)
+        user = tokens.add_user(name, role, tenant, password=secret, site_id=site_id)
         token = tokens.issue_token(name)
     console.print(
-        f"user [bold]{user.name}[/] ({user.role.value}, tenant {user.tenant_id or 'all'})"
+        f"user [bold]{user.name}[/] ({user.role.value}, site {user.site_id or 'all'}, "
+        f"tenant {user.tenant_id or 'all'})"
     )
     console.print(f"API token: {token}", soft_wrap=True)
 
 
 @users_app.command("list")
 def list_users(store: StoreOption = None) -> None:
-    """List users with their roles and tenants."""
+    """List users with their roles, sites and tenants."""
     from bitgaram.api import Settings
     from bitgaram.api.app import token_store_for
     from bitgaram.config import Settings as ProcessSettings
@@ -127,4 +163,6 @@ def list_users(store: StoreOption = None) -> None:
     with open_store(store, ProcessSettings.from_env()) as opened:
         users = token_store_for(opened, Settings.from_env()).list_users()
     for user in users:
-        console.print(f"{user.name}\t{user.role.value}\t{user.tenant_id or '-'}")
+        console.print(
+            f"{user.name}\t{user.role.value}\t{user.site_id or '*'}\t{user.tenant_id or '-'}"
+        )

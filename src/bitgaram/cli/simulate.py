@@ -29,6 +29,7 @@ from bitgaram.cli.citylearn import (
     replay_with_progress,
     score_table,
 )
+from bitgaram.cli.options import SiteOption, resolve_site_id
 from bitgaram.cli.store import StoreOption, open_cli_store, parse_time
 
 simulate_app = typer.Typer(
@@ -56,9 +57,7 @@ def run(
     controller: SimController = typer.Option(SimController.mpc, help="Controller to run."),
     out: Path = typer.Option(..., "--out", help="Output folder for CSVs, kpis.json and the plot."),
     store_url: StoreOption = None,
-    site_id: str | None = typer.Option(
-        None, "--site", help="Site id in the store (the only one if omitted)."
-    ),
+    site_id: SiteOption = None,
     start: str | None = typer.Option(
         None, help="First hour simulated (ISO 8601; UTC without a zone). Default: first reading."
     ),
@@ -87,7 +86,7 @@ def run(
     with open_cli_store(store_url) as store:
         stored = site_from_store(
             store,
-            site_id,
+            resolve_site_id(store, site_id),
             start=parse_time(start, "--start"),
             end=parse_time(end, "--end"),
             days=days,

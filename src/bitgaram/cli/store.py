@@ -8,6 +8,7 @@ store's convention (interval starts in UTC).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.options import SiteOption, load_cli_site
 from bitgaram.config import Settings
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site, load_site
@@ -87,6 +89,14 @@ def init(
             )
 
 
+def _or_unset(value: Callable[[], str]) -> str:
+    """A derived site default, or why it is missing."""
+    try:
+        return value()
+    except ConfigError:
+        return "(not set)"
+
+
 def _site_tables(site: Site) -> list[Table]:
     info = site.site
     tenants = Table(title="tenants", title_justify="left")
@@ -128,14 +138,48 @@ def _site_tables(site: Site) -> list[Table]:
         head.add_row(
             "tariff", info.tariff.name + (f" ({info.tariff.option})" if info.tariff.option else "")
         )
-    head.add_row("carbon", info.carbon.factor)
+    head.add_row("country", info.country_code or "(none)")
+    head.add_row("holidays", info.holiday_country or "none")
+    head.add_row("currency", _or_unset(lambda: info.currency_code))
+    carbon = f"meter {info.carbon.series_meter}" if info.carbon.series_meter else None
+    head.add_row("carbon", carbon or _or_unset(lambda: info.grid_factor))
     return [head, tenants, meters, assets]
+
+
+@site_app.command("list")
+def site_list(store_url: StoreOption = None) -> None:
+    """List the stored sites: id, name, timezone, tenants and meters."""
+    with open_cli_store(store_url) as store:
+        sites = [store.load_site(sid) for sid in store.list_sites()]
+    if not sites:
+        console.print("no site stored; run `bitgaram init --site FILE`")
+        return
+    table = Table(title=f"{len(sites)} stored site(s)", title_justify="left")
+    for column in ("id", "name", "timezone", "country", "tenants", "meters"):
+        table.add_column(column)
+    for site in sites:
+        info = site.site
+        table.add_row(
+            info.id,
+            info.name,
+            info.timezone,
+            info.country_code or "",
+            str(len(site.tenants)),
+            str(len(site.meters)),
+        )
+    console.print(table)
 
 
 @site_app.command("show")
 def site_show(
     site_id: Annotated[
-        str | None, typer.Option("--site-id", help="Which stored site (default: the only one).")
+        str | None,
+        typer.Option(
+            "--site",
+            "--site-id",
+            metavar="ID",
+            help="Stored site to show (default: the only stored site; `bitgaram site list`).",
+        ),
     ] = None,
     site_file: Annotated[
         Path | None,
@@ -148,7 +192,7 @@ def site_show(
         site = load_site(site_file)
     else:
         with open_cli_store(store_url) as store:
-            site = store.load_site(site_id)
+            site = load_cli_site(store, site_id)
     for table in _site_tables(site):
         console.print(table)
 
@@ -182,6 +226,7 @@ def query(
         bool, typer.Option("--json", help="Print every row as JSON (ts in ISO 8601, UTC).")
     ] = False,
     store_url: StoreOption = None,
+    site_id: SiteOption = None,
 ) -> None:
     """Readings of meters, or totals of tenants or the park, over a period.
 
@@ -195,10 +240,17 @@ def query(
     with open_cli_store(store_url) as store:
         if meter:
             result = store.read_readings(list(meter), lo, hi, resolution)
-        elif tenant:
-            result = store.tenant_totals(kind, lo, hi, resolution, tenant_ids=list(tenant))
         else:
-            result = store.park_totals(kind, lo, hi, resolution)
+            site = load_cli_site(store, site_id)
+            for tid in tenant or []:
+                site.tenant(tid)  # ConfigError naming an unknown tenant
+            sid = site.site.id
+            if tenant:
+                result = store.tenant_totals(
+                    kind, lo, hi, resolution, tenant_ids=list(tenant), site_id=sid
+                )
+            else:
+                result = store.park_totals(kind, lo, hi, resolution, site_id=sid)
     if as_json:
         rows = result.assign(ts=result["ts"].map(lambda t: pd.Timestamp(t).isoformat()))
         print(rows.to_json(orient="records", double_precision=15))

@@ -155,7 +155,9 @@ def verify(
         None, help="Store URL or DuckDB file: meters, tenants and site series from the store."
     ),
     tenant: str | None = typer.Option(None, help="Only this tenant's meters (with --store)."),
-    site: str | None = typer.Option(None, help="Site id when the store holds several."),
+    site: str | None = typer.Option(
+        None, metavar="ID", help="Stored site (with --store; default: the only one)."
+    ),
     production: Path | None = typer.Option(
         None, help="Wide CSV of production volume per meter (optional driver)."
     ),

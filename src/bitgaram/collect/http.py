@@ -55,8 +55,19 @@ class IngestResult(BaseModel):
 
 
 def get_writer(request: Request) -> BatchWriter:
-    """The app's :class:`BatchWriter` (``app.state.collect_writer``); 503 if absent."""
-    writer = getattr(request.app.state, "collect_writer", None)
+    """The :class:`BatchWriter` of the request's site; 503 if absent.
+
+    An app serving several sites keeps one writer per site in
+    ``app.state.collect_writers`` and names the request's site in
+    ``request.state.site_id`` (the API's push guard does); else
+    ``app.state.collect_writer`` is the one writer.
+    """
+    writers = getattr(request.app.state, "collect_writers", None)
+    site_id = getattr(request.state, "site_id", None)
+    if isinstance(writers, dict) and site_id in writers:
+        writer = writers[site_id]
+    else:
+        writer = getattr(request.app.state, "collect_writer", None)
     if not isinstance(writer, BatchWriter):
         raise HTTPException(503, "the reading collector is not running")
     return writer

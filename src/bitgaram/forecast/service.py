@@ -41,6 +41,10 @@ LOAD_KINDS = frozenset(
 )
 
 
+#: ``country`` value meaning "the site's own holiday calendar" (from its site file).
+FROM_SITE = "site"
+
+
 def forecastable_meters(site: Site) -> dict[str, list[str]]:
     """Meter ids per model group: ``{"load": [...], "pv": [...]}``."""
     groups: dict[str, list[str]] = {"load": [], "pv": []}
@@ -88,7 +92,7 @@ def forecast_site(
     history: pd.DataFrame,
     horizon: int = 48,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
-    country: str | None = "KR",
+    country: str | None = FROM_SITE,
 ) -> pd.DataFrame:
     """Forecasts of every load and PV meter from the end of ``history``.
 
@@ -105,7 +109,8 @@ def forecast_site(
     quantiles : sequence of float
         Quantile levels besides the point (median).
     country : str or None
-        Holiday calendar of the load model.
+        Holiday calendar of the load model: :data:`FROM_SITE` (default) for the
+        site's own, an ISO code, or None for none.
 
     Returns
     -------
@@ -120,6 +125,8 @@ def forecast_site(
     """
     if not isinstance(history.index, pd.DatetimeIndex) or history.index.tz is None:
         raise DataError("history must be indexed by tz-aware UTC interval starts")
+    if country == FROM_SITE:
+        country = site.site.holiday_country
     if len(history) < 2:
         raise DataError("history needs at least two hourly rows")
     step = pd.Timedelta(history.index[1] - history.index[0])
@@ -202,9 +209,10 @@ def forecast_store(
     horizon: int = 48,
     history_days: int = 120,
     issued_at: pd.Timestamp | None = None,
-    country: str | None = "KR",
+    country: str | None = FROM_SITE,
+    site_id: str | None = None,
 ) -> StoreForecast:
-    """Forecast every load and PV meter of the stored site and store the forecasts.
+    """Forecast every load and PV meter of a stored site and store the forecasts.
 
     Parameters
     ----------
@@ -218,7 +226,11 @@ def forecast_store(
         Issue time (UTC, floored to the hour); default: one hour after the last
         reading of the site's load and PV meters.
     country : str or None
-        Holiday calendar of the load model.
+        Holiday calendar of the load model: :data:`FROM_SITE` (default) for the
+        site's own (:attr:`bitgaram.site.SiteInfo.holiday_country`), an ISO
+        code, or None for none.
+    site_id : str, optional
+        Which stored site (default: the only one).
 
     Returns
     -------
@@ -231,7 +243,9 @@ def forecast_store(
     """
     if horizon < 1 or history_days < 1:
         raise ConfigError("horizon and history_days must be >= 1")
-    site = store.load_site()
+    site = store.load_site(site_id)
+    if country == FROM_SITE:
+        country = site.site.holiday_country
     groups = forecastable_meters(site)
     meters = groups["load"] + groups["pv"]
     if not meters:

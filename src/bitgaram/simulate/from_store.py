@@ -22,7 +22,9 @@ hourly step at a time:
   the site's tariff (:func:`bitgaram.tariff.load_tariff`).
 - **carbon** [kgCO2/kWh]: the site's ``carbon.series_meter``, else its first
   ``carbon_intensity`` meter, else the dated grid factor named by
-  ``carbon.factor`` for each calendar year (:mod:`bitgaram.account.factors`).
+  ``carbon.factor`` (default: the site country's factor family, see
+  :attr:`bitgaram.site.SiteInfo.grid_factor`) for each calendar year
+  (:mod:`bitgaram.account.factors`).
 - **weather**: the site's ``weather`` meters (measured values only).
 
 Readings are the store's hourly resample (kWh summed, kW averaged: both give
@@ -360,7 +362,13 @@ def _carbon(
     from bitgaram.account.factors import grid_factor_for_year, load_grid_factors
 
     pool = load_grid_factors()
-    name = site.site.carbon.factor
+    name = site.site.grid_factor  # the file's factor, else the family of the site's country
+    if not any(f.id == name or f.id.startswith(name) for f in pool):
+        raise ConfigError(
+            f"site {site.site.id!r} (country {site.site.country_code or 'unknown'}): no grid "
+            f"factor {name!r} is packaged (known: {', '.join(f.id for f in pool)}); add a "
+            "carbon_intensity meter or set [site] carbon = { factor = ... } or series_meter"
+        )
     by_id = name in {f.id for f in pool}
     years = utc.tz_convert(site.site.timezone).year
     values = np.empty(len(utc))

@@ -1,5 +1,6 @@
 """Site model: the park, its tenants, meters and assets."""
 
+from bitgaram.site.choice import SiteChoiceError, choose_site_id
 from bitgaram.site.model import (
     BatteryAsset,
     Meter,
@@ -19,9 +20,11 @@ __all__ = [
     "MeterKind",
     "PVAsset",
     "Site",
+    "SiteChoiceError",
     "SiteInfo",
     "Tenant",
     "Unit",
+    "choose_site_id",
     "load_site",
     "parse_site",
 ]

@@ -14,6 +14,10 @@ Example site file::
     longitude = 126.84
     tariff = { name = "kepco-industrial-b-high-a", option = "II", contract_kw = 2000 }
     carbon = { factor = "kr-grid" }
+    # Optional site-level defaults (see docs/sites.md); derived when absent:
+    # country = "KR"        # ISO 3166; default: the timezone's country
+    # holidays = "KR"       # public-holiday calendar; default: country ("none": off)
+    # currency = "KRW"      # ISO 4217; default: the country's currency
 
     [[tenants]]
     id = "acme"
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import tomllib
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -106,9 +111,14 @@ class TariffRef(_Model):
 
 
 class CarbonRef(_Model):
-    """Where grid carbon intensity comes from: a dated factor set or a stored series."""
+    """Where grid carbon intensity comes from: a dated factor set or a stored series.
 
-    factor: str = "kr-grid"
+    ``factor`` names a factor id or family of :mod:`bitgaram.account.factors`
+    (``"kr-grid"``); None: the family of the site's country when one is
+    packaged (see :attr:`SiteInfo.grid_factor`).
+    """
+
+    factor: str | None = None
     series_meter: str | None = None
 
 
@@ -243,6 +253,72 @@ class SiteInfo(_Model):
     tariff: TariffRef | None = None
     carbon: CarbonRef = CarbonRef()
     connection_limit_kw: float | None = Field(default=None, gt=0)
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    subdivision: str | None = None
+    holidays: str | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+
+    @property
+    def country_code(self) -> str | None:
+        """ISO 3166 country of the site: ``country``, else the country of its timezone.
+
+        None for zones of no single country (``UTC``, ``Etc/GMT+9``).
+        """
+        return self.country if self.country is not None else country_of_timezone(self.timezone)
+
+    @property
+    def holiday_country(self) -> str | None:
+        """Public-holiday calendar (``holidays``, else the site's country; None: no holidays).
+
+        ``holidays = "none"`` in the site file turns holidays off.
+        """
+        if self.holidays is not None:
+            return None if self.holidays.lower() == "none" else self.holidays
+        return self.country_code
+
+    @property
+    def currency_code(self) -> str:
+        """ISO 4217 currency of the site's money figures.
+
+        ``currency``, else the country's currency (:data:`CURRENCY_BY_COUNTRY`).
+
+        Raises
+        ------
+        ConfigError
+            If the file names no currency and the country's is not known.
+        """
+        if self.currency is not None:
+            return self.currency
+        country = self.country_code
+        if country in CURRENCY_BY_COUNTRY:
+            return CURRENCY_BY_COUNTRY[country]
+        raise ConfigError(
+            f"site {self.id!r}: no currency for country {country or '(none)'}; "
+            'set currency = "XXX" (ISO 4217) in [site]'
+        )
+
+    @property
+    def grid_factor(self) -> str:
+        """Grid emission factor id or family used when no carbon series meter is set.
+
+        ``carbon.factor``, else ``"<country>-grid"`` (``"kr-grid"`` for a Korean site).
+        The family must exist in the factor file; :mod:`bitgaram.account.factors`
+        refuses an unknown one with the list of known ids.
+
+        Raises
+        ------
+        ConfigError
+            If the file names no factor and the site has no country (a ``UTC`` zone).
+        """
+        if self.carbon.factor is not None:
+            return self.carbon.factor
+        country = self.country_code
+        if country is None:
+            raise ConfigError(
+                f'site {self.id!r}: no grid emission factor: set country = "XX" or '
+                'carbon = { factor = "..." } (or series_meter) in [site]'
+            )
+        return f"{country.lower()}-grid"
 
     @field_validator("timezone")
     @classmethod
@@ -254,6 +330,63 @@ class SiteInfo(_Model):
                 f"unknown timezone {value!r} (use an IANA name like 'Asia/Seoul')"
             ) from exc
         return value
+
+
+#: Currency of a country's electricity bills (ISO 4217), for sites whose file names none.
+CURRENCY_BY_COUNTRY: dict[str, str] = {
+    "KR": "KRW",
+    "US": "USD",
+    "JP": "JPY",
+    "CN": "CNY",
+    "TW": "TWD",
+    "IN": "INR",
+    "AU": "AUD",
+    "CA": "CAD",
+    "GB": "GBP",
+    "CH": "CHF",
+    **dict.fromkeys(
+        ("AT", "BE", "DE", "ES", "FI", "FR", "GR", "IE", "IT", "LU", "NL", "PT"), "EUR"
+    ),
+}
+
+
+def _zone_tab() -> str:
+    """The tz database's ``zone.tab`` (the tzdata package's copy, else the system's)."""
+    try:
+        from importlib.resources import files
+
+        return (files("tzdata.zoneinfo") / "zone.tab").read_text(encoding="utf-8")
+    except (ImportError, OSError):
+        return Path("/usr/share/zoneinfo/zone.tab").read_text(encoding="utf-8")
+
+
+@cache
+def _country_by_zone() -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        text = _zone_tab()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            out[parts[2]] = parts[0]
+    return out
+
+
+def country_of_timezone(timezone: str) -> str | None:
+    """ISO 3166 country of an IANA zone (``zone.tab``), None for zones of no country.
+
+    Examples
+    --------
+    >>> country_of_timezone("Asia/Seoul"), country_of_timezone("America/Los_Angeles")
+    ('KR', 'US')
+    >>> country_of_timezone("UTC") is None
+    True
+    """
+    return _country_by_zone().get(timezone)
 
 
 class Site(_Model):
@@ -351,7 +484,8 @@ def load_site(path: str | Path) -> Site:
     ------
     ConfigError
         If the file is missing, is not TOML, or a field is invalid (the
-        message gives the file and the path of the field).
+        message gives the file and the path of the field). A ``[collect]``
+        section (the collector's, :mod:`bitgaram.collect.config`) is ignored here.
     """
     file = Path(path)
     try:
@@ -362,4 +496,6 @@ def load_site(path: str | Path) -> Site:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    # The collector's own section (validated by bitgaram.collect.config) may share the file.
+    data.pop("collect", None)
     return parse_site(data, str(file))

@@ -307,8 +307,13 @@ class Store(Protocol):
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
         tenant_ids: list[str] | None = None,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
-        """Energy of one meter kind summed per tenant: columns tenant_id, ts, value [kWh]."""
+        """Energy of one meter kind summed per tenant: columns tenant_id, ts, value [kWh].
+
+        ``site_id`` limits it to one site's meters (tenant ids may repeat across sites).
+        """
         ...
 
     def park_totals(
@@ -317,8 +322,13 @@ class Store(Protocol):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
-        """Energy of one meter kind summed over the park: columns ts, value [kWh]."""
+        """Energy of one meter kind summed over the park: columns ts, value [kWh].
+
+        ``site_id`` limits it to one site's meters (None: every site).
+        """
         ...
 
     def count_readings(self, meter_id: str | None = None) -> int:
@@ -389,8 +399,11 @@ class Store(Protocol):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pa.Table:
-        """:meth:`tenant_totals` of every tenant as an Arrow table (tenant_id, ts, value)."""
+        """:meth:`tenant_totals` of every tenant (of one site with ``site_id``) as an Arrow
+        table (tenant_id, ts, value)."""
         ...
 
     def read_forecasts_arrow(

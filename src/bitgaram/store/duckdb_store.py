@@ -409,10 +409,12 @@ class DuckDBStore(_DuckDBHooks):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pa.Table:
         """See :meth:`SqlStore.tenant_totals_arrow`."""
         with self._reading() as reader:
-            return reader.tenant_totals_arrow(kind, start, end, resolution)
+            return reader.tenant_totals_arrow(kind, start, end, resolution, site_id=site_id)
 
     def read_forecasts_arrow(
         self,
@@ -436,10 +438,12 @@ class DuckDBStore(_DuckDBHooks):
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
         tenant_ids: list[str] | None = None,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
         """See :meth:`SqlStore.tenant_totals`."""
         with self._reading() as reader:
-            return reader.tenant_totals(kind, start, end, resolution, tenant_ids)
+            return reader.tenant_totals(kind, start, end, resolution, tenant_ids, site_id=site_id)
 
     def park_totals(
         self,
@@ -447,10 +451,12 @@ class DuckDBStore(_DuckDBHooks):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
         """See :meth:`SqlStore.park_totals`."""
         with self._reading() as reader:
-            return reader.park_totals(kind, start, end, resolution)
+            return reader.park_totals(kind, start, end, resolution, site_id=site_id)
 
     def read_forecasts(
         self,

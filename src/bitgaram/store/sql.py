@@ -644,10 +644,14 @@ class SqlStore(ABC):
         end: pd.Timestamp | None,
         resolution: Resolution | str,
         tenant_ids: list[str] | None,
+        site_id: str | None = None,
     ) -> tuple[str, list[Any]]:
         seconds = bucket_seconds(resolution)
+        p = self._param
+        same_site = "" if site_id is None else f" AND site_id = {p}"
         units = self._fetch(
-            f"SELECT DISTINCT unit FROM meters WHERE kind = {self._param} ORDER BY unit", (kind,)
+            f"SELECT DISTINCT unit FROM meters WHERE kind = {p}{same_site} ORDER BY unit",
+            (kind,) if site_id is None else (kind, site_id),
         )
         if len(units) > 1:
             listed = ", ".join(u[0] for u in units)
@@ -658,6 +662,9 @@ class SqlStore(ABC):
         if tenant_ids is not None:
             clauses.append(self._in_list("m.tenant_id"))
             params.append(list(tenant_ids))
+        if site_id is not None:  # tenant ids repeat across sites; meter ids do not
+            clauses.append(f"m.site_id = {p}")
+            params.append(site_id)
         bucket = "r.ts" if seconds is None else self._bucket("r.ts", seconds)
         sql = (
             f"SELECT m.tenant_id, r.meter_id, {bucket} AS ts,"
@@ -674,13 +681,16 @@ class SqlStore(ABC):
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
         tenant_ids: list[str] | None = None,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
         """One meter kind summed per tenant: columns tenant_id, ts, value.
 
         Each meter is first resampled with its unit's rule (kWh summed, kW
         averaged), then the tenant's meters are added: energy [kWh] per
         interval for kWh meters, average power [kW] for kW meters. Site-level
-        meters (no tenant) are left out.
+        meters (no tenant) are left out. ``site_id`` limits the sum to one
+        site's meters (tenant ids may repeat across sites); None: every site.
 
         Raises
         ------
@@ -689,7 +699,9 @@ class SqlStore(ABC):
         """
         # One lock around the unit check and the query: the connection serves one query at a time.
         with self._lock:
-            sql, params = self._tenant_totals_query(kind, start, end, resolution, tenant_ids)
+            sql, params = self._tenant_totals_query(
+                kind, start, end, resolution, tenant_ids, site_id
+            )
             return _finish(self._frame(sql, params, _TENANT_COLUMNS), _TENANT_COLUMNS)
 
     def _tenant_totals_query(
@@ -699,9 +711,10 @@ class SqlStore(ABC):
         end: pd.Timestamp | None,
         resolution: Resolution | str,
         tenant_ids: list[str] | None,
+        site_id: str | None = None,
     ) -> tuple[str, list[Any]]:
         """The statement of :meth:`tenant_totals` and its parameters (call under the lock)."""
-        inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids)
+        inner, params = self._per_meter(str(kind), start, end, resolution, tenant_ids, site_id)
         sql = (
             f"SELECT tenant_id, ts, sum(value) AS value FROM ({inner}) AS pm"
             " WHERE tenant_id IS NOT NULL GROUP BY tenant_id, ts ORDER BY 1, 2"
@@ -714,11 +727,14 @@ class SqlStore(ABC):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pd.DataFrame:
         """One meter kind summed over every meter of the park: columns ts, value.
 
         Includes site-level meters of that kind: a park whose main meter and
         tenant sub-meters share a kind should ask per tenant instead.
+        ``site_id`` limits the sum to one site's meters (None: every site).
 
         Raises
         ------
@@ -727,7 +743,7 @@ class SqlStore(ABC):
         """
         columns = ("ts", "value")
         with self._lock:
-            inner, params = self._per_meter(str(kind), start, end, resolution, None)
+            inner, params = self._per_meter(str(kind), start, end, resolution, None, site_id)
             sql = f"SELECT ts, sum(value) AS value FROM ({inner}) AS pm GROUP BY ts ORDER BY 1"
             return _finish(self._frame(sql, params, columns), columns)
 
@@ -1030,6 +1046,8 @@ class SqlStore(ABC):
         start: pd.Timestamp | None = None,
         end: pd.Timestamp | None = None,
         resolution: Resolution | str = Resolution.HOUR,
+        *,
+        site_id: str | None = None,
     ) -> pa.Table:
         """:meth:`tenant_totals` (every tenant) as an Arrow table, without a pandas frame.
 
@@ -1042,7 +1060,7 @@ class SqlStore(ABC):
             If meters of this kind use different units.
         """
         with self._lock:
-            sql, params = self._tenant_totals_query(kind, start, end, resolution, None)
+            sql, params = self._tenant_totals_query(kind, start, end, resolution, None, site_id)
             return self._arrow(sql, params, _TENANT_COLUMNS)
 
     def read_forecasts_arrow(

@@ -17,7 +17,7 @@ import pandas as pd
 
 from bitgaram.datasets.citylearn import read_citylearn
 from bitgaram.errors import DataError
-from bitgaram.site import Site
+from bitgaram.site import Site, choose_site_id
 
 
 @dataclass(frozen=True, eq=False)
@@ -240,7 +240,7 @@ def from_store(
     from bitgaram.store import open_store
 
     with open_store(url, migrate=False) as store:
-        site = store.load_site(site_id)
+        site = store.load_site(choose_site_id(store.list_sites(), site_id, where=store.url))
         tz = site.site.timezone
         tenants = [tenant] if tenant else [t.id for t in site.tenants]
         for t in tenants:

@@ -127,7 +127,13 @@ def park_energy(
     if not meters:
         return paged_points(pd.DatetimeIndex([], tz="UTC"), {"kwh": np.array([])}, 0, page)
     period = resolve_period(store, [m.id for m in meters], start, end, default_days=7)
-    frame = store.park_totals(kind.value, start=period.start, end=period.end, resolution=resolution)
+    frame = store.park_totals(
+        kind.value,
+        start=period.start,
+        end=period.end,
+        resolution=resolution,
+        site_id=scope.site.site.id,
+    )
     hours = pd.Timedelta(resolution).total_seconds() / 3600.0
     lo, hi = page.offset, page.offset + page.limit
     ts = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC")[lo:hi]

@@ -84,6 +84,7 @@ def tenant_energy(
         end=period.end,
         resolution=resolution,
         tenant_ids=[tenant_id],
+        site_id=scope.site.site.id,
     )
     frame = frame[frame["tenant_id"] == tenant_id]
     hours = pd.Timedelta(resolution).total_seconds() / 3600.0

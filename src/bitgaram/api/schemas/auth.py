@@ -20,6 +20,7 @@ class MePublic(BaseModel):
     user: str
     role: Role
     tenant_id: str | None
+    site_id: str | None
     can_write: bool
 
     @classmethod
@@ -29,5 +30,6 @@ class MePublic(BaseModel):
             user=principal.user,
             role=principal.role,
             tenant_id=principal.tenant_id,
+            site_id=principal.site_id,
             can_write=principal.can_write,
         )
