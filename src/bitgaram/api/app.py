@@ -14,6 +14,7 @@ from bitgaram import __version__
 from bitgaram.api.auth import TokenStore, connect_tokens
 from bitgaram.api.core.config import Settings
 from bitgaram.api.errors import install_error_handlers
+from bitgaram.api.hardening import HardeningMiddleware
 from bitgaram.api.ingest import guard_readings_push
 from bitgaram.api.ratelimit import FailureLimiter
 from bitgaram.api.routes import (
@@ -144,4 +145,5 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     if collector is not None:  # its paths already start with /api/v1
         app.include_router(collector, dependencies=[Depends(guard_readings_push)])
     install_web(app)
+    app.add_middleware(HardeningMiddleware)
     return app

@@ -36,6 +36,40 @@ COMMIT_TIMEOUT = 30.0
 #: Largest batch one request may carry [readings].
 MAX_BATCH = 100_000
 
+#: Largest request body [bytes]: 100,000 readings of ~120 bytes each, with room to spare.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+#: Media types a push may declare (JSON; ``+json`` suffixes are JSON too).
+_JSON_TYPES = ("application/json",)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header declares JSON (``application/json`` or ``*/*+json``).
+
+    Examples
+    --------
+    >>> is_json_media_type("application/json; charset=utf-8"), is_json_media_type("text/csv")
+    (True, False)
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Decode a JSON request body; 400 for text that is not JSON or nests too deeply.
+
+    Raises
+    ------
+    fastapi.HTTPException
+        400 with the decoder's message.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise HTTPException(400, "body is not usable JSON: nested too deeply") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, f"body is not JSON: {exc}") from exc
+
 
 class RejectedReading(BaseModel):
     """Why one reading of the request was quarantined."""
@@ -68,11 +102,15 @@ WriterDep = Annotated[BatchWriter, Depends(get_writer)]
 async def _post_readings(
     request: Request, writer: WriterDep, commit_timeout: float = COMMIT_TIMEOUT
 ) -> IngestResult:
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise HTTPException(415, "send the readings as JSON (Content-Type: application/json)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body may hold at most {MAX_BODY_BYTES} bytes")
     body = await request.body()
-    try:
-        data: Any = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(400, f"body is not JSON: {exc}") from exc
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body may hold at most {MAX_BODY_BYTES} bytes")
+    data: Any = parse_json_body(body)
     if isinstance(data, dict) and "readings" in data:
         data = data["readings"]
     if not isinstance(data, list):
@@ -97,6 +135,10 @@ async def _post_readings(
         raise HTTPException(
             503, "store unavailable: the batch is queued; resend it later (writes are idempotent)"
         ) from exc
+    if not result.committed:
+        raise HTTPException(
+            503, "the collector is shutting down: nothing was stored; resend the batch later"
+        )
     return IngestResult(
         accepted=result.accepted,
         quarantined=result.quarantined,

@@ -251,6 +251,8 @@ class MqttSource:
 
     # -- event loop ---------------------------------------------------------------
     def _ack(self, epoch: int, mid: int, qos: int, result: SubmissionResult) -> None:
+        if not result.committed:
+            return  # given up at shutdown: left unacknowledged, redelivered next session
         if epoch != self._epoch:
             self.stale_acks += 1
             return

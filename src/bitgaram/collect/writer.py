@@ -12,6 +12,15 @@ to the broker. When the store fails, the batch is held and retried with
 exponential backoff (reopening the store, if given a way to; the PostgreSQL
 store also reconnects by itself); it is never dropped. Validation of the
 next batch overlaps the write of the current one.
+
+A batch the store refuses while the store itself answers (a value it cannot
+hold slipped past validation) is not an outage: the writer splits it in
+halves until the refused rows are isolated, writes the rest and quarantines
+those rows with reason ``store_refused`` (see :meth:`BatchWriter._write_split`),
+so one bad row never blocks the rows behind it. On :meth:`BatchWriter.close`
+a batch whose write keeps failing is given up after ``close_timeout``
+seconds: it stays unacknowledged (MQTT redelivers it on the next start,
+HTTP clients get 503) and the process can stop promptly.
 """
 
 from __future__ import annotations
@@ -29,7 +38,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from bitgaram.collect.validate import validate_readings
+from bitgaram.collect.validate import (
+    DEFAULT_RULES,
+    ValidationRules,
+    storable_quarantine,
+    storable_text,
+    validate_readings,
+)
 from bitgaram.site import Site
 from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Store, WriteReport
 from bitgaram.store.sql import FINGERPRINT
@@ -86,6 +101,8 @@ class SubmissionResult:
     accepted: int
     quarantined: int
     rejections: tuple[Rejection, ...] = ()
+    #: False when the writer gave the batch up at shutdown: nothing of it is stored.
+    committed: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,10 @@ class WriterStats:
     batches: int = 0
     rows_written: int = 0
     store_failures: int = 0
+    #: Rows the store refused and that were quarantined instead (``store_refused``).
+    store_refused: int = 0
+    #: Submissions given up unwritten at shutdown (left unacknowledged).
+    abandoned: int = 0
     last_flush_at: float | None = None
     last_flush_seconds: float | None = None
     last_error: str | None = None
@@ -181,7 +202,9 @@ class PreparedBatch:
     results: list[SubmissionResult]
 
 
-def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
+def prepare_batch(
+    subs: Sequence[Submission], site: Site, rules: ValidationRules = DEFAULT_RULES
+) -> PreparedBatch:
     """Validate a batch of submissions into a readings and a quarantine frame.
 
     Pure: no I/O. The rules are those of the file import
@@ -196,6 +219,8 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
     subs : sequence of Submission
     site : Site
         Meters, units, bounds and timezone the readings are checked against.
+    rules : ValidationRules
+        Spike thresholds and the accepted timestamp window.
 
     Returns
     -------
@@ -245,7 +270,9 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
         )
         frame = frame.loc[~bad_unit]
     if len(frame):
-        good, checked_bad = validate_readings(frame.reset_index(drop=True), site, "collect")
+        good, checked_bad = validate_readings(
+            frame.reset_index(drop=True), site, "collect", rules=rules
+        )
         parts.append(checked_bad.loc[:, list(QUARANTINE_COLUMNS)])
     else:
         good = pd.DataFrame(columns=list(READING_COLUMNS))
@@ -270,7 +297,7 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
     pre_owner = np.repeat(np.arange(len(subs)), [len(s.rejects) for s in subs])
     frames = [d for d in (pre, bad) if d is not None and len(d)]
     quarantine = pd.concat(frames, ignore_index=True) if frames else pre
-    quarantine = quarantine.astype({"line": "Int64"})
+    quarantine = storable_quarantine(quarantine).astype({"line": "Int64"})
     quarantine["ts"] = pd.to_datetime(quarantine["ts"], utc=True).astype("datetime64[us, UTC]")
     all_owner = np.concatenate([pre_owner, owner])
     keys = [s.key for s in subs]
@@ -319,6 +346,39 @@ def _timestamps(values: Sequence[Any]) -> pd.Series:
     return out
 
 
+class _GaveUp(Exception):
+    """A failing write was given up at shutdown."""
+
+
+def _ascii(text: object) -> str:
+    return ascii(str(text))[1:-1]
+
+
+def _refused(reading: pd.DataFrame, exc: Exception) -> pd.DataFrame:
+    """A reading the store refused, as a quarantine row (``store_refused``)."""
+    row = reading.iloc[0]
+    record = {
+        "meter_id": str(row["meter_id"]),
+        "ts": str(row["ts"]),
+        "value": float(row["value"]),
+        "quality": int(row["quality"]),
+    }
+    message = storable_text(f"store_refused: {type(exc).__name__}: {exc}")
+    frame = pd.DataFrame(
+        {
+            "source": ["collect"],
+            "line": pd.array([None], dtype="Int64"),
+            "meter_id": [storable_text(row["meter_id"])],
+            "ts": pd.Series([None], dtype="datetime64[us, UTC]"),
+            "field": ["row"],
+            "raw": [storable_text(record)],
+            "reason": [message],
+        }
+    )
+    frame[FINGERPRINT] = [message_key("store_refused", *map(str, record.values()))]
+    return frame
+
+
 class BatchWriter:
     """Gather submissions into batches and write each in one store transaction.
 
@@ -342,6 +402,11 @@ class BatchWriter:
         Opens a fresh store. After a failed write the writer closes the store
         and reopens it with this before retrying, so a dropped database
         connection (server restart, ``pg_terminate_backend``) heals by itself.
+    rules : ValidationRules
+        Validation thresholds and the accepted timestamp window.
+    close_timeout : float
+        After :meth:`close`, how long a failing write is still retried before
+        its batch is given up (left unacknowledged) [s].
 
     Examples
     --------
@@ -364,6 +429,8 @@ class BatchWriter:
         retry_initial: float = 0.05,
         retry_max: float = 5.0,
         reopen: Callable[[], Store] | None = None,
+        rules: ValidationRules = DEFAULT_RULES,
+        close_timeout: float = 3.0,
     ) -> None:
         if max_rows < 1 or max_delay <= 0 or queue_size < 1:
             raise ValueError("max_rows and queue_size must be >= 1 and max_delay > 0")
@@ -374,6 +441,10 @@ class BatchWriter:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.reopen = reopen
+        self.rules = rules
+        self.close_timeout = close_timeout
+        self._closing = asyncio.Event()
+        self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
         self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(maxsize=queue_size)
@@ -399,6 +470,8 @@ class BatchWriter:
         """Flush everything queued, then stop :meth:`run`."""
         if not self._closed:
             self._closed = True
+            self._give_up_at = time.monotonic() + self.close_timeout
+            self._closing.set()
             await self._queue.put(None)
         await self._stopped.wait()
 
@@ -437,19 +510,45 @@ class BatchWriter:
                     batch.append(item)
                     n += len(item.rows) + len(item.rejects)
                 started = time.monotonic()
-                prepared = await asyncio.to_thread(prepare_batch, batch, self.site)
+                prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self._flush(batch, prepared, started))
             if writing is not None:
                 await writing
         finally:
+            self._abandon_queued()
             self._stopped.set()
+
+    def _abandon_queued(self) -> None:
+        """Tell the submissions still queued that they were not stored (at shutdown)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if item is not None:
+                self._give_up([item])
+
+    def _give_up(self, batch: Sequence[Submission]) -> None:
+        self.stats.abandoned += len(batch)
+        for sub in batch:
+            if sub.on_done is not None:
+                try:
+                    sub.on_done(SubmissionResult(0, 0, (), committed=False))
+                except Exception:
+                    log.exception("on_done callback of %s failed", sub.source)
 
     async def _flush(
         self, batch: list[Submission], prepared: PreparedBatch, started: float
     ) -> None:
-        report = await self._write_with_retry(prepared)
+        try:
+            report = await self._write_with_retry(prepared)
+        except _GaveUp:
+            log.warning("shutting down: %d submissions left unwritten and unacknowledged",
+                        len(batch))  # fmt: skip
+            self._give_up(batch)
+            return
         self.stats.batches += 1
         self.stats.rows_written += report.inserted
         self.stats.last_flush_at = time.time()
@@ -464,28 +563,103 @@ class BatchWriter:
 
     async def _write_with_retry(self, prepared: PreparedBatch) -> WriteReport:
         delay = self.retry_initial
+        readings = prepared.readings
+        quarantine = prepared.quarantine if len(prepared.quarantine) else None
         while True:
             try:
                 if self._broken and self.reopen is not None:
                     await asyncio.to_thread(self._reopen)
-                return await asyncio.to_thread(
-                    self.store.write_readings,
-                    prepared.readings,
-                    # None, not an empty frame: normalising one costs ~1 ms.
-                    quarantine=prepared.quarantine if len(prepared.quarantine) else None,
-                    source="collect",
-                )
+                return await asyncio.to_thread(self._write_split, readings, quarantine)
             except Exception as exc:
                 # Hold the batch (its messages stay unacknowledged) and retry:
-                # a store outage must never lose an accepted reading. The batch
+                # a store outage must never lose an accepted reading. Each write
                 # is one transaction, so a failed attempt left nothing behind,
                 # and a retry of an attempt that did commit is an idempotent no-op.
                 self._broken = True
-                self.stats.store_failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() >= self._give_up_at:
+                    raise _GaveUp from exc
                 log.warning("store write failed (%s); retrying in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
+                pause = min(delay, max(0.0, self._give_up_at - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    # A close() cuts the pause short: shutdown never waits out a backoff.
+                    await asyncio.wait_for(self._closing.wait(), pause)
+                if self._closing.is_set() and time.monotonic() >= self._give_up_at:
+                    raise _GaveUp from exc
                 delay = min(delay * 2, self.retry_max)
+
+    def _store_answers(self) -> bool:
+        """Whether the store answers a trivial query (it is up: a refusal is the data's)."""
+        try:
+            self.store.schema_version()
+        except Exception:
+            return False
+        return True
+
+    def _write_split(
+        self, readings: pd.DataFrame, quarantine: pd.DataFrame | None, top: bool = True
+    ) -> WriteReport:
+        """Write a batch; if the store refuses it while answering, bisect it (thread).
+
+        A refused batch is tried once more whole (a dropped connection that the
+        store re-established by itself looks the same at first), then split in
+        halves (readings and quarantine rows apart), each written on its own,
+        down to single rows; a single refused reading is quarantined as
+        ``store_refused`` with the store's message, and a single refused
+        quarantine row is stored with its text reduced to ASCII. Raises when
+        the store does not answer (an outage: the caller backs off and retries).
+        """
+        try:
+            return self.store.write_readings(readings, quarantine=quarantine, source="collect")
+        except Exception as first:
+            self.stats.store_failures += 1
+            if not self._store_answers():
+                raise
+            error: Exception = first
+        if top:
+            try:
+                return self.store.write_readings(readings, quarantine=quarantine, source="collect")
+            except Exception as again:
+                if not self._store_answers():
+                    raise
+                error = again
+        n_q = 0 if quarantine is None else len(quarantine)
+        if len(readings) + n_q > 1:
+            log.warning("store refused a batch of %d rows (%s); splitting it",
+                        len(readings) + n_q, error)  # fmt: skip
+        return self._split(readings, quarantine, error)
+
+    def _split(
+        self, readings: pd.DataFrame, quarantine: pd.DataFrame | None, exc: Exception
+    ) -> WriteReport:
+        n_q = 0 if quarantine is None else len(quarantine)
+        empty = readings.iloc[:0]
+        if len(readings) and n_q:
+            return self._write_split(readings, None, False) + self._write_split(
+                empty, quarantine, False
+            )
+        if len(readings) > 1:
+            mid = len(readings) // 2
+            return self._write_split(readings.iloc[:mid], None, False) + self._write_split(
+                readings.iloc[mid:], None, False
+            )
+        if quarantine is not None and n_q > 1:
+            mid = n_q // 2
+            return self._write_split(empty, quarantine.iloc[:mid], False) + self._write_split(
+                empty, quarantine.iloc[mid:], False
+            )
+        if len(readings) == 1:
+            self.stats.store_refused += 1
+            return self.store.write_readings(empty, quarantine=_refused(readings, exc))
+        assert quarantine is not None
+        ascii_only = quarantine.assign(
+            **{
+                c: quarantine[c].map(_ascii, na_action="ignore")
+                for c in ("source", "meter_id", "field", "raw", "reason")
+                if c in quarantine.columns
+            }
+        )
+        return self.store.write_readings(empty, quarantine=ascii_only)
 
     def _reopen(self) -> None:
         assert self.reopen is not None

@@ -22,12 +22,17 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _signed_in(request: Request) -> bool:
+    # The API package mounts these pages: imported here, not at the top, to avoid a cycle.
+    from bitgaram.api.ratelimit import authenticate_limited, client_key
+
     settings = request.app.state.settings
     token = request.cookies.get(settings.session_cookie)
     if not token:
         return False
-    try:
-        request.app.state.tokens.authenticate(token)
+    try:  # counted like every token check: a cookie guesser is limited too
+        authenticate_limited(
+            request.app.state.login_limiter, request.app.state.tokens, token, client_key(request)
+        )
     except BitgaramError:
         return False
     return True
