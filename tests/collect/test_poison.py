@@ -9,13 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from mqtt_helpers import Publisher, forget_session, readings, wait_until
@@ -26,29 +22,16 @@ from bitgaram.collect.validate import ValidationRules, validate_readings
 from bitgaram.collect.writer import BatchWriter, RawReading, Submission, SubmissionResult
 from bitgaram.errors import StoreError
 from bitgaram.site import Site
-from bitgaram.store import Store, open_store
+from bitgaram.store import Store
 from bitgaram.store.base import WriteReport
 
 NUL_UNIT = "kWh\u0000"
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path, site: Site) -> Iterator[Store]:
-    """A migrated store of each backend holding the test site."""
-    if request.param == "duckdb":
-        opened = open_store(str(tmp_path / "poison.duckdb"))
-        opened.save_site(site)
-        yield opened
-        opened.close()
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    schema = "bg_poison_" + uuid.uuid4().hex[:10]
-    opened = open_store(f"{server}?schema={schema}")
-    opened.save_site(site)
-    yield opened
-    opened.close()
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE".encode())
+@pytest.fixture
+def store(backend_store: Store) -> Store:
+    """The test site in a store of each backend (see conftest)."""
+    return backend_store
 
 
 def _item(i: int, **over: Any) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from bitgaram.api.routes import (
     sites,
     tenants,
 )
+from bitgaram.api.schemas.common import ERROR_RESPONSES, PUSH_RESPONSES
 from bitgaram.api.series import ViewCache, data_version
 from bitgaram.errors import BitgaramError
 from bitgaram.store.base import Store
@@ -129,7 +130,7 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     )
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     api.include_router(health.router)
     api.include_router(auth.router)
     api.include_router(sites.router)
@@ -143,7 +144,11 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     app.include_router(api)
     collector = _collector_router()
     if collector is not None:  # its paths already start with /api/v1
-        app.include_router(collector, dependencies=[Depends(guard_readings_push)])
+        app.include_router(
+            collector,
+            dependencies=[Depends(guard_readings_push)],
+            responses={**ERROR_RESPONSES, **PUSH_RESPONSES},
+        )
     install_web(app)
     app.add_middleware(HardeningMiddleware)
     return app

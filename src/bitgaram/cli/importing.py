@@ -5,6 +5,8 @@
 - ``bitgaram import citylearn DIR [--overrides OVERRIDES.toml]``: a CityLearn
   2022 dataset (site, tenants, meters, assets and readings).
 - ``bitgaram quarantine list [--source FILE] [--limit N]``: rows rejected by imports.
+- ``bitgaram quarantine replay [--source PREFIX] [--reason PREFIX] [--site SITE.toml]``:
+  submit quarantined readings again once the cause is fixed.
 
 The store is ``--store`` (a DuckDB file path or a PostgreSQL URL), else
 ``BITGARAM_DATABASE_URL``, else ``./bitgaram.duckdb``.
@@ -240,3 +242,43 @@ def quarantine_list(
     for row in rows.itertuples(index=False):
         table.add_row(*(_text(getattr(row, c)) for c in shown))
     console.print(table)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    source: Annotated[
+        str, typer.Option("--source", help="Only rows whose source starts with this.")
+    ] = "",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Only rows whose reason starts with this.")
+    ] = "",
+    site_file: Annotated[
+        Path | None,
+        typer.Option("--site", help="Site file (TOML) as it is now; saved to the store first."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would pass; change nothing.")
+    ] = False,
+    store_url: StoreOption = None,
+) -> None:
+    """Validate quarantined readings again once the cause is fixed; store those that pass.
+
+    Rows that pass now are written and leave the quarantine; rows that still
+    fail stay, unchanged. Run it after correcting the site file (a missing
+    meter, a wrong unit or limit) or a meter's clock.
+    """
+    from bitgaram.collect.replay import replay_quarantine
+
+    store = open_cli_store(store_url)
+    try:
+        site = _site_for_files(store, site_file)
+        report = replay_quarantine(
+            store, site, source_prefix=source, reason_prefix=reason, dry_run=dry_run
+        )
+    finally:
+        store.close()
+    verb = "would pass" if dry_run else "replayed"
+    console.print(
+        f"{report.examined:,} quarantined rows examined: [green]{report.replayed:,} {verb}[/], "
+        f"{report.still_failing:,} still failing, {report.unreplayable:,} not a reading"
+    )

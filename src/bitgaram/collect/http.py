@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bitgaram.collect.payload import decode_items
 from bitgaram.collect.writer import BatchWriter, Submission, SubmissionResult, message_key
@@ -69,6 +69,29 @@ def parse_json_body(body: bytes) -> Any:
         raise HTTPException(400, "body is not usable JSON: nested too deeply") from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(400, f"body is not JSON: {exc}") from exc
+
+
+class PushedReading(BaseModel):
+    """One reading of a push body (the shape checked by :mod:`bitgaram.collect.payload`)."""
+
+    meter: str = Field(min_length=1, max_length=200, description="Meter id of the site.")
+    timestamp: str | float = Field(
+        description="Interval start: ISO 8601 with a UTC offset, or seconds since the epoch."
+    )
+    value: float = Field(description="Reading in the meter's unit.")
+    unit: str = Field(max_length=50, description="The meter's unit, e.g. kWh.")
+    quality: int = Field(default=0, ge=0, le=2, description="0 good, 1 estimated, 2 suspect.")
+
+
+def push_body_schema() -> dict[str, Any]:
+    """OpenAPI body of ``POST /api/v1/readings``: a list of readings or ``{"readings": [...]}``."""
+    item = PushedReading.model_json_schema()
+    batch = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_BATCH}
+    wrapped = {"type": "object", "properties": {"readings": batch}, "required": ["readings"]}
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"anyOf": [batch, wrapped]}}},
+    }
 
 
 class RejectedReading(BaseModel):
@@ -169,6 +192,7 @@ def readings_router(commit_timeout: float = COMMIT_TIMEOUT) -> APIRouter:
         methods=["POST"],
         response_model=IngestResult,
         summary="Push a batch of readings",
+        openapi_extra={"requestBody": push_body_schema()},
     )
     return router
 

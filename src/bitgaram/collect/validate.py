@@ -52,6 +52,8 @@ Good rows come out sorted by (meter, ts), the order the store writes fastest.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -66,6 +68,7 @@ from bitgaram.errors import DataError
 from bitgaram.site import Site
 from bitgaram.site.model import Meter, Unit
 from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Quality
+from bitgaram.store.sql import FINGERPRINT, RECORD
 
 #: Physical range of each unit (inclusive) [unit]; ``None`` means unbounded on that side.
 #: Irradiance: the solar constant is 1361 W/m2 and cloud enhancement at ground
@@ -106,6 +109,9 @@ _SPIKE_SAMPLE = 4096
 
 #: Longest text kept in one quarantine field [characters]; the rest is cut, with a note.
 FIELD_LIMIT = 1000
+
+#: Longest original record kept with a quarantined row [characters] (JSON of its fields).
+RECORD_LIMIT = 8 * FIELD_LIMIT
 
 #: Earliest accepted reading (UTC): older timestamps are typos or epoch-zero defaults.
 EARLIEST_READING = pd.Timestamp("2000-01-01T00:00:00Z")
@@ -205,9 +211,11 @@ def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
     for name in ("source", "meter_id", "field", "raw", "reason", "record"):
         if name in out.columns:
             col = out[name]
+            # A record holds several fields of at most FIELD_LIMIT each: room for all of them.
+            limit = RECORD_LIMIT if name == "record" else FIELD_LIMIT
             out[name] = pd.Series(
                 [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                 else storable_text(v) for v in col],
+                 else storable_text(v, limit) for v in col],
                 index=col.index,
                 dtype=object,
             )  # fmt: skip
@@ -215,6 +223,62 @@ def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
 
 
 DEFAULT_RULES = ValidationRules()
+
+
+def record_text(fields: dict[str, object]) -> str:
+    """The original record of a rejected row as JSON, every field made storable and bounded.
+
+    Bounded by :data:`FIELD_LIMIT` per field, so a record stays replayable
+    (valid JSON) however long the input was.
+
+    Examples
+    --------
+    >>> record_text({"meter_id": "m1", "value": "1.5"})
+    '{"meter_id": "m1", "value": "1.5"}'
+    """
+    kept = {
+        k: v if v is None or isinstance(v, bool | int | float) else storable_text(v)
+        for k, v in fields.items()
+    }
+    return json.dumps(kept, ensure_ascii=False, default=str)
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable identity of a quarantined row: BLAKE2b (128 bit, hex) of its parts."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = str(part).encode("utf-8", "backslashreplace")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def with_fingerprints(bad: pd.DataFrame) -> pd.DataFrame:
+    """``bad`` with a record (default: its raw text) and a fingerprint on every row.
+
+    The fingerprint digests source, line, record and reason, so importing the
+    same file again quarantines nothing new.
+    """
+    out = bad.copy()
+    if not len(out):
+        out[RECORD] = pd.Series([], dtype=object)
+        out[FINGERPRINT] = pd.Series([], dtype=object)
+        return out
+    record = out[RECORD] if RECORD in out.columns else pd.Series(None, index=out.index)
+    out[RECORD] = record.where(record.notna(), out["raw"]).astype(object)
+    prints = pd.Series(
+        [
+            fingerprint("row", s, ln, r, why)
+            for s, ln, r, why in zip(
+                out["source"], out["line"], out[RECORD], out["reason"], strict=True
+            )
+        ],
+        index=out.index,
+        dtype=object,
+    )
+    given = out[FINGERPRINT] if FINGERPRINT in out.columns else pd.Series(None, index=out.index)
+    out[FINGERPRINT] = given.where(given.notna(), prints).astype(object)
+    return out
 
 
 class Validated(NamedTuple):
@@ -444,6 +508,7 @@ def validate_readings(
     source: str,
     *,
     rules: ValidationRules = DEFAULT_RULES,
+    keep_records: bool = False,
 ) -> Validated:
     """Split a batch of raw readings into storable rows and quarantined rows.
 
@@ -461,7 +526,11 @@ def validate_readings(
     source : str
         Where the batch came from (file path, topic, device), kept on bad rows.
     rules : ValidationRules
-        Spike rule thresholds.
+        Spike rule thresholds and the accepted timestamp window.
+    keep_records : bool
+        Also give every bad row its original record (column ``record``, JSON
+        of its raw fields) and a ``fingerprint``, for ``bitgaram quarantine
+        replay`` and idempotent re-imports.
 
     Returns
     -------
@@ -507,7 +576,9 @@ def validate_readings(
     utc, ts_status = parse_timestamps(frame["ts"], site.site.timezone)
     if not meters:  # nothing can be stored; every row names an unknown meter
         no_limits = np.full(1, np.inf)
-        bad = _quarantine_frame(frame, np.arange(n), reason, utc, source, site, no_limits, rules)
+        bad = _quarantine_frame(
+            frame, np.arange(n), reason, utc, source, site, no_limits, rules, keep_records
+        )
         return Validated(empty_readings(), bad)
     free = reason == 0
     reason[free] = ts_status[free]
@@ -558,7 +629,7 @@ def validate_readings(
         }
     )[list(READING_COLUMNS)]
     bad = _quarantine_frame(
-        frame, np.flatnonzero(reason > 0), reason, utc, source, site, threshold, rules
+        frame, np.flatnonzero(reason > 0), reason, utc, source, site, threshold, rules, keep_records
     )
     return Validated(good, bad)
 
@@ -745,6 +816,7 @@ def _quarantine_frame(
     site: Site,
     thresholds: np.ndarray,
     rules: ValidationRules,
+    keep_records: bool = False,
 ) -> pd.DataFrame:
     """Rows ``bad_idx`` of ``frame`` as a quarantine frame (texts made storable)."""
     if bad_idx.size == 0:
@@ -785,4 +857,10 @@ def _quarantine_frame(
             "reason": explanation,
         }
     )
-    return storable_quarantine(bad[list(QUARANTINE_COLUMNS)])
+    bad = storable_quarantine(bad[list(QUARANTINE_COLUMNS)])
+    if not keep_records:
+        return bad
+    present = [c for c in ("meter_id", "ts", "value", "quality") if c in rows.columns]
+    texts = {c: _raw_text(rows[c]).tolist() for c in present}
+    bad[RECORD] = [record_text({c: texts[c][i] for c in present}) for i in range(len(rows))]
+    return with_fingerprints(bad)

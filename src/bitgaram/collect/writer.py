@@ -41,13 +41,14 @@ import pandas as pd
 from bitgaram.collect.validate import (
     DEFAULT_RULES,
     ValidationRules,
+    record_text,
     storable_quarantine,
     storable_text,
     validate_readings,
 )
 from bitgaram.site import Site
 from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Store, WriteReport
-from bitgaram.store.sql import FINGERPRINT
+from bitgaram.store.sql import FINGERPRINT, RECORD
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class Reject(NamedTuple):
     field: str
     raw: str
     reason: str
+    #: The whole item as received (bounded JSON text), kept for inspection and replay.
+    record: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,14 +287,15 @@ def prepare_batch(
         g = pd.to_numeric(bad["line"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
         g = np.clip(g, 0, max(n - 1, 0))
         owner = owners[g]
-        bad = bad.assign(source=sources[owner], line=positions[g])
+        records = [_record_of(rows[i]) for i in g.tolist()]
+        bad = bad.assign(source=sources[owner], line=positions[g], **{RECORD: records})
     pre = pd.DataFrame(
         [
-            (s.source, r.line, r.meter_id, None, r.field, r.raw, r.reason)
+            (s.source, r.line, r.meter_id, None, r.field, r.raw, r.reason, r.record)
             for s in subs
             for r in s.rejects
         ],
-        columns=list(QUARANTINE_COLUMNS),
+        columns=[*QUARANTINE_COLUMNS, RECORD],
         dtype=object,
     )
     pre_owner = np.repeat(np.arange(len(subs)), [len(s.rejects) for s in subs])
@@ -325,6 +329,19 @@ def prepare_batch(
         readings=good.loc[:, list(READING_COLUMNS)].reset_index(drop=True),
         quarantine=quarantine,
         results=results,
+    )
+
+
+def _record_of(row: RawReading) -> str:
+    """A received reading as the record kept with its quarantine row (replayable JSON)."""
+    return record_text(
+        {
+            "meter_id": row.meter_id,
+            "timestamp": row.timestamp,
+            "value": row.value,
+            "unit": row.unit,
+            "quality": row.quality,
+        }
     )
 
 
@@ -375,6 +392,7 @@ def _refused(reading: pd.DataFrame, exc: Exception) -> pd.DataFrame:
             "reason": [message],
         }
     )
+    frame[RECORD] = [record_text(record)]
     frame[FINGERPRINT] = [message_key("store_refused", *map(str, record.values()))]
     return frame
 
