@@ -9,6 +9,7 @@ For each building of the CityLearn 2022 sample park and each period split:
    fallback, ASHRAE Guideline 14 acceptance, 90 % G14 savings uncertainty);
 3. compare the avoided energy with the truth (10 % of the original reporting
    use, minus the anomaly's energy) and look the anomaly up in the ranked list;
+   the hourly baseline's interval is checked too, whatever its G14 verdict;
 4. placebo: the same on unmodified data, where the truth is 0.
 
 Rejected baselines are reported as such; their savings are computed only as a
@@ -64,6 +65,11 @@ def _hourly_savings(
     return avoided_energy(hourly, frame, result.meter, allow_rejected=True)
 
 
+def _held(result: MeterResult) -> str:
+    held = result.held_out
+    return f"{held.cv_rmse:.1%} / {held.nmbe:+.1%}" if held is not None else "-"
+
+
 def main() -> None:
     """Run every split on every building and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -78,10 +84,11 @@ def main() -> None:
     temp, price = park.temperature_c, park.price
     print(
         "| split | building | hourly CV(RMSE) | baseline used (G14) | CV(RMSE) | NMBE "
+        "| held-out CV(RMSE) / NMBE "
         "| avoided ± U (90 %) kWh | truth kWh | error | within | placebo ± U | 0 within "
         "| anomaly rank | found kWh / injected | hourly avoided ± U kWh | hourly within |"
     )
-    print("|" + "---|" * 16)
+    print("|" + "---|" * 17)
     within_count = placebo_count = found_count = total = hourly_count = 0
     seconds = []
     for label, (bs, be), (rs, re) in SPLITS:
@@ -126,7 +133,8 @@ def main() -> None:
                 f"| {label} | {meter} | {res.selection.tried[0].metrics.cv_rmse:.0%} | "
                 f"{fit.model.interval} "
                 f"({'pass' if fit.accepted else 'FAIL'}) | {fit.metrics.cv_rmse:.1%} | "
-                f"{fit.metrics.nmbe:+.1%} | {sav.avoided_kwh:,.0f} ± {sav.uncertainty_kwh:,.0f}"
+                f"{fit.metrics.nmbe:+.1%} | {_held(res)} | "
+                f"{sav.avoided_kwh:,.0f} ± {sav.uncertainty_kwh:,.0f}"
                 f"{tag} | {truth:,.0f} | {sav.avoided_kwh - truth:+,.0f} | "
                 f"{'yes' if ok else 'no'} | {placebo.avoided_kwh:,.0f} ± "
                 f"{placebo.uncertainty_kwh:,.0f} | {'yes' if zero else 'no'} | {rank} | {size} | "
