@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from mqtt_helpers import Publisher, forget_session, readings, wait_until
 
 from bitgaram.collect.http import create_app
-from bitgaram.collect.mqtt import MqttSettings, MqttSource, reading_topic
+from bitgaram.collect.mqtt import MqttSettings, MqttSource, broker_requirements, reading_topic
 from bitgaram.collect.validate import ValidationRules, validate_readings
 from bitgaram.collect.writer import BatchWriter, RawReading, Submission, SubmissionResult
 from bitgaram.errors import StoreError
@@ -261,3 +261,55 @@ def test_nul_byte_over_mqtt_does_not_stall_the_collector(
         forget_session(*mqtt_server, settings.client_id)
     assert store.count_quarantine() == 1
     assert writer.stats.store_failures == 0
+
+
+def test_a_gap_after_an_outage_is_detected_per_meter(store: Store) -> None:
+    site = store.load_site()  # acme-load reports every minute
+    first = [
+        RawReading("acme-load", f"2025-06-01T00:{i:02d}:00+00:00", 1.0, "kWh") for i in range(5)
+    ]
+    _run_writer(BatchWriter(store, site, max_delay=0.01), [Submission("mqtt:a", first)])
+    # a new collector process (nothing in memory): the history comes from the store
+    writer = BatchWriter(store, site, max_delay=0.01)
+    later = [
+        RawReading("acme-load", f"2025-06-01T00:{i:02d}:00+00:00", 1.0, "kWh")
+        for i in (15, 16, 17, 30)
+    ]
+    _run_writer(writer, [Submission("mqtt:a", later)])
+    gaps = [(g.meter_id, g.missing) for g in writer.stats.gaps]
+    assert gaps == [("acme-load", 10), ("acme-load", 12)]
+    assert writer.stats.missing_readings == 22
+    assert "max_queued_messages" in writer.stats.gaps[0].describe()
+    # readings redelivered out of order (older than the newest) raise nothing
+    again = BatchWriter(store, site, max_delay=0.01)
+    _run_writer(again, [Submission("mqtt:a", first)])
+    assert again.stats.gaps == []
+
+
+@pytest.mark.mqtt
+def test_the_collector_reports_what_the_broker_kept(
+    site: Site, memory_store: Any, mqtt_server: tuple[str, int], run_id: str
+) -> None:
+    settings = MqttSettings(*mqtt_server, client_id=f"bitgaram-sess-{run_id}", session_expiry=60)
+
+    async def connect_once() -> MqttSource:
+        writer = BatchWriter(memory_store, site)
+        task = asyncio.create_task(writer.run())
+        source = MqttSource(settings, site.site.id, writer)
+        await source.start()
+        source.pause()
+        await writer.close()
+        await task
+        await source.stop()
+        return source
+
+    try:
+        first = asyncio.run(connect_once())
+        second = asyncio.run(connect_once())
+    finally:
+        forget_session(*mqtt_server, settings.client_id)
+    assert first.session_present is False and second.session_present is True
+    assert second.granted_session_expiry == 60
+    assert second.warnings == []
+    lines = broker_requirements(meters=500, interval_s=60, outage_s=3600, session_expiry_s=86400)
+    assert "max_queued_messages 30000" in lines and "persistence true" in lines

@@ -113,6 +113,13 @@ def status(
             f"mqtt {m['client_id']}: {'connected' if m['connected'] else 'DISCONNECTED'}, "
             f"{m['messages']} messages"
         )
+        for warning in m.get("warnings", []):
+            console.print(f"  [yellow]warning:[/] {warning}", soft_wrap=True)
+    gaps = doc.get("gaps") or {}
+    if gaps.get("missing_readings"):
+        console.print(f"[yellow]{gaps['missing_readings']} readings missing[/] (gaps per meter):")
+        for line in gaps.get("recent", []):
+            console.print(f"  {line}", soft_wrap=True)
     for name, d in doc.get("modbus", {}).items():
         console.print(
             f"modbus {name}: {d['polls']} polls, {d['failures']} failures, "

@@ -87,6 +87,10 @@ def status_snapshot(
             "queued": writer.pending,
         },
         "reasons": dict(st.reasons.most_common(20)),
+        "gaps": {
+            "missing_readings": st.missing_readings,
+            "recent": [g.describe() for g in st.gaps[-10:]],
+        },
         **(extra or {}),
     }
 
@@ -251,6 +255,9 @@ class CollectorService:
                 "connected": self.mqtt.connected.is_set(),
                 "messages": self.mqtt.messages,
                 "client_id": self.mqtt.settings.client_id,
+                "session_present": self.mqtt.session_present,
+                "granted_session_expiry_s": self.mqtt.granted_session_expiry,
+                "warnings": list(self.mqtt.warnings),
             }
         if self.pollers:
             extra["modbus"] = {p.name: p.status() for p in self.pollers}

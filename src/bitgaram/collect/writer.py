@@ -159,6 +159,39 @@ class SourceStats:
     last_received_at: float | None = None
 
 
+@dataclass(frozen=True)
+class GapEvent:
+    """Readings of one meter missing between two stored ones (an outage upstream).
+
+    Attributes
+    ----------
+    meter_id : str
+    after, before : float
+        Timestamps of the stored readings around the gap [s since the epoch].
+    missing : int
+        Intervals of the meter's resolution with no reading.
+    """
+
+    meter_id: str
+    after: float
+    before: float
+    missing: int
+
+    def describe(self) -> str:
+        """One line for the log and ``collect status``."""
+        start = pd.Timestamp(self.after, unit="s", tz="UTC")
+        end = pd.Timestamp(self.before, unit="s", tz="UTC")
+        return (
+            f"{self.meter_id}: {self.missing} readings missing between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC (meter, network or broker outage; a broker drops "
+            "readings beyond max_queued_messages while the collector is away)"
+        )
+
+
+#: Gap events kept in :attr:`WriterStats.gaps` (the newest).
+MAX_GAP_EVENTS = 100
+
+
 @dataclass
 class WriterStats:
     """Running counters of a :class:`BatchWriter` (read by ``collect status``)."""
@@ -170,6 +203,10 @@ class WriterStats:
     store_refused: int = 0
     #: Submissions given up unwritten at shutdown (left unacknowledged).
     abandoned: int = 0
+    #: Meters' missing readings detected after the fact (newest last).
+    gaps: list[GapEvent] = field(default_factory=list)
+    #: Readings missing over all gap events [intervals].
+    missing_readings: int = 0
     last_flush_at: float | None = None
     last_flush_seconds: float | None = None
     last_error: str | None = None
@@ -462,6 +499,8 @@ class BatchWriter:
         self.rules = rules
         self.close_timeout = close_timeout
         self._closing = asyncio.Event()
+        self._resolution = {m.id: float(m.resolution_seconds) for m in site.meters}
+        self._last_ts: dict[str, float] = {}
         self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
@@ -560,6 +599,7 @@ class BatchWriter:
     async def _flush(
         self, batch: list[Submission], prepared: PreparedBatch, started: float
     ) -> None:
+        await asyncio.to_thread(self._seed_last_seen, prepared.readings)
         try:
             report = await self._write_with_retry(prepared)
         except _GaveUp:
@@ -572,6 +612,7 @@ class BatchWriter:
         self.stats.last_flush_at = time.time()
         self.stats.last_flush_seconds = time.monotonic() - started
         self._account(batch, prepared)
+        self._detect_gaps(prepared.readings)
         for sub, result in zip(batch, prepared.results, strict=True):
             if sub.on_done is not None:
                 try:
@@ -678,6 +719,41 @@ class BatchWriter:
             }
         )
         return self.store.write_readings(empty, quarantine=ascii_only)
+
+    def _seed_last_seen(self, readings: pd.DataFrame) -> None:
+        """Remember the newest stored reading of meters seen for the first time (thread)."""
+        latest = getattr(self.store, "latest_ts", None)
+        if latest is None or not len(readings):
+            return
+        for meter in set(readings["meter_id"].unique()) - set(self._last_ts):
+            try:
+                ts = latest([str(meter)])
+            except Exception:  # no history is no reason to hold a batch
+                continue
+            if ts is not None:
+                self._last_ts[str(meter)] = pd.Timestamp(ts).timestamp()
+
+    def _detect_gaps(self, readings: pd.DataFrame) -> None:
+        """Record meters whose readings jump forward by more than 1.5 intervals."""
+        if not len(readings):
+            return
+        seconds = pd.DatetimeIndex(readings["ts"]).as_unit("us").asi8 / 1e6
+        for meter, idx in readings.groupby("meter_id").indices.items():
+            step = self._resolution.get(str(meter))
+            if not step:
+                continue
+            stamps = np.sort(seconds[idx])
+            last = self._last_ts.get(str(meter))
+            chain = stamps if last is None else np.r_[last, stamps[stamps > last]]
+            jumps = np.flatnonzero(np.diff(chain) > 1.5 * step)
+            for j in jumps.tolist():
+                missing = int(np.rint((chain[j + 1] - chain[j]) / step)) - 1
+                event = GapEvent(str(meter), float(chain[j]), float(chain[j + 1]), missing)
+                self.stats.gaps.append(event)
+                self.stats.missing_readings += missing
+                log.warning("gap: %s", event.describe())
+            del self.stats.gaps[:-MAX_GAP_EVENTS]
+            self._last_ts[str(meter)] = max(float(stamps[-1]), last or float("-inf"))
 
     def _reopen(self) -> None:
         assert self.reopen is not None
