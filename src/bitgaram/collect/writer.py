@@ -722,16 +722,18 @@ class BatchWriter:
 
     def _seed_last_seen(self, readings: pd.DataFrame) -> None:
         """Remember the newest stored reading of meters seen for the first time (thread)."""
-        latest = getattr(self.store, "latest_ts", None)
+        latest = getattr(self.store, "latest_per_meter", None)
         if latest is None or not len(readings):
             return
-        for meter in set(readings["meter_id"].unique()) - set(self._last_ts):
-            try:
-                ts = latest([str(meter)])
-            except Exception:  # no history is no reason to hold a batch
-                continue
-            if ts is not None:
-                self._last_ts[str(meter)] = pd.Timestamp(ts).timestamp()
+        new = sorted(set(map(str, readings["meter_id"].unique())) - set(self._last_ts))
+        if not new:
+            return
+        try:
+            found = latest(new)  # one statement for all of them
+        except Exception:  # no history is no reason to hold a batch
+            return
+        for meter, ts in found.items():
+            self._last_ts[str(meter)] = pd.Timestamp(ts).timestamp()
 
     def _detect_gaps(self, readings: pd.DataFrame) -> None:
         """Record meters whose readings jump forward by more than 1.5 intervals."""

@@ -1012,6 +1012,27 @@ class SqlStore(ABC):
         with self._lock:
             return self._arrow(sql, params, _READ_COLUMNS)
 
+    def latest_per_meter(self, meter_ids: list[str]) -> dict[str, pd.Timestamp]:
+        """Start of the newest stored reading of each meter (UTC), in one statement.
+
+        Meters without readings are left out. Used by the collector to see
+        gaps after a restart.
+        """
+        sql = (
+            "SELECT i.id, (SELECT max(r.ts) FROM readings r WHERE r.meter_id = i.id)"
+            f" FROM (SELECT unnest(CAST({self._param} AS VARCHAR[])) AS id) AS i"
+        )
+        with self._lock:
+            rows = self._fetch(sql, [list(meter_ids)])
+        out: dict[str, pd.Timestamp] = {}
+        for meter, value in rows:
+            if value is not None:
+                ts = pd.Timestamp(value)
+                out[str(meter)] = (
+                    ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+                )
+        return out
+
     def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
         """Start of the newest stored reading of any of ``meter_ids`` (UTC).
 
