@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from bitgaram import __version__
-from bitgaram.api.auth import TokenStore, connect_tokens
+from bitgaram.api.auth import Principal, TokenStore, connect_tokens
 from bitgaram.api.core.config import Settings
 from bitgaram.api.errors import install_error_handlers
 from bitgaram.api.hardening import HardeningMiddleware
 from bitgaram.api.ingest import guard_readings_push
-from bitgaram.api.ratelimit import FailureLimiter
+from bitgaram.api.ratelimit import FailureLimiter, authenticate_limited
 from bitgaram.api.routes import (
     alerts,
     assets,
@@ -83,7 +83,9 @@ def _lifespan(settings: Settings, store: Store) -> Any:
         except BitgaramError:
             yield  # no site stored yet: pushes answer 503 until the app restarts
             return
-        writer = BatchWriter(store, site)
+        from bitgaram.collect.validate import rules_from_settings
+
+        writer = BatchWriter(store, site, rules=rules_from_settings(settings))
         task = asyncio.create_task(writer.run())
         app.state.collect_writer = writer
         try:
@@ -129,6 +131,12 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
         settings.login_max_failures, settings.login_window_seconds
     )
     install_error_handlers(app)
+
+    def check_token(token: str, address: str) -> Principal:
+        # Read at call time: tests swap the limiter after the app is built.
+        return authenticate_limited(app.state.login_limiter, app.state.tokens, token, address)
+
+    app.state.check_token = check_token  # the dashboard pages' cookie check
 
     api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     api.include_router(health.router)

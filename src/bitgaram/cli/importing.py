@@ -35,6 +35,7 @@ from bitgaram.cli import app
 from bitgaram.cli.store import StoreOption, open_cli_store
 from bitgaram.collect.citylearn import import_citylearn
 from bitgaram.collect.files import DEFAULT_CHUNK_ROWS, ChunkProgress, ImportReport, import_file
+from bitgaram.collect.validate import rules_from_settings
 from bitgaram.config import Settings
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site, load_site
@@ -104,6 +105,7 @@ def _import_files(
     on_conflict: Literal["quarantine", "replace"],
 ) -> list[ImportReport]:
     site = _site_for_files(store, site_file)
+    rules = rules_from_settings(Settings.from_env())  # the accepted timestamp window
     reports = []
     for file in files:
         if not file.is_file():
@@ -112,7 +114,13 @@ def _import_files(
         if size < _PROGRESS_MIN_BYTES or not console.is_terminal:
             reports.append(
                 import_file(
-                    store, site, file, fmt=fmt, chunk_rows=chunk_rows, on_conflict=on_conflict
+                    store,
+                    site,
+                    file,
+                    fmt=fmt,
+                    chunk_rows=chunk_rows,
+                    on_conflict=on_conflict,
+                    rules=rules,
                 )
             )
             continue
@@ -138,6 +146,7 @@ def _import_files(
                     fmt=fmt,
                     chunk_rows=chunk_rows,
                     on_conflict=on_conflict,
+                    rules=rules,
                     progress=advance,
                 )
             )
@@ -273,7 +282,12 @@ def quarantine_replay(
     try:
         site = _site_for_files(store, site_file)
         report = replay_quarantine(
-            store, site, source_prefix=source, reason_prefix=reason, dry_run=dry_run
+            store,
+            site,
+            source_prefix=source,
+            reason_prefix=reason,
+            rules=rules_from_settings(Settings.from_env()),
+            dry_run=dry_run,
         )
     finally:
         store.close()

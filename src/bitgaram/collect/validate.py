@@ -64,11 +64,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bitgaram.errors import DataError
+from bitgaram.config import Settings
+from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
 from bitgaram.site.model import Meter, Unit
-from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Quality
-from bitgaram.store.sql import FINGERPRINT, RECORD
+from bitgaram.store.base import (
+    FINGERPRINT,
+    QUARANTINE_COLUMNS,
+    READING_COLUMNS,
+    RECORD,
+    Quality,
+)
 
 #: Physical range of each unit (inclusive) [unit]; ``None`` means unbounded on that side.
 #: Irradiance: the solar constant is 1361 W/m2 and cloud enhancement at ground
@@ -223,6 +229,31 @@ def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
 
 
 DEFAULT_RULES = ValidationRules()
+
+
+def rules_from_settings(settings: Settings) -> ValidationRules:
+    """Validation rules with the timestamp window of ``settings``
+    (``BITGARAM_READINGS_EARLIEST``, ``BITGARAM_READINGS_AHEAD_HOURS``).
+
+    Raises
+    ------
+    ConfigError
+        If the earliest timestamp cannot be parsed.
+
+    Examples
+    --------
+    >>> rules_from_settings(Settings(readings_ahead_hours=6)).ahead
+    Timedelta('0 days 06:00:00')
+    """
+    try:
+        earliest = _as_utc(pd.Timestamp(settings.readings_earliest))
+    except ValueError as exc:
+        raise ConfigError(
+            f"BITGARAM_READINGS_EARLIEST={settings.readings_earliest!r} is not a timestamp"
+        ) from exc
+    return ValidationRules(
+        earliest=earliest, ahead=pd.Timedelta(hours=settings.readings_ahead_hours)
+    )
 
 
 def record_text(fields: dict[str, object]) -> str:

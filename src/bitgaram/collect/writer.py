@@ -47,8 +47,14 @@ from bitgaram.collect.validate import (
     validate_readings,
 )
 from bitgaram.site import Site
-from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Store, WriteReport
-from bitgaram.store.sql import FINGERPRINT, RECORD
+from bitgaram.store.base import (
+    FINGERPRINT,
+    QUARANTINE_COLUMNS,
+    READING_COLUMNS,
+    RECORD,
+    Store,
+    WriteReport,
+)
 
 log = logging.getLogger(__name__)
 

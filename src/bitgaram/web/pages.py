@@ -22,17 +22,19 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _signed_in(request: Request) -> bool:
-    # The API package mounts these pages: imported here, not at the top, to avoid a cycle.
-    from bitgaram.api.ratelimit import authenticate_limited, client_key
-
     settings = request.app.state.settings
     token = request.cookies.get(settings.session_cookie)
     if not token:
         return False
-    try:  # counted like every token check: a cookie guesser is limited too
-        authenticate_limited(
-            request.app.state.login_limiter, request.app.state.tokens, token, client_key(request)
-        )
+    address = request.client.host if request.client is not None else "unknown"
+    # The API installs its rate-limited check (a cookie guesser is limited like
+    # any token guesser); without one, the token store's own check.
+    check = getattr(request.app.state, "check_token", None)
+    try:
+        if check is not None:
+            check(token, address)
+        else:
+            request.app.state.tokens.authenticate(token)
     except BitgaramError:
         return False
     return True
