@@ -211,3 +211,27 @@ def test_changing_a_user_revokes_its_tokens(park: Park) -> None:
     listed = {t.token_id: t for t in park.tokens.list_tokens("mover")}
     assert listed and all(t.revoked for t in listed.values())
     park.tokens.delete_user("mover")
+
+
+def test_openapi_documents_errors_and_the_push_body(park: Park) -> None:
+    from bitgaram.api.schemas.common import ErrorPublic
+
+    spec = park.client.get("/openapi.json").json()
+    push = spec["paths"]["/api/v1/readings"]["post"]
+    body = push["requestBody"]["content"]["application/json"]["schema"]
+    assert body["anyOf"][0]["items"]["required"] == ["meter", "timestamp", "value", "unit"]
+    assert {"400", "413", "415", "503"} <= set(push["responses"])
+    for path, item in spec["paths"].items():
+        if not path.startswith("/api/v1/") or path == "/api/v1/health":
+            continue
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            assert {"401", "403", "404", "422", "429"} <= codes, f"{method} {path}"
+            schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
+            assert schema["$ref"].endswith("/ErrorPublic")
+    # a real 422 body matches the published error schema
+    bad = park.client.get(
+        "/api/v1/meters/acme-load/readings?limit=0", headers=park.auth("operator")
+    )
+    assert bad.status_code == 422
+    ErrorPublic.model_validate(bad.json())
