@@ -235,3 +235,11 @@ def test_openapi_documents_errors_and_the_push_body(park: Park) -> None:
     )
     assert bad.status_code == 422
     ErrorPublic.model_validate(bad.json())
+
+
+def test_control_characters_in_a_login_are_a_plain_401(park: Park) -> None:
+    for name in ("operator\u0000", "op\u0001erator"):
+        answer = park.client.post(
+            "/api/v1/auth/login", json={"username": name, "password": "pw-operator"}
+        )
+        assert answer.status_code == 401, answer.text  # PostgreSQL answered 500 before

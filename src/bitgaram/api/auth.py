@@ -319,8 +319,8 @@ class TokenStore:
         """
         role = Role(role)
         _check_role(role, tenant_id)
-        if not name or len(name) > 100:
-            raise ConfigError("a user name is 1 to 100 characters")
+        if not name or len(name) > 100 or _has_control(name):
+            raise ConfigError("a user name is 1 to 100 printable characters")
         if self._query("SELECT 1 FROM api_users WHERE name = ?", [name]):
             raise ConfigError(f"user {name!r} already exists")
         salt_hex: str | None = None
@@ -476,7 +476,13 @@ class TokenStore:
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != _TOKEN_PREFIX or not parts[1] or not parts[2]:
+        if (
+            len(parts) != 3
+            or parts[0] != _TOKEN_PREFIX
+            or not parts[1]
+            or not parts[2]
+            or _has_control(token)
+        ):
             raise NotAuthenticatedError("malformed token: expected 'bg_<id>_<secret>'")
         token_id, secret = parts[1], parts[2]
         rows = self._query(
@@ -526,8 +532,12 @@ class TokenStore:
             If the user is unknown, has no password, or the password is wrong
             (one message for all three).
         """
-        rows = self._query(
-            "SELECT password_salt, password_hash FROM api_users WHERE name = ?", [user]
+        rows = (
+            []
+            if _has_control(user)  # no user has one; PostgreSQL could not even compare it
+            else self._query(
+                "SELECT password_salt, password_hash FROM api_users WHERE name = ?", [user]
+            )
         )
         if not rows or rows[0][0] is None:
             # Spend the same time as a real check so timing does not reveal user names.
@@ -537,6 +547,11 @@ class TokenStore:
         if not hmac.compare_digest(hash_secret(password, bytes.fromhex(salt_hex)).hex(), hash_hex):
             raise NotAuthenticatedError("wrong user name or password")
         return self.issue_token(user, label="session", ttl=ttl)
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (never part of a name or token)."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
 def _new_uid() -> str:
