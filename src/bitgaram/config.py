@@ -76,7 +76,12 @@ class Settings(BaseModel):
     session_hours : float
         Lifetime of a browser session token [h].
     cookie_secure : bool
-        Send the session cookie over HTTPS only (set True behind TLS).
+        Always mark the session cookie ``Secure``. Without it the cookie is
+        ``Secure`` whenever the request came over HTTPS, directly or through
+        one of ``trusted_proxies``.
+    trusted_proxies : str
+        Comma-separated addresses of reverse proxies whose
+        ``X-Forwarded-Proto`` header is believed (empty: none).
     benchmark_min_group : int
         Fewest comparable tenants (the asking tenant included) before a
         benchmark percentile is shown; below it nothing is shown.
@@ -88,11 +93,18 @@ class Settings(BaseModel):
         benchmark), readings pages and the end of the data are reused at most
         [s]; any write through the app's store renews them at once; 0 disables.
     login_max_failures : int
-        Failed logins or token checks allowed per client within
-        ``login_window_seconds``; further attempts answer 429 with
-        ``Retry-After`` (0 disables the limit).
+        Failed logins or token checks allowed per credential (user name or
+        token id) and per client address within ``login_window_seconds``;
+        further failing attempts answer 429 with ``Retry-After`` (0 disables
+        the limit). A valid token is never refused.
     login_window_seconds : float
         The sliding window of ``login_max_failures`` [s].
+    readings_earliest : str
+        Earliest accepted reading timestamp (ISO 8601, UTC); older ones are
+        quarantined (``out_of_window``).
+    readings_ahead_hours : float
+        How far ahead of the clock a reading may be stamped [h] (default: the
+        longest forecast horizon); later ones are quarantined.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -104,11 +116,14 @@ class Settings(BaseModel):
     session_cookie: str = "bitgaram_session"
     session_hours: float = Field(default=12.0, gt=0)
     cookie_secure: bool = False
+    trusted_proxies: str = ""
     benchmark_min_group: int = Field(default=5, ge=2)
     auth_cache_seconds: float = Field(default=60.0, ge=0)
     view_cache_seconds: float = Field(default=10.0, ge=0)
     login_max_failures: int = Field(default=10, ge=0)
     login_window_seconds: float = Field(default=60.0, gt=0)
+    readings_earliest: str = "2000-01-01T00:00:00Z"
+    readings_ahead_hours: float = Field(default=48.0, ge=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -88,19 +88,56 @@ def test_form_logins_count_too(limited: LimitedApp) -> None:
     assert _login(client, "right") == 429
 
 
-def test_bad_tokens_are_limited_per_client(limited: LimitedApp) -> None:
+def test_bad_tokens_are_limited_but_a_valid_token_from_the_same_address_is_not(
+    limited: LimitedApp,
+) -> None:
+    # Issue 19: behind one NAT or proxy, someone's bad tokens must not lock out the operator.
     client = limited.client()
     bad = {"Authorization": "Bearer bg_nope_guess"}
     good = {"Authorization": f"Bearer {limited.token}"}
     assert client.get("/api/v1/auth/me", headers=good).status_code == 200
     for _ in range(LIMIT):
         assert client.get("/api/v1/auth/me", headers=bad).status_code == 401
-    blocked = client.get("/api/v1/auth/me", headers=good)
+    blocked = client.get("/api/v1/auth/me", headers=bad)
     assert blocked.status_code == 429
     assert 1 <= int(blocked.headers["retry-after"]) <= WINDOW
-    assert limited.client("10.0.0.3").get("/api/v1/auth/me", headers=good).status_code == 200
+    limited.app.state.tokens._cache.clear()  # checked again, not answered from memory
+    assert client.get("/api/v1/auth/me", headers=good).status_code == 200
     # requests without any credentials are not token checks: still a plain 401
     assert limited.client("10.0.0.4").get("/api/v1/auth/me").status_code == 401
+
+
+def test_one_token_id_guessed_from_many_addresses_is_limited(limited: LimitedApp) -> None:
+    token_id = limited.token.split("_")[1]
+    guess = {"Authorization": f"Bearer bg_{token_id}_wrongsecret"}
+    for i in range(LIMIT):
+        assert (
+            limited.client(f"10.1.0.{i}").get("/api/v1/auth/me", headers=guess).status_code == 401
+        )
+    assert limited.client("10.1.1.1").get("/api/v1/auth/me", headers=guess).status_code == 429
+    good = {"Authorization": f"Bearer {limited.token}"}
+    limited.app.state.tokens._cache.clear()
+    assert limited.client("10.1.1.1").get("/api/v1/auth/me", headers=good).status_code == 200
+
+
+def test_other_users_logins_from_the_same_address_are_not_blocked(limited: LimitedApp) -> None:
+    limited.app.state.tokens.add_user("ann", Role.OPERATOR, None, password="hers")
+    client = limited.client()
+    for _ in range(LIMIT):
+        assert _login(client, "wrong") == 401
+    assert _login(client, "right") == 429  # this pair is over its limit
+    ann = client.post("/api/v1/auth/login", json={"username": "ann", "password": "hers"})
+    assert ann.status_code == 200
+
+
+def test_dashboard_cookie_checks_are_limited(limited: LimitedApp) -> None:
+    client = limited.client("10.2.0.1")
+    for _ in range(LIMIT + 1):
+        client.cookies.set("bitgaram_session", "bg_nope_guess")
+        page = client.get("/dashboard", follow_redirects=False)
+        assert page.status_code == 303
+    limiter = limited.app.state.login_limiter
+    assert limiter.over("addr:10.2.0.1") is not None  # the cookie guesses were counted
 
 
 def test_limiter_window_slides() -> None:

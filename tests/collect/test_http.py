@@ -64,10 +64,22 @@ def test_bad_readings_are_quarantined_with_reasons(site: Site, memory_store: Mem
 
 def test_malformed_body_is_a_client_error(site: Site, memory_store: MemoryStore) -> None:
     with TestClient(create_app(site, memory_store)) as client:
-        not_json = client.post("/api/v1/readings", content=b"{oops")
+        json_type = {"Content-Type": "application/json"}
+        not_json = client.post("/api/v1/readings", content=b"{oops", headers=json_type)
         not_list = client.post("/api/v1/readings", json={"meter": "acme-load"})
+        deep = client.post("/api/v1/readings", content=b"[" * 100_000, headers=json_type)
+        deeper = client.post(
+            "/api/v1/readings", content=b"[" * 100_000 + b"]" * 100_000, headers=json_type
+        )
+        as_csv = client.post(
+            "/api/v1/readings", content=b"[]", headers={"Content-Type": "text/csv"}
+        )
+        untyped = client.post("/api/v1/readings", content=b"[]")
     assert not_json.status_code == 400
     assert not_list.status_code == 400
+    assert deep.status_code == 400 and deeper.status_code == 400  # issue 19: not a 500
+    assert "nested too deeply" in deeper.json()["detail"]
+    assert as_csv.status_code == 415 and untyped.status_code == 415
     assert memory_store.calls == 0
 
 

@@ -11,11 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from bitgaram import __version__
-from bitgaram.api.auth import TokenStore, connect_tokens
+from bitgaram.api.auth import Principal, TokenStore, connect_tokens
 from bitgaram.api.core.config import Settings
 from bitgaram.api.errors import install_error_handlers
+from bitgaram.api.hardening import HardeningMiddleware
 from bitgaram.api.ingest import guard_readings_push
-from bitgaram.api.ratelimit import FailureLimiter
+from bitgaram.api.ratelimit import FailureLimiter, authenticate_limited
 from bitgaram.api.routes import (
     accounts,
     alerts,
@@ -29,6 +30,7 @@ from bitgaram.api.routes import (
     sites,
     tenants,
 )
+from bitgaram.api.schemas.common import ERROR_RESPONSES, PUSH_RESPONSES
 from bitgaram.api.series import ViewCache, data_version
 from bitgaram.errors import BitgaramError
 from bitgaram.store.base import Store
@@ -91,8 +93,11 @@ def _lifespan(settings: Settings, store: Store) -> Any:
         if not sites:
             yield  # no site stored yet: pushes answer 503 until the app restarts
             return
+        from bitgaram.collect.validate import rules_from_settings
+
         # One writer per served site: readings are validated against their own site.
-        writers = {site.site.id: BatchWriter(store, site) for site in sites}
+        rules = rules_from_settings(settings)
+        writers = {site.site.id: BatchWriter(store, site, rules=rules) for site in sites}
         tasks = [asyncio.create_task(w.run()) for w in writers.values()]
         app.state.collect_writers = writers
         if len(writers) == 1:
@@ -143,7 +148,13 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     )
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    def check_token(token: str, address: str) -> Principal:
+        # Read at call time: tests swap the limiter after the app is built.
+        return authenticate_limited(app.state.login_limiter, app.state.tokens, token, address)
+
+    app.state.check_token = check_token  # the dashboard pages' cookie check
+
+    api = APIRouter(prefix=API_PREFIX, responses=ERROR_RESPONSES)
     api.include_router(health.router)
     api.include_router(auth.router)
     api.include_router(sites.router)
@@ -158,6 +169,11 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     app.include_router(api)
     collector = _collector_router()
     if collector is not None:  # its paths already start with /api/v1
-        app.include_router(collector, dependencies=[Depends(guard_readings_push)])
+        app.include_router(
+            collector,
+            dependencies=[Depends(guard_readings_push)],
+            responses={**ERROR_RESPONSES, **PUSH_RESPONSES},
+        )
     install_web(app)
+    app.add_middleware(HardeningMiddleware)
     return app

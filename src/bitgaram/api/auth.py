@@ -4,8 +4,17 @@ Two small tables live next to the store's own tables, on the store's
 connection (or any DB-API connection that takes ``?`` placeholders, such as
 DuckDB or :mod:`sqlite3`):
 
-- ``api_users(name, role, tenant_id, password_salt, password_hash, created_at, site_id)``
-- ``api_tokens(token_id, user_name, salt, hash, label, created_at, expires_at, revoked)``
+- ``api_users(name, role, tenant_id, password_salt, password_hash, created_at, site_id, uid)``
+- ``api_tokens(token_id, user_name, salt, hash, label, created_at, expires_at, revoked,
+  user_id)``
+- ``api_auth_version(id, version)``: one counter, raised by every revocation
+
+A token belongs to the user's ``uid`` (random, never reused), not its name: a
+user deleted and created again under the same name does not get the old
+tokens back. Deleting a user or changing its role or tenant revokes its
+tokens at once, in this process and, through ``api_auth_version`` (read at
+most every :data:`REVOCATION_CHECK_SECONDS`), in every other process sharing
+the database (the CLI revokes, the server stops accepting).
 
 A token reads ``bg_<token_id>_<secret>``. Only ``token_id`` is stored in
 clear (to find the row); the secret is stored as ``scrypt(secret, salt)``, so
@@ -15,6 +24,7 @@ ordinary tokens with a short lifetime, issued by :meth:`TokenStore.login`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -42,6 +52,10 @@ _HASH_BYTES = 32
 _SALT_BYTES = 16
 _TOKEN_PREFIX = "bg"
 
+#: Longest time a token revoked by another process (the CLI) may still be
+#: answered from this process's cache [s].
+REVOCATION_CHECK_SECONDS = 1.0
+
 _DDL = (
     """
     CREATE TABLE IF NOT EXISTS api_users (
@@ -66,7 +80,16 @@ _DDL = (
         revoked INTEGER NOT NULL DEFAULT 0
     )
     """,
+    """
+    CREATE TABLE IF NOT EXISTS api_auth_version (
+        id INTEGER PRIMARY KEY,
+        version INTEGER NOT NULL
+    )
+    """,
 )
+
+#: Columns added after the first release: (table, column); filled by :meth:`TokenStore.migrate`.
+_ADDED_COLUMNS = (("api_users", "site_id"), ("api_users", "uid"), ("api_tokens", "user_id"))
 
 
 class Role(StrEnum):
@@ -124,6 +147,31 @@ class User:
     role: Role
     tenant_id: str | None
     site_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A stored token, without its secret (``bitgaram tokens list``).
+
+    Attributes
+    ----------
+    token_id : str
+        The id in ``bg_<token_id>_<secret>``.
+    user : str
+        Name of the user it belongs to.
+    label : str
+        What it is for (``api``, ``session``).
+    created_at, expires_at : str
+        ISO 8601 times (``expires_at`` None: until revoked).
+    revoked : bool
+    """
+
+    token_id: str
+    user: str
+    label: str
+    created_at: str
+    expires_at: str | None
+    revoked: bool
 
 
 class _Cursor(Protocol):
@@ -201,6 +249,8 @@ class TokenStore:
         self._cache_seconds = cache_seconds
         # sha256(token) -> (principal, monotonic expiry of the cache entry)
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._version: int | None = None
+        self._version_checked = float("-inf")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         sql = sql.replace("?", self._placeholder)
@@ -218,16 +268,45 @@ class TokenStore:
                 commit()
 
     def migrate(self) -> None:
-        """Create the tables if they do not exist, add ``site_id`` to older ones (idempotent)."""
+        """Create the tables if they do not exist, add later columns (idempotent)."""
         for ddl in _DDL:
             self._execute(ddl)
-        try:
-            self._query("SELECT site_id FROM api_users WHERE 1 = 0")
-        except Exception:  # a table from before site binding; the driver's own error type
-            rollback = getattr(self._con, "rollback", None)
-            if callable(rollback):
+        for table, column in _ADDED_COLUMNS:
+            try:
+                self._query(f"SELECT {column} FROM {table} WHERE 1 = 0")
+            except Exception:
+                self._rollback()
+                self._execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+        for (name,) in self._query("SELECT name FROM api_users WHERE uid IS NULL"):
+            self._execute("UPDATE api_users SET uid = ? WHERE name = ?", [_new_uid(), name])
+        self._execute(
+            "UPDATE api_tokens SET user_id = (SELECT uid FROM api_users u"
+            " WHERE u.name = api_tokens.user_name) WHERE user_id IS NULL"
+        )
+        if not self._query("SELECT 1 FROM api_auth_version WHERE id = 1"):
+            self._execute("INSERT INTO api_auth_version VALUES (1, 0)")
+
+    def _rollback(self) -> None:
+        rollback = getattr(self._con, "rollback", None)
+        if callable(rollback):
+            with self._lock, contextlib.suppress(Exception):  # nothing to roll back
                 rollback()
-            self._execute("ALTER TABLE api_users ADD COLUMN site_id TEXT")
+
+    def _bump_version(self) -> None:
+        """Tell every process sharing the database that tokens were revoked."""
+        self._execute("UPDATE api_auth_version SET version = version + 1 WHERE id = 1")
+        self._cache = {}
+
+    def _sync_revocations(self) -> None:
+        """Forget cached tokens if another process revoked any (checked at most every second)."""
+        now = time.monotonic()
+        if now - self._version_checked < REVOCATION_CHECK_SECONDS:
+            return
+        rows = self._query("SELECT version FROM api_auth_version WHERE id = 1")
+        version = int(rows[0][0]) if rows else 0
+        if self._version is not None and version != self._version:
+            self._cache = {}
+        self._version, self._version_checked = version, now
 
     # -- users -------------------------------------------------------------------
     def add_user(
@@ -251,8 +330,8 @@ class TokenStore:
         """
         role = Role(role)
         _check_role(role, tenant_id)
-        if not name or len(name) > 100:
-            raise ConfigError("a user name is 1 to 100 characters")
+        if not name or len(name) > 100 or _has_control(name):
+            raise ConfigError("a user name is 1 to 100 printable characters")
         if self._query("SELECT 1 FROM api_users WHERE name = ?", [name]):
             raise ConfigError(f"user {name!r} already exists")
         salt_hex: str | None = None
@@ -262,10 +341,86 @@ class TokenStore:
             salt_hex, hash_hex = salt.hex(), hash_secret(password, salt).hex()
         self._execute(
             "INSERT INTO api_users (name, role, tenant_id, password_salt, password_hash,"
-            " created_at, site_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [name, role.value, tenant_id, salt_hex, hash_hex, _now().isoformat(), site_id],
+            " created_at, site_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                name,
+                role.value,
+                tenant_id,
+                salt_hex,
+                hash_hex,
+                _now().isoformat(),
+                site_id,
+                _new_uid(),
+            ],
         )
         return User(name, role, tenant_id, site_id)
+
+    def delete_user(self, name: str) -> int:
+        """Delete a user and revoke every token it holds, at once.
+
+        Returns
+        -------
+        int
+            Tokens revoked.
+
+        Raises
+        ------
+        ConfigError
+            If there is no such user.
+        """
+        uid = self._uid(name)
+        revoked = self._revoke_user_tokens(uid)
+        self._execute("DELETE FROM api_users WHERE uid = ?", [uid])
+        self._bump_version()
+        return revoked
+
+    def change_user(
+        self, name: str, role: Role | str | None = None, tenant_id: str | None = None
+    ) -> User:
+        """Change a user's role and tenant; its tokens are revoked at once (issue new ones).
+
+        Raises
+        ------
+        ConfigError
+            If there is no such user or the role and tenant do not fit together.
+        """
+        current = self.get_user(name)
+        new_role = current.role if role is None else Role(role)
+        _check_role(new_role, tenant_id)
+        uid = self._uid(name)
+        self._execute(
+            "UPDATE api_users SET role = ?, tenant_id = ? WHERE uid = ?",
+            [new_role.value, tenant_id, uid],
+        )
+        self._revoke_user_tokens(uid)
+        self._bump_version()
+        return User(name, new_role, tenant_id, current.site_id)
+
+    def _uid(self, name: str) -> str:
+        rows = self._query("SELECT uid FROM api_users WHERE name = ?", [name])
+        if not rows:
+            raise ConfigError(f"no user {name!r}")
+        return str(rows[0][0])
+
+    def _revoke_user_tokens(self, uid: str) -> int:
+        live = self._query(
+            "SELECT count(*) FROM api_tokens WHERE user_id = ? AND revoked = 0", [uid]
+        )
+        self._execute("UPDATE api_tokens SET revoked = 1 WHERE user_id = ?", [uid])
+        return int(live[0][0])
+
+    def list_tokens(self, user: str | None = None) -> list[TokenInfo]:
+        """Stored tokens (never their secrets), oldest first; of one user when given."""
+        sql = (
+            "SELECT t.token_id, u.name, t.label, t.created_at, t.expires_at, t.revoked"
+            " FROM api_tokens t JOIN api_users u ON u.uid = t.user_id"
+        )
+        params: list[Any] = []
+        if user is not None:
+            sql += " WHERE u.name = ?"
+            params.append(user)
+        rows = self._query(sql + " ORDER BY t.created_at, t.token_id", params)
+        return [TokenInfo(r[0], r[1], r[2] or "", r[3], r[4], bool(r[5])) for r in rows]
 
     def get_user(self, name: str) -> User:
         """The user with this name; ConfigError if unknown."""
@@ -294,14 +449,15 @@ class TokenStore:
         ttl : datetime.timedelta, optional
             Lifetime; None for a token that lasts until revoked.
         """
-        self.get_user(user)
+        uid = self._uid(user)
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_bytes(_SALT_BYTES)
         now = _now()
         expires = (now + ttl).isoformat() if ttl is not None else None
         self._execute(
-            "INSERT INTO api_tokens VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+            "INSERT INTO api_tokens (token_id, user_name, salt, hash, label, created_at,"
+            " expires_at, revoked, user_id) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
             [
                 token_id,
                 user,
@@ -310,6 +466,7 @@ class TokenStore:
                 label,
                 now.isoformat(),
                 expires,
+                uid,
             ],
         )
         return f"{_TOKEN_PREFIX}_{token_id}_{secret}"
@@ -320,6 +477,8 @@ class TokenStore:
         A memory look-up only (no database, no hash): lets an event loop
         answer known tokens without handing the request to a thread.
         """
+        if time.monotonic() - self._version_checked >= REVOCATION_CHECK_SECONDS:
+            return None  # time to look for revocations by other processes (authenticate)
         hit = self._cache.get(hashlib.sha256(token.encode("utf-8")).hexdigest())
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
@@ -333,18 +492,25 @@ class TokenStore:
         NotAuthenticatedError
             If the token is malformed, unknown, revoked, expired or wrong.
         """
+        self._sync_revocations()
         key = hashlib.sha256(token.encode("utf-8")).hexdigest()
         cached = self._cache.get(key)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         parts = token.split("_", 2)
-        if len(parts) != 3 or parts[0] != _TOKEN_PREFIX or not parts[1] or not parts[2]:
+        if (
+            len(parts) != 3
+            or parts[0] != _TOKEN_PREFIX
+            or not parts[1]
+            or not parts[2]
+            or _has_control(token)
+        ):
             raise NotAuthenticatedError("malformed token: expected 'bg_<id>_<secret>'")
         token_id, secret = parts[1], parts[2]
         rows = self._query(
             "SELECT t.salt, t.hash, t.expires_at, t.revoked, u.name, u.role, u.tenant_id,"
             " u.site_id "
-            "FROM api_tokens t JOIN api_users u ON u.name = t.user_name WHERE t.token_id = ?",
+            "FROM api_tokens t JOIN api_users u ON u.uid = t.user_id WHERE t.token_id = ?",
             [token_id],
         )
         if not rows:
@@ -367,9 +533,18 @@ class TokenStore:
         return principal
 
     def revoke(self, token_id: str) -> None:
-        """Revoke one token; it stops working at once in this process."""
+        """Revoke one token; it stops working at once here, within a second elsewhere.
+
+        Raises
+        ------
+        ConfigError
+            If there is no such token.
+        """
+        if not self._query("SELECT 1 FROM api_tokens WHERE token_id = ?", [token_id]):
+            raise ConfigError(f"no token {token_id!r} (see 'bitgaram tokens list')")
         self._execute("UPDATE api_tokens SET revoked = 1 WHERE token_id = ?", [token_id])
         self._cache = {k: v for k, v in self._cache.items() if v[0].token_id != token_id}
+        self._bump_version()
 
     def login(self, user: str, password: str, ttl: timedelta) -> str:
         """Check a user's password and issue a session token lasting ``ttl``.
@@ -380,8 +555,12 @@ class TokenStore:
             If the user is unknown, has no password, or the password is wrong
             (one message for all three).
         """
-        rows = self._query(
-            "SELECT password_salt, password_hash FROM api_users WHERE name = ?", [user]
+        rows = (
+            []
+            if _has_control(user)  # no user has one; PostgreSQL could not even compare it
+            else self._query(
+                "SELECT password_salt, password_hash FROM api_users WHERE name = ?", [user]
+            )
         )
         if not rows or rows[0][0] is None:
             # Spend the same time as a real check so timing does not reveal user names.
@@ -391,6 +570,15 @@ class TokenStore:
         if not hmac.compare_digest(hash_secret(password, bytes.fromhex(salt_hex)).hex(), hash_hex):
             raise NotAuthenticatedError("wrong user name or password")
         return self.issue_token(user, label="session", ttl=ttl)
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character (never part of a name or token)."""
+    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
+def _new_uid() -> str:
+    return secrets.token_hex(12)
 
 
 def connect_tokens(store_url: str, cache_seconds: float = 60.0) -> TokenStore:

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from bitgaram.api.auth import Principal, TokenStore
 from bitgaram.api.core.config import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Settings
 from bitgaram.api.errors import NotAuthenticatedError, NotFoundError, PermissionDeniedError
-from bitgaram.api.ratelimit import FailureLimiter, client_key
+from bitgaram.api.ratelimit import FailureLimiter, authenticate_limited, client_key
 from bitgaram.api.scope import TenantScope
 from bitgaram.api.series import ViewCache
 from bitgaram.errors import StoreError
@@ -70,17 +70,13 @@ async def current_principal(
         raise NotAuthenticatedError(
             "authentication required: send 'Authorization: Bearer <token>' or log in"
         )
-    limiter: FailureLimiter = request.app.state.login_limiter
-    client = client_key(request)
-    limiter.check(client)  # before the hash: a blocked client costs nothing
     known = tokens.cached(token)
     if known is not None:  # no database, no hash: answered on the event loop
         return known
-    try:
-        return await run_in_threadpool(tokens.authenticate, token)
-    except NotAuthenticatedError:
-        limiter.failed(client)
-        raise
+    limiter: FailureLimiter = request.app.state.login_limiter
+    return await run_in_threadpool(
+        authenticate_limited, limiter, tokens, token, client_key(request)
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

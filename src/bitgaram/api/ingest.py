@@ -41,12 +41,14 @@ async def guard_readings_push(request: Request, scope: ScopeDep) -> None:
         return
     try:
         payload = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return  # the collector answers 400 with its own message
     allowed = scope.writable_meter_ids()
     for item in _items(payload):
         meter = item.get("meter") if isinstance(item, Mapping) else None
-        if meter not in allowed:
+        # A list or object as "meter" is no meter id (and unhashable): never a tenant's.
+        if not isinstance(meter, str) or meter not in allowed:
+            shown = ascii(meter)[:100] if isinstance(meter, str) else type(meter).__name__
             raise PermissionDeniedError(
-                f"you may push readings only to your tenant's meters, not {meter!r}"
+                f"you may push readings only to your tenant's meters, not {shown}"
             )

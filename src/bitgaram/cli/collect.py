@@ -33,6 +33,7 @@ def run(
     """Collect readings until SIGTERM/SIGINT (Ctrl-C); nothing acknowledged is ever lost."""
     from bitgaram.collect.config import load_collect_site
     from bitgaram.collect.service import CollectorService
+    from bitgaram.collect.validate import rules_from_settings
     from bitgaram.config import Settings
     from bitgaram.store import open_store
 
@@ -51,6 +52,7 @@ def run(
             config,
             state or state_path,
             reopen=lambda: open_store(store, settings, migrate=False),
+            rules=rules_from_settings(settings),
         )
         sources = [
             s for s, on in (("mqtt", config.mqtt.enabled), ("http", config.http.enabled)) if on
@@ -113,6 +115,13 @@ def status(
             f"mqtt {m['client_id']}: {'connected' if m['connected'] else 'DISCONNECTED'}, "
             f"{m['messages']} messages"
         )
+        for warning in m.get("warnings", []):
+            console.print(f"  [yellow]warning:[/] {warning}", soft_wrap=True)
+    gaps = doc.get("gaps") or {}
+    if gaps.get("missing_readings"):
+        console.print(f"[yellow]{gaps['missing_readings']} readings missing[/] (gaps per meter):")
+        for line in gaps.get("recent", []):
+            console.print(f"  {line}", soft_wrap=True)
     for name, d in doc.get("modbus", {}).items():
         console.print(
             f"modbus {name}: {d['polls']} polls, {d['failures']} failures, "

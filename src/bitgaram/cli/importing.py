@@ -5,6 +5,8 @@
 - ``bitgaram import citylearn DIR [--overrides OVERRIDES.toml]``: a CityLearn
   2022 dataset (site, tenants, meters, assets and readings).
 - ``bitgaram quarantine list [--source FILE] [--limit N]``: rows rejected by imports.
+- ``bitgaram quarantine replay [--source PREFIX] [--reason PREFIX] [--site SITE.toml]``:
+  submit quarantined readings again once the cause is fixed.
 
 The store is ``--store`` (a DuckDB file path or a PostgreSQL URL), else
 ``BITGARAM_DATABASE_URL``, else ``./bitgaram.duckdb``.
@@ -34,6 +36,7 @@ from bitgaram.cli.options import load_cli_site
 from bitgaram.cli.store import StoreOption, open_cli_store
 from bitgaram.collect.citylearn import import_citylearn
 from bitgaram.collect.files import DEFAULT_CHUNK_ROWS, ChunkProgress, ImportReport, import_file
+from bitgaram.collect.validate import rules_from_settings
 from bitgaram.config import Settings
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site, load_site
@@ -106,6 +109,7 @@ def _import_files(
     on_conflict: Literal["quarantine", "replace"],
 ) -> list[ImportReport]:
     site = _site_for_files(store, site_file)
+    rules = rules_from_settings(Settings.from_env())  # the accepted timestamp window
     reports = []
     for file in files:
         if not file.is_file():
@@ -114,7 +118,13 @@ def _import_files(
         if size < _PROGRESS_MIN_BYTES or not console.is_terminal:
             reports.append(
                 import_file(
-                    store, site, file, fmt=fmt, chunk_rows=chunk_rows, on_conflict=on_conflict
+                    store,
+                    site,
+                    file,
+                    fmt=fmt,
+                    chunk_rows=chunk_rows,
+                    on_conflict=on_conflict,
+                    rules=rules,
                 )
             )
             continue
@@ -140,6 +150,7 @@ def _import_files(
                     fmt=fmt,
                     chunk_rows=chunk_rows,
                     on_conflict=on_conflict,
+                    rules=rules,
                     progress=advance,
                 )
             )
@@ -249,3 +260,48 @@ def quarantine_list(
     for row in rows.itertuples(index=False):
         table.add_row(*(_text(getattr(row, c)) for c in shown))
     console.print(table)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    source: Annotated[
+        str, typer.Option("--source", help="Only rows whose source starts with this.")
+    ] = "",
+    reason: Annotated[
+        str, typer.Option("--reason", help="Only rows whose reason starts with this.")
+    ] = "",
+    site_file: Annotated[
+        Path | None,
+        typer.Option("--site", help="Site file (TOML) as it is now; saved to the store first."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would pass; change nothing.")
+    ] = False,
+    store_url: StoreOption = None,
+) -> None:
+    """Validate quarantined readings again once the cause is fixed; store those that pass.
+
+    Rows that pass now are written and leave the quarantine; rows that still
+    fail stay, unchanged. Run it after correcting the site file (a missing
+    meter, a wrong unit or limit) or a meter's clock.
+    """
+    from bitgaram.collect.replay import replay_quarantine
+
+    store = open_cli_store(store_url)
+    try:
+        site = _site_for_files(store, site_file)
+        report = replay_quarantine(
+            store,
+            site,
+            source_prefix=source,
+            reason_prefix=reason,
+            rules=rules_from_settings(Settings.from_env()),
+            dry_run=dry_run,
+        )
+    finally:
+        store.close()
+    verb = "would pass" if dry_run else "replayed"
+    console.print(
+        f"{report.examined:,} quarantined rows examined: [green]{report.replayed:,} {verb}[/], "
+        f"{report.still_failing:,} still failing, {report.unreplayable:,} not a reading"
+    )

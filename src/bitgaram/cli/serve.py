@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,10 +19,16 @@ from bitgaram.cli.options import SiteOption, load_cli_site
 
 if TYPE_CHECKING:
     from bitgaram.api.auth import TokenStore
+    from bitgaram.store.base import Store
 
 console = Console()
 users_app = typer.Typer(help="Users and API tokens of the web API.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+tokens_app = typer.Typer(help="API tokens: list and revoke.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+#: Where ``serve`` writes the first admin's password and token when not on a terminal.
+DEFAULT_SECRETS_FILE = Path("bitgaram-admin.secret")
 
 StoreOption = Annotated[
     str | None,
@@ -33,13 +41,19 @@ def serve(
     store: StoreOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    secrets_file: Annotated[
+        Path,
+        typer.Option(help="Where the first admin's secrets go when not run on a terminal."),
+    ] = DEFAULT_SECRETS_FILE,
 ) -> None:
     """Serve the API (/docs) and the dashboard (/dashboard) on the embedded store.
 
     Every site of the store is served (BITGARAM_SITE_ID limits it to one);
     requests name a site with ?site_id= when there are several.
-    On the first start (no users yet) an operator ``admin`` is created and its
-    password and API token are printed once.
+    On the first start (no users yet) an operator ``admin`` is created. On a
+    terminal its password and API token are shown once; otherwise (a service,
+    whose output ends up in logs) they are written to ``--secrets-file``
+    (readable by the owner only) and only that file's name is printed.
     """
     from bitgaram.api import Settings, create_app
     from bitgaram.api.app import token_store_for
@@ -50,13 +64,17 @@ def serve(
     opened = open_store(store, ProcessSettings.from_env())
     try:
         tokens = token_store_for(opened, settings)
-        ensure_admin(tokens, console)
+        ensure_admin(tokens, console, secrets_file)
         web = create_app(settings, opened, tokens)
         url = f"http://{host}:{port}"
         console.print(
             f"bitgaram dashboard: [link={url}/dashboard]{url}/dashboard[/]  API: {url}/docs"
         )
-        _Server(uvicorn.Config(web, host=host, port=port, log_level="warning")).run()
+        # SIGTERM: open requests get a few seconds, then the app's writer is closed.
+        config = uvicorn.Config(
+            web, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5
+        )
+        _Server(config).run()
         console.print("stopped")
     finally:
         opened.close()
@@ -77,16 +95,46 @@ class _Server(uvicorn.Server):
             captured[:] = [s for s in captured if s != signal.SIGTERM]
 
 
-def ensure_admin(tokens: TokenStore, out: Console) -> None:
-    """Create the operator ``admin`` when there is no user yet; print its secrets once."""
+def ensure_admin(
+    tokens: TokenStore, out: Console, secrets_file: Path = DEFAULT_SECRETS_FILE
+) -> Path | None:
+    """Create the operator ``admin`` when there is no user yet and hand over its secrets once.
+
+    On a terminal they are printed; otherwise they go to ``secrets_file``
+    (created with mode 0600, never overwritten) so that service logs never
+    hold them. Returns that file, or None.
+    """
     if tokens.list_users():
-        return
+        return None
     password = secrets.token_urlsafe(12)
     tokens.add_user("admin", "operator", password=password)
     token = tokens.issue_token("admin")
     out.print("[bold]First start:[/] created operator [bold]admin[/]")
-    out.print(f"  password:  {password}", soft_wrap=True)
-    out.print(f"  API token: {token}", soft_wrap=True)
+    if out.is_terminal:
+        out.print(f"  password:  {password}", soft_wrap=True)
+        out.print(f"  API token: {token}", soft_wrap=True)
+        return None
+    write_secret_file(secrets_file, f"user: admin\npassword: {password}\napi_token: {token}\n")
+    out.print(f"  its password and API token are in {secrets_file} (owner-only)", soft_wrap=True)
+    return secrets_file
+
+
+def write_secret_file(path: Path, text: str) -> None:
+    """Write ``text`` to a new file readable by its owner only (mode 0600).
+
+    Raises
+    ------
+    ConfigError
+        If the file exists already (a secret is never overwritten).
+    """
+    from bitgaram.errors import ConfigError
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise ConfigError(f"{path} exists: move it away or pass --secrets-file") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 @demo_step("open the dashboard", order=95)
@@ -95,7 +143,11 @@ def _dashboard(ctx: DemoContext) -> None:
     from bitgaram.api.app import token_store_for
 
     store = ctx.require_store()
-    ensure_admin(token_store_for(store, Settings.from_env()), ctx.console)
+    ensure_admin(
+        token_store_for(store, Settings.from_env()),
+        ctx.console,
+        ctx.workdir / DEFAULT_SECRETS_FILE.name,
+    )
     ctx.console.print(f"Serve it with: bitgaram serve --store {store.url}", soft_wrap=True)
     ctx.console.print(
         "then open [bold]http://127.0.0.1:8000/dashboard[/] (API docs: /docs)", soft_wrap=True
@@ -166,3 +218,93 @@ def list_users(store: StoreOption = None) -> None:
         console.print(
             f"{user.name}\t{user.role.value}\t{user.site_id or '*'}\t{user.tenant_id or '-'}"
         )
+
+
+def _token_store(store: str | None) -> tuple[TokenStore, Store]:
+    from bitgaram.api import Settings
+    from bitgaram.api.app import token_store_for
+    from bitgaram.config import Settings as ProcessSettings
+    from bitgaram.store import open_store
+
+    opened = open_store(store, ProcessSettings.from_env())
+    return token_store_for(opened, Settings.from_env()), opened
+
+
+@users_app.command("delete")
+def delete_user(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    store: StoreOption = None,
+) -> None:
+    """Delete a user; every token it holds stops working at once (a running server within 1 s)."""
+    tokens, opened = _token_store(store)
+    try:
+        revoked = tokens.delete_user(name)
+    finally:
+        opened.close()
+    console.print(f"deleted user [bold]{name}[/]; {revoked} token(s) revoked")
+
+
+@users_app.command("change")
+def change_user(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option(help="operator, tenant_manager or viewer.")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant id the user is limited to.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Change a user's role and tenant; its tokens are revoked (issue a new one with tokens)."""
+    tokens, opened = _token_store(store)
+    try:
+        user = tokens.change_user(name, role, tenant)
+    finally:
+        opened.close()
+    console.print(
+        f"user [bold]{user.name}[/] is now {user.role.value} (tenant {user.tenant_id or 'all'});"
+        " its tokens were revoked"
+    )
+
+
+@tokens_app.command("list")
+def list_tokens(
+    user: Annotated[str | None, typer.Option(help="Only this user's tokens.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """List tokens (id, user, label, created, expires, state); secrets are never shown."""
+    tokens, opened = _token_store(store)
+    try:
+        rows = tokens.list_tokens(user)
+    finally:
+        opened.close()
+    for t in rows:
+        state = "revoked" if t.revoked else "active"
+        console.print(
+            f"{t.token_id}\t{t.user}\t{t.label}\t{t.created_at}\t{t.expires_at or '-'}\t{state}"
+        )
+
+
+@tokens_app.command("issue")
+def issue_token(
+    user: Annotated[str, typer.Argument(help="User name.")],
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    store: StoreOption = None,
+) -> None:
+    """Issue a new API token for a user and print it (shown only once)."""
+    tokens, opened = _token_store(store)
+    try:
+        token = tokens.issue_token(user, label=label)
+    finally:
+        opened.close()
+    console.print(f"API token: {token}", soft_wrap=True)
+
+
+@tokens_app.command("revoke")
+def revoke_token(
+    token_id: Annotated[str, typer.Argument(help="Token id (see 'bitgaram tokens list').")],
+    store: StoreOption = None,
+) -> None:
+    """Revoke one token; it stops working at once (a running server within 1 s)."""
+    tokens, opened = _token_store(store)
+    try:
+        tokens.revoke(token_id)
+    finally:
+        opened.close()
+    console.print(f"revoked token {token_id}")

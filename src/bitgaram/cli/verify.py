@@ -227,7 +227,11 @@ def verify(
 
 def _print(v: Verification) -> None:
     table = Table(title="Savings (ASHRAE Guideline 14 baselines)")
-    for col in ("meter", "baseline model", "CV(RMSE)", "NMBE", "G14", "avoided kWh", "+/- kWh"):
+    columns = (
+        "meter", "baseline model", "CV(RMSE)", "NMBE", "held-out CV(RMSE) / NMBE", "G14",
+        "avoided kWh", "+/- kWh",
+    )  # fmt: skip
+    for col in columns:
         table.add_column(col)
     for r in v.meters:
         fit = r.selection.chosen
@@ -237,13 +241,21 @@ def _print(v: Verification) -> None:
             f"{fit.model.interval}, p={fit.model.n_parameters}",
             f"{fit.metrics.cv_rmse:.1%}",
             f"{fit.metrics.nmbe:+.2%}",
+            f"{r.held_out.cv_rmse:.1%} / {r.held_out.nmbe:+.2%}" if r.held_out else "-",
             "pass" if fit.accepted else "[red]FAIL[/]",
-            f"{s.avoided_kwh:,.0f}" if s else "not computed",
+            (f"{s.avoided_kwh:,.0f}" + (" [yellow](extrapolated)[/]" if r.extrapolated else ""))
+            if s
+            else "not computed",
             f"{s.uncertainty_kwh:,.0f} ({s.confidence:.0%})" if s else "",
         )
     console.print(table)
     for r in v.meters:
         if not r.selection.chosen.accepted:
             console.print(f"[red]{r.meter}[/]: {r.selection.chosen.acceptance.summary()}")
+        for note in r.warnings:
+            console.print(f"[yellow]{r.meter}[/]: {note}", soft_wrap=True)
+    if v.meters:
+        covered = "; ".join(c.describe() for c in v.meters[0].periods)
+        console.print(f"periods covered: {covered}", soft_wrap=True)
     n = sum(len(r.anomalies) for r in v.meters)
     console.print(f"{n} anomalies found (see anomalies.csv, ranked by cost)")

@@ -49,7 +49,9 @@ from bitgaram.collect.validate import (
     DEFAULT_RULES,
     ValidationRules,
     empty_quarantine,
+    storable_quarantine,
     validate_readings,
+    with_fingerprints,
 )
 from bitgaram.errors import DataError
 from bitgaram.site import Site
@@ -471,10 +473,11 @@ def _validated(
     chunks: Iterator[RawChunk], site: Site, source: str, rules: ValidationRules
 ) -> Iterator[tuple[RawChunk, pd.DataFrame, pd.DataFrame]]:
     for chunk in chunks:
-        good, bad = validate_readings(chunk.frame, site, source, rules=rules)
+        good, bad = validate_readings(chunk.frame, site, source, rules=rules, keep_records=True)
         if len(chunk.rejected):
             bad = pd.concat([chunk.rejected, bad], ignore_index=True)
-        yield chunk, good, bad
+        # Fingerprinted: importing the same file again quarantines nothing new.
+        yield chunk, good, with_fingerprints(storable_quarantine(bad))
 
 
 def import_file(

@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bitgaram.collect.payload import decode_items
 from bitgaram.collect.writer import BatchWriter, Submission, SubmissionResult, message_key
@@ -35,6 +35,63 @@ COMMIT_TIMEOUT = 30.0
 
 #: Largest batch one request may carry [readings].
 MAX_BATCH = 100_000
+
+#: Largest request body [bytes]: 100,000 readings of ~120 bytes each, with room to spare.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+#: Media types a push may declare (JSON; ``+json`` suffixes are JSON too).
+_JSON_TYPES = ("application/json",)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header declares JSON (``application/json`` or ``*/*+json``).
+
+    Examples
+    --------
+    >>> is_json_media_type("application/json; charset=utf-8"), is_json_media_type("text/csv")
+    (True, False)
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media in _JSON_TYPES or (media.startswith("application/") and media.endswith("+json"))
+
+
+def parse_json_body(body: bytes) -> Any:
+    """Decode a JSON request body; 400 for text that is not JSON or nests too deeply.
+
+    Raises
+    ------
+    fastapi.HTTPException
+        400 with the decoder's message.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError as exc:
+        raise HTTPException(400, "body is not usable JSON: nested too deeply") from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, f"body is not JSON: {exc}") from exc
+
+
+class PushedReading(BaseModel):
+    """One reading of a push body (the shape checked by :mod:`bitgaram.collect.payload`)."""
+
+    meter: str = Field(min_length=1, max_length=200, description="Meter id of the site.")
+    timestamp: str | float = Field(
+        description="Interval start: ISO 8601 with a UTC offset, or seconds since the epoch."
+    )
+    value: float = Field(description="Reading in the meter's unit.")
+    unit: str = Field(max_length=50, description="The meter's unit, e.g. kWh.")
+    quality: int = Field(default=0, ge=0, le=2, description="0 good, 1 estimated, 2 suspect.")
+
+
+def push_body_schema() -> dict[str, Any]:
+    """OpenAPI body of ``POST /api/v1/readings``: a list of readings or ``{"readings": [...]}``."""
+    item = PushedReading.model_json_schema()
+    batch = {"type": "array", "items": item, "minItems": 1, "maxItems": MAX_BATCH}
+    wrapped = {"type": "object", "properties": {"readings": batch}, "required": ["readings"]}
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"anyOf": [batch, wrapped]}}},
+    }
 
 
 class RejectedReading(BaseModel):
@@ -79,11 +136,15 @@ WriterDep = Annotated[BatchWriter, Depends(get_writer)]
 async def _post_readings(
     request: Request, writer: WriterDep, commit_timeout: float = COMMIT_TIMEOUT
 ) -> IngestResult:
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise HTTPException(415, "send the readings as JSON (Content-Type: application/json)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body may hold at most {MAX_BODY_BYTES} bytes")
     body = await request.body()
-    try:
-        data: Any = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(400, f"body is not JSON: {exc}") from exc
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"the body may hold at most {MAX_BODY_BYTES} bytes")
+    data: Any = parse_json_body(body)
     if isinstance(data, dict) and "readings" in data:
         data = data["readings"]
     if not isinstance(data, list):
@@ -108,6 +169,10 @@ async def _post_readings(
         raise HTTPException(
             503, "store unavailable: the batch is queued; resend it later (writes are idempotent)"
         ) from exc
+    if not result.committed:
+        raise HTTPException(
+            503, "the collector is shutting down: nothing was stored; resend the batch later"
+        )
     return IngestResult(
         accepted=result.accepted,
         quarantined=result.quarantined,
@@ -138,6 +203,7 @@ def readings_router(commit_timeout: float = COMMIT_TIMEOUT) -> APIRouter:
         methods=["POST"],
         response_model=IngestResult,
         summary="Push a batch of readings",
+        openapi_extra={"requestBody": push_body_schema()},
     )
     return router
 

@@ -19,7 +19,12 @@ asyncio :class:`~bitgaram.collect.writer.BatchWriter` and the thread waits
 while the writer's queue is full, so backpressure reaches the broker (which
 also never has more than the receive maximum unacknowledged messages out).
 Note that Mosquitto drops QoS 1 messages for an offline or slow client beyond
-``max_queued_messages`` (1000 by default): size it for the longest outage.
+``max_queued_messages`` (1000 by default): size it for the longest outage
+(:func:`broker_requirements` says how). At start the source checks what the
+broker tells a client: whether it kept our session (``session present``) and
+the session expiry it granted, and warns when either loses readings
+(:attr:`MqttSource.warnings`); readings the broker dropped anyway show up as
+gaps per meter (:class:`~bitgaram.collect.writer.GapEvent`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -85,6 +91,41 @@ class MqttSettings:
     password: str | None = None
 
 
+def broker_requirements(
+    meters: int, interval_s: float, outage_s: float, session_expiry_s: int
+) -> list[str]:
+    """Broker settings (Mosquitto names) under which an outage of ``outage_s`` loses nothing.
+
+    Parameters
+    ----------
+    meters : int
+        Meters publishing to the collector.
+    interval_s : float
+        Seconds between two readings of one meter [s].
+    outage_s : float
+        Longest collector outage to survive [s].
+    session_expiry_s : int
+        Session expiry the collector asks for [s].
+
+    Returns
+    -------
+    list of str
+        One setting per line, e.g. ``max_queued_messages 2000``.
+
+    Examples
+    --------
+    >>> broker_requirements(100, 60.0, 3600.0, 86400)[1]
+    'max_queued_messages 6000'
+    """
+    queued = int(np.ceil(meters * outage_s / max(interval_s, 1e-9)))
+    return [
+        "persistence true",
+        f"max_queued_messages {max(queued, 1000)}",
+        "max_queued_bytes 0",
+        f"persistent_client_expiration {int(np.ceil(session_expiry_s / 3600))}h",
+    ]
+
+
 def reading_topic(prefix: str, site_id: str, meter_id: str) -> str:
     """The topic readings of one meter are published to."""
     return f"{prefix}/{site_id}/{meter_id}/reading"
@@ -129,6 +170,13 @@ class MqttSource:
         self.subscribed = threading.Event()
         self.messages = 0
         self.stale_acks = 0
+        #: Whether the broker had kept our session at the last connect (None before).
+        self.session_present: bool | None = None
+        #: Session expiry the broker granted at the last connect [s].
+        self.granted_session_expiry: int | None = None
+        #: What the start-up checks found that loses readings (also logged).
+        self.warnings: list[str] = []
+        self._connects = 0
         self._epoch = 0
         self._accepting = True
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -155,6 +203,11 @@ class MqttSource:
             If the broker cannot be reached within ``timeout`` [s].
         """
         self._loop = asyncio.get_running_loop()
+        log.info(
+            "MQTT: the broker must keep this client's session and queue its QoS 1 readings "
+            "while it is away; for Mosquitto see bitgaram.collect.mqtt.broker_requirements "
+            "(max_queued_messages defaults to 1000, too few for most outages)"
+        )
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.settings.session_expiry
         props.ReceiveMaximum = self.settings.receive_maximum
@@ -202,9 +255,35 @@ class MqttSource:
             log.warning("MQTT connect refused: %s", reason)
             return
         self._epoch += 1
+        self._connects += 1
+        self.session_present = bool(flags.session_present)
+        granted = getattr(props, "SessionExpiryInterval", None) if props is not None else None
+        self.granted_session_expiry = (
+            int(granted) if granted is not None else self.settings.session_expiry
+        )
+        self._check_session()
         self.connected.set()
         log.info("MQTT connected (session present: %s)", flags.session_present)
         client.subscribe(self.filter, options=SubscribeOptions(qos=1))
+
+    def _check_session(self) -> None:
+        """Warn about broker settings that lose readings while the collector is away."""
+        found: list[str] = []
+        granted = self.granted_session_expiry
+        if granted is not None and granted < self.settings.session_expiry:
+            found.append(
+                f"the broker grants a session expiry of {granted} s, not the "
+                f"{self.settings.session_expiry} s asked: readings of a longer outage are lost"
+            )
+        if self._connects > 1 and not self.session_present:
+            found.append(
+                "the broker kept no session across the reconnect: readings published meanwhile "
+                "were lost (check its persistence and persistent_client_expiration)"
+            )
+        for text in found:
+            if text not in self.warnings:
+                self.warnings.append(text)
+                log.warning("MQTT: %s", text)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
@@ -251,6 +330,8 @@ class MqttSource:
 
     # -- event loop ---------------------------------------------------------------
     def _ack(self, epoch: int, mid: int, qos: int, result: SubmissionResult) -> None:
+        if not result.committed:
+            return  # given up at shutdown: left unacknowledged, redelivered next session
         if epoch != self._epoch:
             self.stale_acks += 1
             return

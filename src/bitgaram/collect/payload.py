@@ -34,9 +34,22 @@ EPOCH_MAX = 253_402_300_799
 _FLOAT_MAX = sys.float_info.max
 
 
+#: Longest record (the whole item as JSON) kept with a quarantined payload [characters].
+RECORD_LIMIT = 4000
+
+
 def _raw(obj: object) -> str:
     text = obj.decode("utf-8", "replace") if isinstance(obj, bytes | bytearray) else str(obj)
     return text[:RAW_LIMIT]
+
+
+def _record(item: object) -> str:
+    """The item as received, as JSON text cut to :data:`RECORD_LIMIT` (for the quarantine)."""
+    try:
+        text = json.dumps(item, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        text = _raw(item)
+    return text[:RECORD_LIMIT]
 
 
 def decode_item(
@@ -59,18 +72,20 @@ def decode_item(
     (RawReading or None, Reject or None)
         Exactly one of the two is set.
     """
+    record = _record(item)
     if not isinstance(item, Mapping):
-        return None, Reject(line, meter_id, "payload", _raw(item), "bad_shape: not a JSON object")
+        reason = "bad_shape: not a JSON object"
+        return None, Reject(line, meter_id, "payload", _raw(item), reason, record)
     meter = item.get("meter", meter_id)
     if meter_id is not None and meter != meter_id:
-        reason = f"meter_mismatch: item names meter {meter!r}, the topic {meter_id!r}"
-        return None, Reject(line, meter_id, "meter", _raw(meter), reason)
+        reason = f"meter_mismatch: item names meter {_raw(meter)!r}, the topic {meter_id!r}"
+        return None, Reject(line, meter_id, "meter", _raw(meter), reason, record)
     if not isinstance(meter, str) or not meter:
         reason = "missing_field: meter missing or not a string"
-        return None, Reject(line, None, "meter", _raw(meter), reason)
+        return None, Reject(line, None, "meter", _raw(meter), reason, record)
 
     def reject(field: str, raw: object, reason: str) -> tuple[None, Reject]:
-        return None, Reject(line, meter, field, _raw(raw), reason)
+        return None, Reject(line, meter, field, _raw(raw), reason, record)
 
     for name in _REQUIRED:
         if name not in item:

@@ -25,6 +25,7 @@ from typing import Any
 
 from bitgaram.collect.config import CollectConfig
 from bitgaram.collect.mqtt import MqttSettings, MqttSource
+from bitgaram.collect.validate import DEFAULT_RULES, ValidationRules
 from bitgaram.collect.writer import BatchWriter
 from bitgaram.site import Site
 from bitgaram.store.base import Store
@@ -87,6 +88,10 @@ def status_snapshot(
             "queued": writer.pending,
         },
         "reasons": dict(st.reasons.most_common(20)),
+        "gaps": {
+            "missing_readings": st.missing_readings,
+            "recent": [g.describe() for g in st.gaps[-10:]],
+        },
         **(extra or {}),
     }
 
@@ -130,6 +135,8 @@ class CollectorService:
         Where the status file goes.
     reopen : callable, optional
         Opens a fresh store after a failed write (see :class:`BatchWriter`).
+    rules : ValidationRules
+        Validation thresholds and the accepted timestamp window.
     """
 
     def __init__(
@@ -139,7 +146,9 @@ class CollectorService:
         config: CollectConfig,
         state_path: Path,
         reopen: Callable[[], Store] | None = None,
+        rules: ValidationRules = DEFAULT_RULES,
     ) -> None:
+        self.rules = rules
         self.site = site
         self.store = store
         self.reopen = reopen
@@ -178,6 +187,7 @@ class CollectorService:
             max_delay=w.max_delay_s,
             queue_size=w.queue_size,
             reopen=self.reopen,
+            rules=self.rules,
         )
         writer_task = asyncio.create_task(writer.run(), name="writer")
         tasks: list[asyncio.Task[Any]] = []
@@ -251,6 +261,9 @@ class CollectorService:
                 "connected": self.mqtt.connected.is_set(),
                 "messages": self.mqtt.messages,
                 "client_id": self.mqtt.settings.client_id,
+                "session_present": self.mqtt.session_present,
+                "granted_session_expiry_s": self.mqtt.granted_session_expiry,
+                "warnings": list(self.mqtt.warnings),
             }
         if self.pollers:
             extra["modbus"] = {p.name: p.status() for p in self.pollers}

@@ -15,6 +15,10 @@ Rules, applied in this order (a row gets the reason of the first rule it fails):
    spring-forward gap or the fall-back fold of the site timezone. The fold
    cannot be resolved row by row, so such rows are quarantined rather than
    guessed.
+3b. ``out_of_window``: the timestamp lies outside the accepted window
+   (:meth:`ValidationRules.window`, by default 2000-01-01 to now plus the
+   longest forecast horizon). A reading from year 9999 would otherwise break
+   every page that turns stored times into dates.
 4. ``missing_value`` / ``non_numeric`` / ``not_finite``: the value is empty,
    not a number, NaN or infinite.
 5. ``bad_quality``: a quality flag that is not a :class:`~bitgaram.store.base.Quality`.
@@ -36,6 +40,11 @@ Rules, applied in this order (a row gets the reason of the first rule it fails):
     times in the batch with different values or qualities; every copy is
     quarantined. Exact duplicates collapse into one reading silently.
 
+Every text kept with a quarantined row passes :func:`storable_text`: control
+characters (NUL first of all, which PostgreSQL cannot store) and unpaired
+surrogates are escaped and the text is cut to :data:`FIELD_LIMIT` characters,
+so a poison value is quarantined with its reason instead of failing the write.
+
 Everything runs on whole columns in Arrow/NumPy (one Python loop per meter for
 the spike quantile); per-row Python only ever touches the (few) rows that fail.
 Good rows come out sorted by (meter, ts), the order the store writes fastest.
@@ -43,7 +52,10 @@ Good rows come out sorted by (meter, ts), the order the store writes fastest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -52,10 +64,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bitgaram.errors import DataError
+from bitgaram.config import Settings
+from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
 from bitgaram.site.model import Meter, Unit
-from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Quality
+from bitgaram.store.base import (
+    FINGERPRINT,
+    QUARANTINE_COLUMNS,
+    READING_COLUMNS,
+    RECORD,
+    Quality,
+)
 
 #: Physical range of each unit (inclusive) [unit]; ``None`` means unbounded on that side.
 #: Irradiance: the solar constant is 1361 W/m2 and cloud enhancement at ground
@@ -76,6 +95,7 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("bad_timestamp", "ts"),
     ("nonexistent_time", "ts"),
     ("ambiguous_time", "ts"),
+    ("out_of_window", "ts"),
     ("missing_value", "value"),
     ("non_numeric", "value"),
     ("not_finite", "value"),
@@ -93,6 +113,23 @@ _NUMBER_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infi
 #: Readings per meter used to estimate the spike quantile (a strided sample above that).
 _SPIKE_SAMPLE = 4096
 
+#: Longest text kept in one quarantine field [characters]; the rest is cut, with a note.
+FIELD_LIMIT = 1000
+
+#: Longest original record kept with a quarantined row [characters] (JSON of its fields).
+RECORD_LIMIT = 8 * FIELD_LIMIT
+
+#: Earliest accepted reading (UTC): older timestamps are typos or epoch-zero defaults.
+EARLIEST_READING = pd.Timestamp("2000-01-01T00:00:00Z")
+
+#: Longest forecast horizon bitgaram issues [h] (the forecasters' ``max_horizon``
+#: default). Readings may be stamped up to this far ahead of the clock: a meter
+#: whose clock runs ahead is tolerated, a timestamp from year 9999 is not.
+LONGEST_FORECAST_HORIZON_HOURS = 48
+
+# C0 controls, DEL and C1 controls: invisible, and NUL cannot be stored by PostgreSQL.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
 _NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M")
 
 
@@ -108,14 +145,171 @@ class ValidationRules:
         Quantile of ``|value|`` per meter in the batch used as the scale [-].
     spike_min_count : int
         Minimum readings of a meter in the batch for the rule to apply.
+    earliest : pandas.Timestamp
+        Earliest accepted timestamp (UTC), see rule 3b.
+    ahead : pandas.Timedelta
+        How far ahead of the clock a timestamp may lie, see rule 3b.
+    now : pandas.Timestamp, optional
+        The clock (``None``: the current time); fixed in tests and replays.
     """
 
     spike_factor: float = 50.0
     spike_quantile: float = 0.99
     spike_min_count: int = 200
+    earliest: pd.Timestamp = field(default_factory=lambda: EARLIEST_READING)
+    ahead: pd.Timedelta = field(
+        default_factory=lambda: pd.Timedelta(hours=LONGEST_FORECAST_HORIZON_HOURS)
+    )
+    now: pd.Timestamp | None = None
+
+    def window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """The accepted timestamps ``[earliest, now + ahead]`` (UTC).
+
+        Examples
+        --------
+        >>> rules = ValidationRules(now=pd.Timestamp("2025-01-01T00:00Z"))
+        >>> [str(t) for t in rules.window()]
+        ['2000-01-01 00:00:00+00:00', '2025-01-03 00:00:00+00:00']
+        """
+        now = pd.Timestamp.now(tz="UTC") if self.now is None else self.now
+        return _as_utc(self.earliest), _as_utc(now) + self.ahead
+
+
+def _as_utc(ts: pd.Timestamp) -> pd.Timestamp:
+    ts = pd.Timestamp(ts)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def storable_text(text: object, limit: int = FIELD_LIMIT) -> str:
+    """Text any store can hold: controls and lone surrogates escaped, cut to ``limit``.
+
+    Parameters
+    ----------
+    text : object
+        Any value; non-strings are turned into text with ``str``.
+    limit : int
+        Longest result before the note on what was cut [characters].
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> storable_text("degC\\x00")
+    'degC\\\\x00'
+    >>> storable_text("x" * 12, limit=4)
+    'xxxx...[8 more characters]'
+    """
+    out = text if isinstance(text, str) else str(text)
+    if len(out) > limit:
+        out = f"{out[:limit]}...[{len(out) - limit} more characters]"
+    if not out.isascii():
+        out = out.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", out)
+
+
+def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
+    """``bad`` with every text column passed through :func:`storable_text` (nulls kept)."""
+    if not len(bad):
+        return bad
+    out = bad.copy()
+    for name in ("source", "meter_id", "field", "raw", "reason", "record"):
+        if name in out.columns:
+            col = out[name]
+            # A record holds several fields of at most FIELD_LIMIT each: room for all of them.
+            limit = RECORD_LIMIT if name == "record" else FIELD_LIMIT
+            out[name] = pd.Series(
+                [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+                 else storable_text(v, limit) for v in col],
+                index=col.index,
+                dtype=object,
+            )  # fmt: skip
+    return out
 
 
 DEFAULT_RULES = ValidationRules()
+
+
+def rules_from_settings(settings: Settings) -> ValidationRules:
+    """Validation rules with the timestamp window of ``settings``
+    (``BITGARAM_READINGS_EARLIEST``, ``BITGARAM_READINGS_AHEAD_HOURS``).
+
+    Raises
+    ------
+    ConfigError
+        If the earliest timestamp cannot be parsed.
+
+    Examples
+    --------
+    >>> rules_from_settings(Settings(readings_ahead_hours=6)).ahead
+    Timedelta('0 days 06:00:00')
+    """
+    try:
+        earliest = _as_utc(pd.Timestamp(settings.readings_earliest))
+    except ValueError as exc:
+        raise ConfigError(
+            f"BITGARAM_READINGS_EARLIEST={settings.readings_earliest!r} is not a timestamp"
+        ) from exc
+    return ValidationRules(
+        earliest=earliest, ahead=pd.Timedelta(hours=settings.readings_ahead_hours)
+    )
+
+
+def record_text(fields: dict[str, object]) -> str:
+    """The original record of a rejected row as JSON, every field made storable and bounded.
+
+    Bounded by :data:`FIELD_LIMIT` per field, so a record stays replayable
+    (valid JSON) however long the input was.
+
+    Examples
+    --------
+    >>> record_text({"meter_id": "m1", "value": "1.5"})
+    '{"meter_id": "m1", "value": "1.5"}'
+    """
+    kept = {
+        k: v if v is None or isinstance(v, bool | int | float) else storable_text(v)
+        for k, v in fields.items()
+    }
+    return json.dumps(kept, ensure_ascii=False, default=str)
+
+
+def fingerprint(*parts: object) -> str:
+    """A stable identity of a quarantined row: BLAKE2b (128 bit, hex) of its parts."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in parts:
+        data = str(part).encode("utf-8", "backslashreplace")
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def with_fingerprints(bad: pd.DataFrame) -> pd.DataFrame:
+    """``bad`` with a record (default: its raw text) and a fingerprint on every row.
+
+    The fingerprint digests source, line, record and reason, so importing the
+    same file again quarantines nothing new.
+    """
+    out = bad.copy()
+    if not len(out):
+        out[RECORD] = pd.Series([], dtype=object)
+        out[FINGERPRINT] = pd.Series([], dtype=object)
+        return out
+    record = out[RECORD] if RECORD in out.columns else pd.Series(None, index=out.index)
+    out[RECORD] = record.where(record.notna(), out["raw"]).astype(object)
+    prints = pd.Series(
+        [
+            fingerprint("row", s, ln, r, why)
+            for s, ln, r, why in zip(
+                out["source"], out["line"], out[RECORD], out["reason"], strict=True
+            )
+        ],
+        index=out.index,
+        dtype=object,
+    )
+    given = out[FINGERPRINT] if FINGERPRINT in out.columns else pd.Series(None, index=out.index)
+    out[FINGERPRINT] = given.where(given.notna(), prints).astype(object)
+    return out
 
 
 class Validated(NamedTuple):
@@ -345,6 +539,7 @@ def validate_readings(
     source: str,
     *,
     rules: ValidationRules = DEFAULT_RULES,
+    keep_records: bool = False,
 ) -> Validated:
     """Split a batch of raw readings into storable rows and quarantined rows.
 
@@ -362,7 +557,11 @@ def validate_readings(
     source : str
         Where the batch came from (file path, topic, device), kept on bad rows.
     rules : ValidationRules
-        Spike rule thresholds.
+        Spike rule thresholds and the accepted timestamp window.
+    keep_records : bool
+        Also give every bad row its original record (column ``record``, JSON
+        of its raw fields) and a ``fingerprint``, for ``bitgaram quarantine
+        replay`` and idempotent re-imports.
 
     Returns
     -------
@@ -408,10 +607,16 @@ def validate_readings(
     utc, ts_status = parse_timestamps(frame["ts"], site.site.timezone)
     if not meters:  # nothing can be stored; every row names an unknown meter
         no_limits = np.full(1, np.inf)
-        bad = _quarantine_frame(frame, np.arange(n), reason, utc, source, site, no_limits)
+        bad = _quarantine_frame(
+            frame, np.arange(n), reason, utc, source, site, no_limits, rules, keep_records
+        )
         return Validated(empty_readings(), bad)
     free = reason == 0
     reason[free] = ts_status[free]
+    earliest, latest = rules.window()
+    lo = np.datetime64(earliest.tz_convert(None).as_unit("us").to_datetime64())
+    hi = np.datetime64(latest.tz_convert(None).as_unit("us").to_datetime64())
+    flag(~np.isnat(utc) & ((utc < lo) | (utc > hi)), "out_of_window")
 
     values, missing, non_numeric = parse_values(frame["value"])
     flag(missing, "missing_value")
@@ -454,7 +659,9 @@ def validate_readings(
             "quality": quality[good_idx],
         }
     )[list(READING_COLUMNS)]
-    bad = _quarantine_frame(frame, np.flatnonzero(reason > 0), reason, utc, source, site, threshold)
+    bad = _quarantine_frame(
+        frame, np.flatnonzero(reason > 0), reason, utc, source, site, threshold, rules, keep_records
+    )
     return Validated(good, bad)
 
 
@@ -594,11 +801,19 @@ def _meter_limit(name: str, meter: Meter, threshold: float) -> str:
 
 
 def _explain(
-    name: str, meter_ids: pd.Series, site: Site, thresholds: np.ndarray, copies: pd.Series
+    name: str,
+    meter_ids: pd.Series,
+    site: Site,
+    thresholds: np.ndarray,
+    copies: pd.Series,
+    rules: ValidationRules,
 ) -> pd.Series:
     """``code: explanation`` for the rows of one reason code."""
     tz = site.site.timezone
-    if name in _MESSAGES:
+    if name == "out_of_window":
+        lo, hi = rules.window()
+        text = f"timestamp outside the accepted window {lo.isoformat()} .. {hi.isoformat()}"
+    elif name in _MESSAGES:
         text = _MESSAGES[name]
     elif name == "unknown_meter":
         text = f"no such meter in site {site.site.id!r}"
@@ -631,8 +846,10 @@ def _quarantine_frame(
     source: str,
     site: Site,
     thresholds: np.ndarray,
+    rules: ValidationRules,
+    keep_records: bool = False,
 ) -> pd.DataFrame:
-    """Rows ``bad_idx`` of ``frame`` as a quarantine frame."""
+    """Rows ``bad_idx`` of ``frame`` as a quarantine frame (texts made storable)."""
     if bad_idx.size == 0:
         return empty_quarantine()
     rows = frame.iloc[bad_idx].reset_index(drop=True)
@@ -650,7 +867,7 @@ def _quarantine_frame(
     for code in np.unique(codes):
         pick = codes == code
         explanation[pick] = _explain(
-            REASONS[int(code) - 1][0], meter_ids[pick], site, thresholds, copies[pick]
+            REASONS[int(code) - 1][0], meter_ids[pick], site, thresholds, copies[pick], rules
         )
     if "line" in rows.columns:
         line = rows["line"].astype("Int64")
@@ -671,4 +888,10 @@ def _quarantine_frame(
             "reason": explanation,
         }
     )
-    return bad[list(QUARANTINE_COLUMNS)]
+    bad = storable_quarantine(bad[list(QUARANTINE_COLUMNS)])
+    if not keep_records:
+        return bad
+    present = [c for c in ("meter_id", "ts", "value", "quality") if c in rows.columns]
+    texts = {c: _raw_text(rows[c]).tolist() for c in present}
+    bad[RECORD] = [record_text({c: texts[c][i] for c in present}) for i in range(len(rows))]
+    return with_fingerprints(bad)

@@ -12,6 +12,15 @@ to the broker. When the store fails, the batch is held and retried with
 exponential backoff (reopening the store, if given a way to; the PostgreSQL
 store also reconnects by itself); it is never dropped. Validation of the
 next batch overlaps the write of the current one.
+
+A batch the store refuses while the store itself answers (a value it cannot
+hold slipped past validation) is not an outage: the writer splits it in
+halves until the refused rows are isolated, writes the rest and quarantines
+those rows with reason ``store_refused`` (see :meth:`BatchWriter._write_split`),
+so one bad row never blocks the rows behind it. On :meth:`BatchWriter.close`
+a batch whose write keeps failing is given up after ``close_timeout``
+seconds: it stays unacknowledged (MQTT redelivers it on the next start,
+HTTP clients get 503) and the process can stop promptly.
 """
 
 from __future__ import annotations
@@ -29,9 +38,23 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from bitgaram.collect.validate import validate_readings
+from bitgaram.collect.validate import (
+    DEFAULT_RULES,
+    ValidationRules,
+    record_text,
+    storable_quarantine,
+    storable_text,
+    validate_readings,
+)
 from bitgaram.site import Site
-from bitgaram.store.base import FINGERPRINT, QUARANTINE_COLUMNS, READING_COLUMNS, Store, WriteReport
+from bitgaram.store.base import (
+    FINGERPRINT,
+    QUARANTINE_COLUMNS,
+    READING_COLUMNS,
+    RECORD,
+    Store,
+    WriteReport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +79,8 @@ class Reject(NamedTuple):
     field: str
     raw: str
     reason: str
+    #: The whole item as received (bounded JSON text), kept for inspection and replay.
+    record: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,8 @@ class SubmissionResult:
     accepted: int
     quarantined: int
     rejections: tuple[Rejection, ...] = ()
+    #: False when the writer gave the batch up at shutdown: nothing of it is stored.
+    committed: bool = True
 
 
 @dataclass(frozen=True)
@@ -138,6 +165,39 @@ class SourceStats:
     last_received_at: float | None = None
 
 
+@dataclass(frozen=True)
+class GapEvent:
+    """Readings of one meter missing between two stored ones (an outage upstream).
+
+    Attributes
+    ----------
+    meter_id : str
+    after, before : float
+        Timestamps of the stored readings around the gap [s since the epoch].
+    missing : int
+        Intervals of the meter's resolution with no reading.
+    """
+
+    meter_id: str
+    after: float
+    before: float
+    missing: int
+
+    def describe(self) -> str:
+        """One line for the log and ``collect status``."""
+        start = pd.Timestamp(self.after, unit="s", tz="UTC")
+        end = pd.Timestamp(self.before, unit="s", tz="UTC")
+        return (
+            f"{self.meter_id}: {self.missing} readings missing between {start:%Y-%m-%d %H:%M} and "
+            f"{end:%Y-%m-%d %H:%M} UTC (meter, network or broker outage; a broker drops "
+            "readings beyond max_queued_messages while the collector is away)"
+        )
+
+
+#: Gap events kept in :attr:`WriterStats.gaps` (the newest).
+MAX_GAP_EVENTS = 100
+
+
 @dataclass
 class WriterStats:
     """Running counters of a :class:`BatchWriter` (read by ``collect status``)."""
@@ -145,6 +205,14 @@ class WriterStats:
     batches: int = 0
     rows_written: int = 0
     store_failures: int = 0
+    #: Rows the store refused and that were quarantined instead (``store_refused``).
+    store_refused: int = 0
+    #: Submissions given up unwritten at shutdown (left unacknowledged).
+    abandoned: int = 0
+    #: Meters' missing readings detected after the fact (newest last).
+    gaps: list[GapEvent] = field(default_factory=list)
+    #: Readings missing over all gap events [intervals].
+    missing_readings: int = 0
     last_flush_at: float | None = None
     last_flush_seconds: float | None = None
     last_error: str | None = None
@@ -180,7 +248,9 @@ class PreparedBatch:
     results: list[SubmissionResult]
 
 
-def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
+def prepare_batch(
+    subs: Sequence[Submission], site: Site, rules: ValidationRules = DEFAULT_RULES
+) -> PreparedBatch:
     """Validate a batch of submissions into a readings and a quarantine frame.
 
     Pure: no I/O. The rules are those of the file import
@@ -195,6 +265,8 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
     subs : sequence of Submission
     site : Site
         Meters, units, bounds and timezone the readings are checked against.
+    rules : ValidationRules
+        Spike thresholds and the accepted timestamp window.
 
     Returns
     -------
@@ -244,7 +316,9 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
         )
         frame = frame.loc[~bad_unit]
     if len(frame):
-        good, checked_bad = validate_readings(frame.reset_index(drop=True), site, "collect")
+        good, checked_bad = validate_readings(
+            frame.reset_index(drop=True), site, "collect", rules=rules
+        )
         parts.append(checked_bad.loc[:, list(QUARANTINE_COLUMNS)])
     else:
         good = pd.DataFrame(columns=list(READING_COLUMNS))
@@ -256,20 +330,21 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
         g = pd.to_numeric(bad["line"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
         g = np.clip(g, 0, max(n - 1, 0))
         owner = owners[g]
-        bad = bad.assign(source=sources[owner], line=positions[g])
+        records = [_record_of(rows[i]) for i in g.tolist()]
+        bad = bad.assign(source=sources[owner], line=positions[g], **{RECORD: records})
     pre = pd.DataFrame(
         [
-            (s.source, r.line, r.meter_id, None, r.field, r.raw, r.reason)
+            (s.source, r.line, r.meter_id, None, r.field, r.raw, r.reason, r.record)
             for s in subs
             for r in s.rejects
         ],
-        columns=list(QUARANTINE_COLUMNS),
+        columns=[*QUARANTINE_COLUMNS, RECORD],
         dtype=object,
     )
     pre_owner = np.repeat(np.arange(len(subs)), [len(s.rejects) for s in subs])
     frames = [d for d in (pre, bad) if d is not None and len(d)]
     quarantine = pd.concat(frames, ignore_index=True) if frames else pre
-    quarantine = quarantine.astype({"line": "Int64"})
+    quarantine = storable_quarantine(quarantine).astype({"line": "Int64"})
     quarantine["ts"] = pd.to_datetime(quarantine["ts"], utc=True).astype("datetime64[us, UTC]")
     all_owner = np.concatenate([pre_owner, owner])
     keys = [s.key for s in subs]
@@ -300,6 +375,19 @@ def prepare_batch(subs: Sequence[Submission], site: Site) -> PreparedBatch:
     )
 
 
+def _record_of(row: RawReading) -> str:
+    """A received reading as the record kept with its quarantine row (replayable JSON)."""
+    return record_text(
+        {
+            "meter_id": row.meter_id,
+            "timestamp": row.timestamp,
+            "value": row.value,
+            "unit": row.unit,
+            "quality": row.quality,
+        }
+    )
+
+
 def _timestamps(values: Sequence[Any]) -> pd.Series:
     """Timestamps as received: ISO text, or epoch seconds [s] turned into UTC datetimes."""
     kinds = set(map(type, values))
@@ -316,6 +404,40 @@ def _timestamps(values: Sequence[Any]) -> pd.Series:
     epoch = pd.to_datetime(np.asarray(out[numeric], dtype="float64"), unit="s", utc=True)
     out[numeric] = [t.isoformat() for t in epoch]
     return out
+
+
+class _GaveUp(Exception):
+    """A failing write was given up at shutdown."""
+
+
+def _ascii(text: object) -> str:
+    return ascii(str(text))[1:-1]
+
+
+def _refused(reading: pd.DataFrame, exc: Exception) -> pd.DataFrame:
+    """A reading the store refused, as a quarantine row (``store_refused``)."""
+    row = reading.iloc[0]
+    record = {
+        "meter_id": str(row["meter_id"]),
+        "ts": str(row["ts"]),
+        "value": float(row["value"]),
+        "quality": int(row["quality"]),
+    }
+    message = storable_text(f"store_refused: {type(exc).__name__}: {exc}")
+    frame = pd.DataFrame(
+        {
+            "source": ["collect"],
+            "line": pd.array([None], dtype="Int64"),
+            "meter_id": [storable_text(row["meter_id"])],
+            "ts": pd.Series([None], dtype="datetime64[us, UTC]"),
+            "field": ["row"],
+            "raw": [storable_text(record)],
+            "reason": [message],
+        }
+    )
+    frame[RECORD] = [record_text(record)]
+    frame[FINGERPRINT] = [message_key("store_refused", *map(str, record.values()))]
+    return frame
 
 
 class BatchWriter:
@@ -341,6 +463,11 @@ class BatchWriter:
         Opens a fresh store. After a failed write the writer closes the store
         and reopens it with this before retrying, so a dropped database
         connection (server restart, ``pg_terminate_backend``) heals by itself.
+    rules : ValidationRules
+        Validation thresholds and the accepted timestamp window.
+    close_timeout : float
+        After :meth:`close`, how long a failing write is still retried before
+        its batch is given up (left unacknowledged) [s].
 
     Examples
     --------
@@ -363,6 +490,8 @@ class BatchWriter:
         retry_initial: float = 0.05,
         retry_max: float = 5.0,
         reopen: Callable[[], Store] | None = None,
+        rules: ValidationRules = DEFAULT_RULES,
+        close_timeout: float = 3.0,
     ) -> None:
         if max_rows < 1 or max_delay <= 0 or queue_size < 1:
             raise ValueError("max_rows and queue_size must be >= 1 and max_delay > 0")
@@ -373,6 +502,12 @@ class BatchWriter:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.reopen = reopen
+        self.rules = rules
+        self.close_timeout = close_timeout
+        self._closing = asyncio.Event()
+        self._resolution = {m.id: float(m.resolution_seconds) for m in site.meters}
+        self._last_ts: dict[str, float] = {}
+        self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
         self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(maxsize=queue_size)
@@ -398,6 +533,8 @@ class BatchWriter:
         """Flush everything queued, then stop :meth:`run`."""
         if not self._closed:
             self._closed = True
+            self._give_up_at = time.monotonic() + self.close_timeout
+            self._closing.set()
             await self._queue.put(None)
         await self._stopped.wait()
 
@@ -436,24 +573,52 @@ class BatchWriter:
                     batch.append(item)
                     n += len(item.rows) + len(item.rejects)
                 started = time.monotonic()
-                prepared = await asyncio.to_thread(prepare_batch, batch, self.site)
+                prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
                 if writing is not None:
                     await writing
                 writing = asyncio.create_task(self._flush(batch, prepared, started))
             if writing is not None:
                 await writing
         finally:
+            self._abandon_queued()
             self._stopped.set()
+
+    def _abandon_queued(self) -> None:
+        """Tell the submissions still queued that they were not stored (at shutdown)."""
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            if item is not None:
+                self._give_up([item])
+
+    def _give_up(self, batch: Sequence[Submission]) -> None:
+        self.stats.abandoned += len(batch)
+        for sub in batch:
+            if sub.on_done is not None:
+                try:
+                    sub.on_done(SubmissionResult(0, 0, (), committed=False))
+                except Exception:
+                    log.exception("on_done callback of %s failed", sub.source)
 
     async def _flush(
         self, batch: list[Submission], prepared: PreparedBatch, started: float
     ) -> None:
-        report = await self._write_with_retry(prepared)
+        await asyncio.to_thread(self._seed_last_seen, prepared.readings)
+        try:
+            report = await self._write_with_retry(prepared)
+        except _GaveUp:
+            log.warning("shutting down: %d submissions left unwritten and unacknowledged",
+                        len(batch))  # fmt: skip
+            self._give_up(batch)
+            return
         self.stats.batches += 1
         self.stats.rows_written += report.inserted
         self.stats.last_flush_at = time.time()
         self.stats.last_flush_seconds = time.monotonic() - started
         self._account(batch, prepared)
+        self._detect_gaps(prepared.readings)
         for sub, result in zip(batch, prepared.results, strict=True):
             if sub.on_done is not None:
                 try:
@@ -463,28 +628,140 @@ class BatchWriter:
 
     async def _write_with_retry(self, prepared: PreparedBatch) -> WriteReport:
         delay = self.retry_initial
+        readings = prepared.readings
+        quarantine = prepared.quarantine if len(prepared.quarantine) else None
         while True:
             try:
                 if self._broken and self.reopen is not None:
                     await asyncio.to_thread(self._reopen)
-                return await asyncio.to_thread(
-                    self.store.write_readings,
-                    prepared.readings,
-                    # None, not an empty frame: normalising one costs ~1 ms.
-                    quarantine=prepared.quarantine if len(prepared.quarantine) else None,
-                    source="collect",
-                )
+                return await asyncio.to_thread(self._write_split, readings, quarantine)
             except Exception as exc:
                 # Hold the batch (its messages stay unacknowledged) and retry:
-                # a store outage must never lose an accepted reading. The batch
+                # a store outage must never lose an accepted reading. Each write
                 # is one transaction, so a failed attempt left nothing behind,
                 # and a retry of an attempt that did commit is an idempotent no-op.
                 self._broken = True
-                self.stats.store_failures += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                if time.monotonic() >= self._give_up_at:
+                    raise _GaveUp from exc
                 log.warning("store write failed (%s); retrying in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
+                pause = min(delay, max(0.0, self._give_up_at - time.monotonic()))
+                with contextlib.suppress(TimeoutError):
+                    # A close() cuts the pause short: shutdown never waits out a backoff.
+                    await asyncio.wait_for(self._closing.wait(), pause)
+                if self._closing.is_set() and time.monotonic() >= self._give_up_at:
+                    raise _GaveUp from exc
                 delay = min(delay * 2, self.retry_max)
+
+    def _store_answers(self) -> bool:
+        """Whether the store answers a trivial query (it is up: a refusal is the data's)."""
+        try:
+            self.store.schema_version()
+        except Exception:
+            return False
+        return True
+
+    def _write_split(
+        self, readings: pd.DataFrame, quarantine: pd.DataFrame | None, top: bool = True
+    ) -> WriteReport:
+        """Write a batch; if the store refuses it while answering, bisect it (thread).
+
+        A refused batch is tried once more whole (a dropped connection that the
+        store re-established by itself looks the same at first), then split in
+        halves (readings and quarantine rows apart), each written on its own,
+        down to single rows; a single refused reading is quarantined as
+        ``store_refused`` with the store's message, and a single refused
+        quarantine row is stored with its text reduced to ASCII. Raises when
+        the store does not answer (an outage: the caller backs off and retries).
+        """
+        try:
+            return self.store.write_readings(readings, quarantine=quarantine, source="collect")
+        except Exception as first:
+            self.stats.store_failures += 1
+            if not self._store_answers():
+                raise
+            error: Exception = first
+        if top:
+            try:
+                return self.store.write_readings(readings, quarantine=quarantine, source="collect")
+            except Exception as again:
+                if not self._store_answers():
+                    raise
+                error = again
+        n_q = 0 if quarantine is None else len(quarantine)
+        if len(readings) + n_q > 1:
+            log.warning("store refused a batch of %d rows (%s); splitting it",
+                        len(readings) + n_q, error)  # fmt: skip
+        return self._split(readings, quarantine, error)
+
+    def _split(
+        self, readings: pd.DataFrame, quarantine: pd.DataFrame | None, exc: Exception
+    ) -> WriteReport:
+        n_q = 0 if quarantine is None else len(quarantine)
+        empty = readings.iloc[:0]
+        if len(readings) and n_q:
+            return self._write_split(readings, None, False) + self._write_split(
+                empty, quarantine, False
+            )
+        if len(readings) > 1:
+            mid = len(readings) // 2
+            return self._write_split(readings.iloc[:mid], None, False) + self._write_split(
+                readings.iloc[mid:], None, False
+            )
+        if quarantine is not None and n_q > 1:
+            mid = n_q // 2
+            return self._write_split(empty, quarantine.iloc[:mid], False) + self._write_split(
+                empty, quarantine.iloc[mid:], False
+            )
+        if len(readings) == 1:
+            self.stats.store_refused += 1
+            return self.store.write_readings(empty, quarantine=_refused(readings, exc))
+        assert quarantine is not None
+        ascii_only = quarantine.assign(
+            **{
+                c: quarantine[c].map(_ascii, na_action="ignore")
+                for c in ("source", "meter_id", "field", "raw", "reason")
+                if c in quarantine.columns
+            }
+        )
+        return self.store.write_readings(empty, quarantine=ascii_only)
+
+    def _seed_last_seen(self, readings: pd.DataFrame) -> None:
+        """Remember the newest stored reading of meters seen for the first time (thread)."""
+        latest = getattr(self.store, "latest_per_meter", None)
+        if latest is None or not len(readings):
+            return
+        new = sorted(set(map(str, readings["meter_id"].unique())) - set(self._last_ts))
+        if not new:
+            return
+        try:
+            found = latest(new)  # one statement for all of them
+        except Exception:  # no history is no reason to hold a batch
+            return
+        for meter, ts in found.items():
+            self._last_ts[str(meter)] = pd.Timestamp(ts).timestamp()
+
+    def _detect_gaps(self, readings: pd.DataFrame) -> None:
+        """Record meters whose readings jump forward by more than 1.5 intervals."""
+        if not len(readings):
+            return
+        seconds = pd.DatetimeIndex(readings["ts"]).as_unit("us").asi8 / 1e6
+        for meter, idx in readings.groupby("meter_id").indices.items():
+            step = self._resolution.get(str(meter))
+            if not step:
+                continue
+            stamps = np.sort(seconds[idx])
+            last = self._last_ts.get(str(meter))
+            chain = stamps if last is None else np.r_[last, stamps[stamps > last]]
+            jumps = np.flatnonzero(np.diff(chain) > 1.5 * step)
+            for j in jumps.tolist():
+                missing = int(np.rint((chain[j + 1] - chain[j]) / step)) - 1
+                event = GapEvent(str(meter), float(chain[j]), float(chain[j + 1]), missing)
+                self.stats.gaps.append(event)
+                self.stats.missing_readings += missing
+                log.warning("gap: %s", event.describe())
+            del self.stats.gaps[:-MAX_GAP_EVENTS]
+            self._last_ts[str(meter)] = max(float(stamps[-1]), last or float("-inf"))
 
     def _reopen(self) -> None:
         assert self.reopen is not None

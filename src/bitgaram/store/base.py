@@ -77,6 +77,11 @@ QUARANTINE_COLUMNS = ("source", "line", "meter_id", "ts", "field", "raw", "reaso
 #: quarantined once. Rows without one are always stored.
 FINGERPRINT = "fingerprint"
 
+#: Optional column of a quarantine batch: the full original record (bounded JSON
+#: text) a rejected row came from, so it can be submitted again once the cause
+#: is fixed (``bitgaram quarantine replay``).
+RECORD = "record"
+
 #: Columns of a forecasts frame, in order.
 FORECAST_COLUMNS = ("meter_id", "issued_at", "ts", "horizon", "quantile", "value", "model")
 

@@ -426,6 +426,11 @@ class DuckDBStore(_DuckDBHooks):
         with self._reading() as reader:
             return reader.read_forecasts_arrow(meter_ids, start, end)
 
+    def latest_per_meter(self, meter_ids: list[str]) -> dict[str, pd.Timestamp]:
+        """See :meth:`SqlStore.latest_per_meter`."""
+        with self._reading() as reader:
+            return reader.latest_per_meter(meter_ids)
+
     def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
         """See :meth:`SqlStore.latest_ts`."""
         with self._reading() as reader:

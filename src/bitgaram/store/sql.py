@@ -43,6 +43,7 @@ from bitgaram.store.base import (
     FINGERPRINT,
     FORECAST_COLUMNS,
     QUARANTINE_COLUMNS,
+    RECORD,
     SETPOINT_COLUMNS,
     AlertRecord,
     Resolution,
@@ -68,8 +69,7 @@ _READ_COLUMNS = ("meter_id", "ts", "value")
 _TENANT_COLUMNS = ("tenant_id", "ts", "value")
 
 #: Schema version this code writes; migrations bring older stores up to it.
-SCHEMA_VERSION = 2
-
+SCHEMA_VERSION = 3
 
 #: Migrations in plain SQL every backend understands, used by a backend whose
 #: own list has no step of that version.
@@ -78,7 +78,12 @@ SHARED_MIGRATIONS: list[tuple[int, str, list[str]]] = [
         2,
         "quarantine fingerprint: a redelivered message is quarantined once",
         [f"ALTER TABLE quarantine ADD COLUMN {FINGERPRINT} VARCHAR"],
-    )
+    ),
+    (
+        3,
+        "quarantine record: the full original record, to replay once the cause is fixed",
+        [f"ALTER TABLE quarantine ADD COLUMN {RECORD} VARCHAR"],
+    ),
 ]
 
 _TS_COLUMNS = ("ts", "issued_at", "received_at")
@@ -136,13 +141,21 @@ def _finish(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _with_fingerprints(quarantine: pd.DataFrame | pa.Table, source: str) -> pa.Table:
-    """Normalise a quarantine batch, keeping its :data:`FINGERPRINT` column if any.
+    """Normalise a quarantine batch, keeping its :data:`RECORD` and :data:`FINGERPRINT` columns.
 
     Of rows sharing a fingerprint only the first is kept (a message delivered
     twice into the same batch).
     """
     table = normalize_quarantine(quarantine, source)
     names = quarantine.column_names if isinstance(quarantine, pa.Table) else quarantine.columns
+    if RECORD in names:
+        raw_record = quarantine[RECORD]
+        records = pd.Series(
+            raw_record.to_pylist() if isinstance(raw_record, pa.ChunkedArray) else raw_record,
+            dtype=object,
+        )
+        records = records.where(records.isna(), records.astype(str))
+        table = table.append_column(RECORD, pa.array(records, type=pa.string(), from_pandas=True))
     if FINGERPRINT not in names:
         return table
     raw = quarantine[FINGERPRINT]
@@ -151,6 +164,15 @@ def _with_fingerprints(quarantine: pd.DataFrame | pa.Table, source: str) -> pa.T
     first = (prints.isna() | ~prints.duplicated()).to_numpy(dtype=bool)
     table = table.append_column(FINGERPRINT, pa.array(prints, type=pa.string(), from_pandas=True))
     return table if first.all() else table.filter(pa.array(first))
+
+
+#: Fingerprint of a conflict row (alias ``c``): the same rejected value for the
+#: same key is quarantined once, however often the file is imported again.
+_CONFLICT_PRINT = (
+    "'conflict:' || md5(c.meter_id || '|' || CAST(c.ts AS VARCHAR) || '|'"
+    " || CAST(c.value AS VARCHAR))"
+)
+_NEW_PRINT = f"NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.{FINGERPRINT} = {_CONFLICT_PRINT})"
 
 
 class SqlStore(ABC):
@@ -481,12 +503,12 @@ class SqlStore(ABC):
             if dup_diff:
                 self._exec(
                     "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field,"
-                    " raw, reason)"
-                    f" SELECT CAST({p} AS TIMESTAMPTZ), CAST({p} AS VARCHAR), NULL, meter_id,"
-                    " ts, 'value', CAST(value AS VARCHAR),"
+                    f" raw, reason, {FINGERPRINT})"
+                    f" SELECT DISTINCT CAST({p} AS TIMESTAMPTZ), CAST({p} AS VARCHAR),"
+                    " CAST(NULL AS BIGINT), meter_id, ts, 'value', CAST(value AS VARCHAR),"
                     f" CAST({p} AS VARCHAR) || ': key repeated in the batch with value '"
-                    " || CAST(kept AS VARCHAR)"
-                    " FROM _bg_ranked WHERE rn > 1 AND value <> kept",
+                    f" || CAST(kept AS VARCHAR), {_CONFLICT_PRINT}"
+                    f" FROM _bg_ranked c WHERE rn > 1 AND value <> kept AND {_NEW_PRINT}",
                     (now, source, CONFLICT_REASON),
                 )
                 quarantined += int(dup_diff)
@@ -525,12 +547,13 @@ class SqlStore(ABC):
         elif diff:
             self._exec(
                 "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field,"
-                " raw, reason)"
+                f" raw, reason, {FINGERPRINT})"
                 f" SELECT CAST({p} AS TIMESTAMPTZ), CAST({p} AS VARCHAR), NULL, c.meter_id,"
                 " c.ts, 'value', CAST(c.value AS VARCHAR),"
                 f" CAST({p} AS VARCHAR) || ': stored value ' || CAST(r.value AS VARCHAR)"
-                f" || ' differs' FROM {candidates} c JOIN {stored} r"
-                " ON r.meter_id = c.meter_id AND r.ts = c.ts WHERE r.value <> c.value",
+                f" || ' differs', {_CONFLICT_PRINT} FROM {candidates} c JOIN {stored} r"
+                " ON r.meter_id = c.meter_id AND r.ts = c.ts WHERE r.value <> c.value"
+                f" AND {_NEW_PRINT}",
                 (now, source, CONFLICT_REASON, *span),
             )
             quarantined += int(diff)
@@ -579,21 +602,20 @@ class SqlStore(ABC):
 
     def _insert_quarantine(self, table: pa.Table, now: datetime) -> None:
         self._stage(table, "_bg_quarantine")
+        columns = ["source", "line", "meter_id", "ts", "field", "raw", "reason"]
+        columns += [c for c in (RECORD, FINGERPRINT) if c in table.column_names]
+        insert = (
+            f"INSERT INTO quarantine (received_at, {', '.join(columns)})"
+            f" SELECT CAST({self._param} AS TIMESTAMPTZ), {', '.join('s.' + c for c in columns)}"
+            " FROM _bg_quarantine s"
+        )
         if FINGERPRINT not in table.column_names:
-            self._exec(
-                "INSERT INTO quarantine (received_at, source, line, meter_id, ts, field, raw,"
-                f" reason) SELECT CAST({self._param} AS TIMESTAMPTZ), source, line, meter_id, ts,"
-                " field, raw, reason FROM _bg_quarantine",
-                (now,),
-            )
+            self._exec(insert, (now,))
             return
         # Rows already quarantined under the same fingerprint are skipped
         # (fingerprints are distinct within the batch, see _with_fingerprints).
         self._exec(
-            f"INSERT INTO quarantine (received_at, source, line, meter_id, ts, field, raw, reason,"
-            f" {FINGERPRINT}) SELECT CAST({self._param} AS TIMESTAMPTZ), s.source, s.line,"
-            f" s.meter_id, s.ts, s.field, s.raw, s.reason, s.{FINGERPRINT} FROM _bg_quarantine s"
-            f" WHERE s.{FINGERPRINT} IS NULL OR NOT EXISTS (SELECT 1 FROM quarantine q"
+            f"{insert} WHERE s.{FINGERPRINT} IS NULL OR NOT EXISTS (SELECT 1 FROM quarantine q"
             f" WHERE q.{FINGERPRINT} = s.{FINGERPRINT})",
             (now,),
         )
@@ -830,6 +852,46 @@ class SqlStore(ABC):
         with self._lock:
             return _finish(self._frame(sql, params, columns), columns)
 
+    def quarantined_records(
+        self,
+        source_prefix: str = "",
+        reason_prefix: str = "",
+        limit: int = 100_000,
+        after: int = -1,
+    ) -> pd.DataFrame:
+        """Quarantined rows that kept their original record, in id order.
+
+        Columns ``id, source, line, reason, record``; only rows whose source
+        and reason start with the given prefixes and whose id is above
+        ``after`` (to page through).
+        """
+        p = self._param
+        columns = ("id", "source", "line", "reason", RECORD)
+        sql = (
+            f"SELECT {', '.join(columns)} FROM quarantine WHERE {RECORD} IS NOT NULL"
+            f" AND id > {int(after)} AND starts_with(coalesce(source, ''), {p})"
+            f" AND starts_with(coalesce(reason, ''), {p}) ORDER BY id LIMIT {int(limit)}"
+        )
+        with self._lock:
+            frame = self._frame(sql, [source_prefix, reason_prefix], columns)
+        return frame.astype({"id": "int64"}).reset_index(drop=True)
+
+    def delete_quarantine(self, ids: Sequence[int]) -> int:
+        """Remove quarantined rows by id (after a successful replay); returns how many."""
+        if not ids:
+            return 0
+        table = pa.table({"id": pa.array([int(i) for i in ids], pa.int64())})
+        with self._lock, self._transaction():
+            self._stage(table, "_bg_ids")
+            try:
+                count = self._fetch(
+                    "SELECT count(*) FROM quarantine WHERE id IN (SELECT id FROM _bg_ids)"
+                )[0][0]
+                self._exec("DELETE FROM quarantine WHERE id IN (SELECT id FROM _bg_ids)")
+            finally:
+                self._unstage("_bg_ids")
+        return int(count)
+
     def count_quarantine(self, source: str | None = None) -> int:
         """Number of quarantined rows (of one source, or all)."""
         with self._lock:
@@ -983,6 +1045,27 @@ class SqlStore(ABC):
         sql, params = self._readings_query(meter_ids, start, end, resolution)
         with self._lock:
             return self._arrow(sql, params, _READ_COLUMNS)
+
+    def latest_per_meter(self, meter_ids: list[str]) -> dict[str, pd.Timestamp]:
+        """Start of the newest stored reading of each meter (UTC), in one statement.
+
+        Meters without readings are left out. Used by the collector to see
+        gaps after a restart.
+        """
+        sql = (
+            "SELECT i.id, (SELECT max(r.ts) FROM readings r WHERE r.meter_id = i.id)"
+            f" FROM (SELECT unnest(CAST({self._param} AS VARCHAR[])) AS id) AS i"
+        )
+        with self._lock:
+            rows = self._fetch(sql, [list(meter_ids)])
+        out: dict[str, pd.Timestamp] = {}
+        for meter, value in rows:
+            if value is not None:
+                ts = pd.Timestamp(value)
+                out[str(meter)] = (
+                    ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+                )
+        return out
 
     def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
         """Start of the newest stored reading of any of ``meter_ids`` (UTC).

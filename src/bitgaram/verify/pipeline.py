@@ -22,7 +22,15 @@ from bitgaram.verify.baseline import (
     fit_hourly,
     prepare_frame,
 )
-from bitgaram.verify.metrics import Interval
+from bitgaram.verify.checks import (
+    DriverRange,
+    PeriodCoverage,
+    check_periods,
+    coverage,
+    driver_range,
+    held_out_metrics,
+)
+from bitgaram.verify.metrics import FitMetrics, Interval
 from bitgaram.verify.savings import DEFAULT_CONFIDENCE, Savings, avoided_energy, combine_savings
 
 
@@ -85,6 +93,13 @@ class MeterResult:
         Avoided energy, None when the chosen baseline fails Guideline 14.
     anomalies : tuple of Anomaly
         Ranked by cost.
+    periods : tuple of PeriodCoverage
+        Baseline and reporting periods as the data covers them.
+    drivers : DriverRange or None
+        Reporting days outside the baseline's temperature range.
+    held_out : FitMetrics or None
+        Cross-validated (held-out) figures of the chosen baseline, next to
+        its in-sample ``selection.chosen.metrics``.
     """
 
     meter: str
@@ -92,6 +107,22 @@ class MeterResult:
     selection: BaselineSelection
     savings: Savings | None
     anomalies: tuple[Anomaly, ...] = ()
+    periods: tuple[PeriodCoverage, ...] = ()
+    drivers: DriverRange | None = None
+    held_out: FitMetrics | None = None
+
+    @property
+    def extrapolated(self) -> bool:
+        """Whether reporting temperatures leave the baseline's range (the result is marked)."""
+        return self.drivers is not None and self.drivers.outside > 0
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What a reader of the savings must know: cut periods, extrapolated drivers."""
+        notes = [c.describe() for c in self.periods if c.cut]
+        if self.drivers is not None and self.drivers.outside:
+            notes.append(self.drivers.describe())
+        return tuple(notes)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +181,13 @@ def verify_meter(
     -------
     MeterResult
         ``savings`` is None when no baseline meets Guideline 14.
+
+    Raises
+    ------
+    DataError
+        If the periods overlap, or either holds no data.
     """
+    check_periods((baseline.start, baseline.end), (reporting.start, reporting.end))
     frame = prepare_frame(energy_kwh, temperature_c, production)
     base = baseline.slice(frame)
     rep = reporting.slice(frame)
@@ -170,7 +207,20 @@ def verify_meter(
     if hourly is None:
         hourly = fit_hourly(base, holidays)
     anomalies = detect_anomalies(hourly, rep, price, meter)
-    return MeterResult(meter, tenant or meter, selection, savings, anomalies)
+    periods = (
+        coverage("baseline", base, baseline.start, baseline.end),
+        coverage("reporting", rep, reporting.start, reporting.end),
+    )
+    return MeterResult(
+        meter,
+        tenant or meter,
+        selection,
+        savings,
+        anomalies,
+        periods,
+        driver_range(base, rep),
+        held_out_metrics(base, chosen, holidays),
+    )
 
 
 def verify_meters(

@@ -94,6 +94,14 @@ def _metrics_rows(result: MeterResult) -> str:
             f"<td>{m.r2:.3f}</td><td>{m.rho:.2f}</td>"
             f"<td>{html.escape(fit.acceptance.summary())}</td><td>{monthly}</td></tr>"
         )
+    held = result.held_out
+    if held is not None:
+        rows.append(
+            "<tr><td>used model, held out (5-fold, contiguous days)</td>"
+            f"<td>{held.n}</td><td>{held.p}</td><td>{held.cv_rmse:.1%}</td>"
+            f"<td>{held.nmbe:+.2%}</td><td>{held.r2:.3f}</td><td>{held.rho:.2f}</td>"
+            "<td>out of sample: not a G14 test</td><td></td></tr>"
+        )
     return "\n".join(rows)
 
 
@@ -162,6 +170,8 @@ def write_verification_report(
             "<th>monthly totals CV(RMSE) / NMBE (limits 15 % / 5 %)</th></tr>"
             f"{_metrics_rows(r)}</table>"
         )
+        parts.append("<p>" + "<br>".join(html.escape(c.describe()) for c in r.periods) + "</p>")
+        parts.extend(f"<p class='bad'>{html.escape(note)}</p>" for note in r.warnings)
         fit_png = plot_baseline_fit(r, out / f"{stem}_baseline.png")
         parts.append(f"<img src='{fit_png.name}' alt='baseline fit'>")
         if r.savings is None:

@@ -16,7 +16,16 @@ regression baseline, with the autocorrelation correction of Reddy & Claridge::
     F  = E_save / E_baseline,reporting  savings fraction
 
 so the absolute half-width is ``dE_save = t * 1.26 * CV * sqrt(...) *
-E_baseline,reporting``. ``CV`` is the baseline's CV(RMSE) (with ``n - p``),
+E_baseline,reporting``.
+
+Hourly baselines: the lag-1 correction assumes AR(1) residuals, but the hourly
+residuals of a time-of-week-and-temperature model stay correlated far beyond
+one hour (a cold spell, a different week of operation shifts whole days), so
+on the injected-savings bench the hourly interval held the truth in only 3 of
+10 runs. For an hourly fit the same formula is also applied to the baseline's
+*daily* residual totals (blocks of 24 h: ``CV`` and ``rho`` of the daily sums,
+``n`` and ``m`` in days) and the wider of the two half-widths is stated
+(:func:`block_uncertainty_kwh`). ``CV`` is the baseline's CV(RMSE) (with ``n - p``),
 ``rho`` the lag-1 autocorrelation of its residuals, ``n`` and ``m`` the numbers
 of baseline and reporting intervals, and ``t`` the two-sided Student t value at
 the stated confidence with ``n' - p`` degrees of freedom. The default confidence
@@ -35,7 +44,7 @@ from scipy import stats
 
 from bitgaram.errors import DataError
 from bitgaram.verify.baseline import ENERGY, BaselineFit
-from bitgaram.verify.metrics import FitMetrics
+from bitgaram.verify.metrics import FitMetrics, fit_metrics
 
 #: Default confidence level of the savings uncertainty [-].
 DEFAULT_CONFIDENCE = 0.90
@@ -224,6 +233,10 @@ def avoided_energy(
     )
     base = float(predicted.sum())
     half, t, n_eff = savings_uncertainty_kwh(fit.metrics, len(reporting), base, confidence)
+    if fit.model.interval == "hourly":
+        block = block_uncertainty_kwh(fit, len(reporting), base, confidence)
+        if block is not None and block[0] > half:
+            half, t, n_eff = block
     return Savings(
         name=name,
         baseline_kwh=base,
@@ -236,6 +249,62 @@ def avoided_energy(
         t_value=t,
         n_effective=n_eff,
     )
+
+
+#: Hours per block of the hourly uncertainty's residual totals (one day).
+BLOCK_HOURS = 24
+#: Fewest complete baseline days for the block uncertainty to be estimated.
+MIN_BLOCKS = 14
+
+
+def block_uncertainty_kwh(
+    fit: BaselineFit, m_hours: int, baseline_kwh: float, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float, float] | None:
+    """G14 savings uncertainty of an hourly fit computed on daily residual totals [kWh].
+
+    Parameters
+    ----------
+    fit : BaselineFit
+        An hourly baseline (its ``observed`` and ``fitted`` baseline series).
+    m_hours : int
+        Reporting intervals [h].
+    baseline_kwh : float
+        Baseline projected over the reporting period [kWh].
+    confidence : float
+        Two-sided confidence level.
+
+    Returns
+    -------
+    tuple of float or None
+        ``(half_width_kwh, t_value, n_effective_days)``; None with fewer than
+        :data:`MIN_BLOCKS` complete baseline days.
+    """
+    days = pd.DatetimeIndex(fit.observed.index).normalize()
+    frame = pd.DataFrame(
+        {"observed": fit.observed.to_numpy(), "fitted": fit.fitted.to_numpy()}, index=days
+    )
+    grouped = frame.groupby(level=0)
+    complete = grouped.size() == BLOCK_HOURS
+    totals = grouped.sum()[complete]
+    if len(totals) < MIN_BLOCKS:
+        return None
+    # The hourly model's ~200 parameters shape hours within a day; daily totals
+    # vary with the day's level and temperature, taken as a two-parameter fit.
+    daily = fit_metrics(totals["observed"].to_numpy(), totals["fitted"].to_numpy(), 2)
+    m_days = max(m_hours / BLOCK_HOURS, 1.0)
+    if daily.n <= daily.p + 1:
+        return None
+    dof = max(effective_n(daily.n, daily.rho) - daily.p, 1.0)
+    t = float(stats.t.ppf(0.5 + confidence / 2.0, dof))
+    n_eff = effective_n(daily.n, daily.rho)
+    half = (
+        t
+        * G14_FSU_FACTOR
+        * daily.cv_rmse
+        * np.sqrt((daily.n / n_eff) * (1.0 + 2.0 / n_eff) / m_days)
+        * abs(baseline_kwh)
+    )
+    return float(half), t, float(n_eff)
 
 
 def combine_savings(name: str, parts: Iterable[Savings]) -> Savings:

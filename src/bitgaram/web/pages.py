@@ -26,8 +26,15 @@ def _signed_in(request: Request) -> bool:
     token = request.cookies.get(settings.session_cookie)
     if not token:
         return False
+    address = request.client.host if request.client is not None else "unknown"
+    # The API installs its rate-limited check (a cookie guesser is limited like
+    # any token guesser); without one, the token store's own check.
+    check = getattr(request.app.state, "check_token", None)
     try:
-        request.app.state.tokens.authenticate(token)
+        if check is not None:
+            check(token, address)
+        else:
+            request.app.state.tokens.authenticate(token)
     except BitgaramError:
         return False
     return True

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from bitgaram.api.deps import PrincipalDep, SettingsDep, TokensDep
 from bitgaram.api.errors import NotAuthenticatedError
-from bitgaram.api.ratelimit import FailureLimiter, client_key
+from bitgaram.api.hardening import parse_proxies, request_is_https
+from bitgaram.api.ratelimit import FailureLimiter, client_key, login_failed, login_gate
 from bitgaram.api.schemas.auth import LoginIn, MePublic
 from bitgaram.errors import DataError
 
@@ -64,13 +65,13 @@ async def login(request: Request, settings: SettingsDep, tokens: TokensDep) -> R
     """
     limiter: FailureLimiter = request.app.state.login_limiter
     client = client_key(request)
-    limiter.check(client)  # refused before the password hash is computed
     credentials, is_form = await _read_login(request)
+    login_gate(limiter, credentials.username, client)  # before the password hash
     ttl = timedelta(hours=settings.session_hours)
     try:
         token = tokens.login(credentials.username, credentials.password, ttl)
     except NotAuthenticatedError:
-        limiter.failed(client)
+        login_failed(limiter, credentials.username, client)  # 429 once over the limit
         if is_form:
             return RedirectResponse("/login?error=1", status_code=303)
         raise
@@ -85,7 +86,8 @@ async def login(request: Request, settings: SettingsDep, tokens: TokensDep) -> R
         token,
         max_age=int(ttl.total_seconds()),
         httponly=True,
-        secure=settings.cookie_secure,
+        secure=settings.cookie_secure
+        or request_is_https(request, parse_proxies(settings.trusted_proxies)),
         samesite="strict",
         path="/",
     )

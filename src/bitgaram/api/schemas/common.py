@@ -35,11 +35,41 @@ def paginate(items: Sequence[T], page: Page) -> Paged[T]:
     )
 
 
+class ErrorDetail(BaseModel):
+    """One problem found in a request (422 answers)."""
+
+    loc: list[str]
+    msg: str
+
+
 class ErrorPublic(BaseModel):
-    """Body of every error response."""
+    """Body of every error response: a kind, a message, and for 422 the problems found."""
 
     error: str
     message: str
+    detail: list[ErrorDetail] | None = None
+
+
+def _error(description: str) -> dict[str, object]:
+    return {"model": ErrorPublic, "description": description}
+
+
+#: Error answers every authenticated API operation may give, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: _error("No valid token or session cookie (`WWW-Authenticate: Bearer`)"),
+    403: _error("The caller's role may not do this"),
+    404: _error("Not found, or outside the caller's tenant"),
+    422: _error("The request is invalid; `detail` lists each problem"),
+    429: _error("Too many failed logins or token checks; see `Retry-After`"),
+}
+
+#: Further answers of ``POST /api/v1/readings``.
+PUSH_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: _error("The body is not JSON, nests too deeply, or is not a list of readings"),
+    413: _error("More than 100,000 readings or 32 MiB in one request"),
+    415: _error("The body is not declared as `application/json`"),
+    503: _error("The store is unavailable or the collector is stopping; resend later"),
+}
 
 
 def paged_points(
