@@ -130,6 +130,10 @@ class CollectorService:
         Where the status file goes.
     reopen : callable, optional
         Opens a fresh store after a failed write (see :class:`BatchWriter`).
+    handle_signals : bool
+        Stop on SIGTERM/SIGINT (False when a supervisor owns the signals).
+    on_writer : callable, optional
+        Called with the batch writer once it exists (metrics hooks).
     """
 
     def __init__(
@@ -139,6 +143,9 @@ class CollectorService:
         config: CollectConfig,
         state_path: Path,
         reopen: Callable[[], Store] | None = None,
+        *,
+        handle_signals: bool = True,
+        on_writer: Callable[[BatchWriter], None] | None = None,
     ) -> None:
         self.site = site
         self.store = store
@@ -148,6 +155,9 @@ class CollectorService:
         self.stop_event: asyncio.Event | None = None
         self.mqtt: MqttSource | None = None
         self.pollers: list[Any] = []
+        self.handle_signals = handle_signals
+        self.on_writer = on_writer
+        self.writer: BatchWriter | None = None
 
     def _mqtt_settings(self) -> MqttSettings:
         m = self.config.mqtt
@@ -167,7 +177,7 @@ class CollectorService:
         """Run until SIGTERM/SIGINT or :meth:`stop`, then drain and exit cleanly."""
         self.stop_event = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if self.handle_signals else ():
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop_event.set)
         w = self.config.writer
@@ -179,6 +189,9 @@ class CollectorService:
             queue_size=w.queue_size,
             reopen=self.reopen,
         )
+        self.writer = writer
+        if self.on_writer is not None:
+            self.on_writer(writer)
         writer_task = asyncio.create_task(writer.run(), name="writer")
         tasks: list[asyncio.Task[Any]] = []
         server = None
