@@ -325,6 +325,27 @@ class ControlComponent:
 
 
 # -- web API ----------------------------------------------------------------------------
+def route_template(scope: dict[str, Any]) -> str:
+    """The matched route of a request with its path parameters as ``{name}`` (low cardinality).
+
+    Requests no route matched are ``"unmatched"`` (never the raw path: a scanner would create
+    one time series per URL it tries).
+
+    Examples
+    --------
+    >>> route_template({"path": "/api/v1/tenants/acme/bill", "endpoint": print,
+    ...                 "path_params": {"tenant_id": "acme"}})
+    '/api/v1/tenants/{tenant_id}/bill'
+    >>> route_template({"path": "/wp-admin"})
+    'unmatched'
+    """
+    if scope.get("endpoint") is None:
+        return "unmatched"
+    inverse = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    parts = str(scope.get("path", "")).split("/")
+    return "/".join("{" + inverse[p] + "}" if p in inverse else p for p in parts)
+
+
 def instrument_api(app: Any, metrics: ServiceMetrics) -> None:
     """Count requests and their latency by route template, and failed logins."""
     from starlette.requests import Request
@@ -334,8 +355,7 @@ def instrument_api(app: Any, metrics: ServiceMetrics) -> None:
     async def _measure(request: Request, call_next: Callable[[Request], Any]) -> Response:
         started = time.perf_counter()
         response: Response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = route_template(request.scope)
         elapsed = time.perf_counter() - started
         metrics.api_request_seconds.labels(request.method, template).observe(elapsed)
         metrics.api_requests.labels(request.method, template, str(response.status_code)).inc()
@@ -392,7 +412,7 @@ class ApiComponent:
             first_admin, tokens, self.config.path.parent, self.config.site.site.id
         )
         if created is not None:
-            log.warning("first start: operator admin created", extra={"secrets_file": str(created)})
+            log.warning("first start: operator admin created", extra={"credentials_file": str(created)})
         app = create_app(settings, self.store, tokens)
         instrument_api(app, self.metrics)
         a = self.config.service.api

@@ -77,11 +77,17 @@ def configure_logging(
     stream : file, optional
         Where lines go (default: standard error).
     """
-    structlog.contextvars.clear_contextvars()
-    if site_id is not None:
-        structlog.contextvars.bind_contextvars(site=site_id)
+    def add_site(
+        logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        # Not a context variable: paho and the control loop log from their own threads.
+        if site_id is not None:
+            event.setdefault("site", site_id)
+        return event
+
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_site,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -104,6 +110,7 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # warnings become log events too, one line each
     # Third-party chatter (uvicorn access lines, paho) stays at warnings.
     for noisy in ("uvicorn.access", "uvicorn.error", "distributed", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
