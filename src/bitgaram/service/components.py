@@ -412,7 +412,8 @@ class ApiComponent:
             first_admin, tokens, self.config.path.parent, self.config.site.site.id
         )
         if created is not None:
-            log.warning("first start: operator admin created", extra={"credentials_file": str(created)})
+            where = {"credentials_file": str(created)}
+            log.warning("first start: operator admin created", extra=where)
         app = create_app(settings, self.store, tokens)
         instrument_api(app, self.metrics)
         a = self.config.service.api
