@@ -48,8 +48,10 @@ def test_run_collects_controls_serves_restarts_and_drains(
         pub.flush()
         sent = len(first)
         assert wait_until(
-            lambda: service.metric("bitgaram_readings_accepted_total", source="mqtt") >= sent
-            and service.metric("bitgaram_readings_quarantined_total", source="mqtt") >= 2
+            lambda: (
+                service.metric("bitgaram_readings_accepted_total", source="mqtt") >= sent
+                and service.metric("bitgaram_readings_quarantined_total", source="mqtt") >= 2
+            )
         ), service.output()
         m = service.metrics()
         assert m[("bitgaram_readings_accepted_total", (("source", "mqtt"),))] == sent

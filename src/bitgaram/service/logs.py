@@ -77,6 +77,7 @@ def configure_logging(
     stream : file, optional
         Where lines go (default: standard error).
     """
+
     def add_site(
         logger: Any, method: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:

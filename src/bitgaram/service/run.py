@@ -28,6 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from bitgaram.config import Settings
 from bitgaram.errors import BitgaramError, StoreError
 from bitgaram.service.components import (
@@ -52,21 +54,26 @@ from bitgaram.store.backup import (
 log = logging.getLogger(__name__)
 
 
+class BackupIn(BaseModel):
+    """``POST /backup``: the backup file to write (on the service's machine)."""
+
+    path: str
+
+
+class ExportIn(BaseModel):
+    """``POST /export``: the tenant and the folder to write."""
+
+    tenant: str
+    path: str
+
+
 def admin_app(supervisor: Supervisor, metrics: ServiceMetrics, store: Store) -> Any:
     """The admin port's application (metrics, health, component control, backup)."""
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import JSONResponse, Response
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-    from pydantic import BaseModel
 
     app = FastAPI(title="bitgaram service admin", docs_url=None, redoc_url=None)
-
-    class BackupIn(BaseModel):
-        path: str
-
-    class ExportIn(BaseModel):
-        tenant: str
-        path: str
 
     @app.get("/metrics")
     def prometheus() -> Response:
