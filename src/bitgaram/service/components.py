@@ -15,7 +15,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -325,7 +325,7 @@ class ControlComponent:
 
 
 # -- web API ----------------------------------------------------------------------------
-def route_template(scope: dict[str, Any]) -> str:
+def route_template(scope: Mapping[str, Any]) -> str:
     """The matched route of a request with its path parameters as ``{name}`` (low cardinality).
 
     Requests no route matched are ``"unmatched"`` (never the raw path: a scanner would create
