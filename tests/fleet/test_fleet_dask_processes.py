@@ -43,6 +43,7 @@ def dask_processes() -> Iterator[str]:
     port = _free_port()
     address = f"127.0.0.1:{port}"
     common = ["--no-dashboard"]
+    worker = [dask, "worker", f"tcp://{address}", "--host", "127.0.0.1", "--nworkers", "1"]
     procs = [
         subprocess.Popen(
             [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), *common],
@@ -54,8 +55,7 @@ def dask_processes() -> Iterator[str]:
         for _ in range(2):
             procs.append(
                 subprocess.Popen(
-                    [dask, "worker", f"tcp://{address}", "--host", "127.0.0.1"]
-                    + ["--nworkers", "1", "--nthreads", "1", *common],
+                    [*worker, "--nthreads", "1", *common],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
