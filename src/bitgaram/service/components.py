@@ -224,8 +224,8 @@ def restore_control_state(ctl: LiveController, store: Store, now: pd.Timestamp) 
         return 0
     frame = frame.sort_values(["ts", "meter_id"])
     for meter, ts, value in zip(frame["meter_id"], frame["ts"], frame["value"], strict=True):
-        end = ts + pd.Timedelta(seconds=site.meter(meter).resolution_seconds)
-        loop.watch.observe(str(meter), ts, float(value), min(end, now))
+        end = min(ts + pd.Timedelta(seconds=site.meter(meter).resolution_seconds), now)
+        loop.watch.observe(str(meter), ts, float(value), end)
         ctl.data_time = end if ctl.data_time is None else max(ctl.data_time, end)
     return len(frame)
 
