@@ -117,7 +117,7 @@ def test_restarted_loop_gets_month_peak_and_setpoints_back(tmp_path: Path) -> No
         ]
         store.write_readings(pd.DataFrame({"meter_id": "a-load", "ts": ts, "value": value}))
         component = ControlComponent(config, store, ServiceMetrics())
-        link, ctl = component._build()
+        _link, ctl = component._build()
         at = now - pd.Timedelta("10min")
         kept = Setpoint("ess", "battery", -80.0, at, now + pd.Timedelta("10min"), Mode.PEAK, "p")
         gone = Setpoint("old", "battery", 5.0, at, now - pd.Timedelta("1min"), Mode.MPC, "")
