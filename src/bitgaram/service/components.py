@@ -70,7 +70,9 @@ class CollectComponent:
     """The collector (MQTT, Modbus, HTTP push) writing through one batch writer.
 
     After a restart the broker redelivers what was not acknowledged (persistent session), so
-    nothing accepted is lost; counters continue where they were (:class:`WriterTotals`).
+    nothing accepted is lost; counters continue where they were (:class:`WriterTotals`). Given
+    ``reopen`` (a database server), the collector writes through its own connection, which the
+    writer may close and reopen after an outage without touching the other components' store.
     """
 
     name = "collect"
@@ -102,9 +104,10 @@ class CollectComponent:
 
     async def run(self, stop: asyncio.Event) -> None:
         assert self.config.collect is not None
+        own = await asyncio.to_thread(self.reopen) if self.reopen is not None else None
         service = self.service = CollectorService(
             self.config.site,
-            self.store,
+            own if own is not None else self.store,
             self.config.collect,
             self.config.collect_state,
             reopen=self.reopen,
@@ -131,6 +134,8 @@ class CollectComponent:
             if service.writer is not None:
                 self._log_quarantine(reasons)
                 self.metrics.writers.retire(service.writer)
+            if own is not None:
+                own.close()
 
     def _log_quarantine(self, seen: dict[str, int]) -> None:
         """One event per quarantine reason that grew since the last look."""
