@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -53,6 +54,24 @@ def quiet_server_class() -> Any:
             yield
 
     return Server
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket; OSError (port in use) is the caller's to handle.
+
+    uvicorn exits the process when it cannot bind; binding here first turns that into an
+    ordinary failure of the component, which the supervisor retries.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def _until(stop: asyncio.Event, task: asyncio.Task[Any]) -> bool:
@@ -432,7 +451,8 @@ class ApiComponent:
                 access_log=False,
             )
         )
-        task = asyncio.create_task(server.serve(), name="api-server")
+        sock = listen(a.host, a.port)
+        task = asyncio.create_task(server.serve(sockets=[sock]), name="api-server")
         try:
             await _until(stop, task)
             server.should_exit = True
@@ -444,4 +464,5 @@ class ApiComponent:
             if not task.done():
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(task, 3.0)
+            sock.close()
             self.server = None

@@ -31,11 +31,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from bitgaram.config import Settings
-from bitgaram.errors import BitgaramError, StoreError
+from bitgaram.errors import BitgaramError, ConfigError, StoreError
 from bitgaram.service.components import (
     ApiComponent,
     CollectComponent,
     ControlComponent,
+    listen,
     quiet_server_class,
 )
 from bitgaram.service.config import ServiceConfig
@@ -217,13 +218,19 @@ class Service:
                     timeout_graceful_shutdown=1,
                 )
             )
-            admin_task = asyncio.create_task(admin.serve(), name="admin")
+            try:
+                sock = listen(s.admin.host, s.admin.port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"service.admin: cannot listen on {s.admin.host}:{s.admin.port}: {exc}"
+                ) from exc
+            admin_task = asyncio.create_task(admin.serve(sockets=[sock]), name="admin")
             while not admin.started and not admin_task.done():
                 await asyncio.sleep(0.02)
             if admin_task.done():
                 admin_task.result()
                 raise StoreError(f"admin port {s.admin.host}:{s.admin.port} could not be opened")
-            port = admin.servers[0].sockets[0].getsockname()[1]
+            port = sock.getsockname()[1]
             self.admin_url = f"http://{s.admin.host}:{port}"
             if self.db is not None:
                 write_service_file(
@@ -250,6 +257,7 @@ class Service:
                 admin.should_exit = True
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(admin_task, 2.0)
+                sock.close()
         finally:
             if self.db is not None:
                 service_file(self.db).unlink(missing_ok=True)
