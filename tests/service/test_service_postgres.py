@@ -86,6 +86,23 @@ def test_service_on_postgres_collects_serves_and_lets_others_read(
             # Another process-like reader on the same database while the service runs.
             others = await asyncio.to_thread(_count, pg_url)
             health = (await client.get(f"http://127.0.0.1:{api}/api/v1/health")).status_code
+            # The API's own push route, with the first-start admin's token from its 0600 file.
+            secrets = (tmp_path / ".bitgaram-admin-pgpark.txt").read_text()
+            token = secrets.split("api_token: ")[1].split()[0]
+            late = {
+                "meter": "a-load",
+                "timestamp": "2026-11-01T05:00Z",
+                "value": 4.0,
+                "unit": "kWh",
+            }
+            pushed = await client.post(
+                f"http://127.0.0.1:{api}/api/v1/readings",
+                json=[late],
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert pushed.status_code == 200, pushed.text
+            metrics = (await client.get(f"http://127.0.0.1:{admin}/metrics")).text
+            assert 'bitgaram_readings_accepted_total{source="http"} 3.0' in metrics
         service.stop.set()
         await task
         return health, answer, others
@@ -96,8 +113,8 @@ def test_service_on_postgres_collects_serves_and_lets_others_read(
     assert others == 2
     with open_store(pg_url) as store:
         stored = store.read_readings(["a-load"])
-    assert list(stored["value"]) == [1.0, 2.0]
-    assert stored["ts"].diff().dropna().dt.total_seconds().tolist() == [3600.0]
+    assert list(stored["value"]) == [1.0, 2.0, 4.0]
+    assert stored["ts"].diff().dropna().dt.total_seconds().tolist() == [3600.0, 3 * 3600.0]
 
 
 def _count(url: str) -> int:

@@ -453,7 +453,15 @@ class ApiComponent:
         )
         sock = listen(a.host, a.port)
         task = asyncio.create_task(server.serve(sockets=[sock]), name="api-server")
+        pushed: BatchWriter | None = None
         try:
+            while not server.started and not task.done() and not stop.is_set():
+                await asyncio.sleep(0.02)
+            # Readings pushed to the API (POST /api/v1/readings) count like the collector's.
+            pushed = getattr(app.state, "collect_writer", None)
+            if pushed is not None:
+                self.metrics.writers.attach(pushed)
+                pushed.on_flush = lambda rows, s: self.metrics.flush_seconds.observe(s)
             await _until(stop, task)
             server.should_exit = True
             await task
@@ -465,4 +473,6 @@ class ApiComponent:
                 with contextlib.suppress(BaseException):
                     await asyncio.wait_for(task, 3.0)
             sock.close()
+            if pushed is not None:
+                self.metrics.writers.retire(pushed)
             self.server = None
