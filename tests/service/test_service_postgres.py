@@ -91,7 +91,7 @@ def test_service_on_postgres_collects_serves_and_lets_others_read(
             token = secrets.split("api_token: ")[1].split()[0]
             late = {
                 "meter": "a-load",
-                "timestamp": "2026-11-01T05:00Z",
+                "timestamp": "2026-11-01T12:00Z",
                 "value": 4.0,
                 "unit": "kWh",
             }
