@@ -49,6 +49,7 @@ def _register() -> None:
     from bitgaram.cli import park as _park  # noqa: F401
     from bitgaram.cli import peak as _peak  # noqa: F401
     from bitgaram.cli import serve as _serve  # noqa: F401
+    from bitgaram.cli import service as _service  # noqa: F401
     from bitgaram.cli import simulate as _simulate  # noqa: F401
     from bitgaram.cli import store as _store  # noqa: F401
     from bitgaram.cli import synth as _synth  # noqa: F401

@@ -137,6 +137,10 @@ class CollectorService:
         Opens a fresh store after a failed write (see :class:`BatchWriter`).
     rules : ValidationRules
         Validation thresholds and the accepted timestamp window.
+    handle_signals : bool
+        Stop on SIGTERM/SIGINT (False when a supervisor owns the signals).
+    on_writer : callable, optional
+        Called with the batch writer once it exists (metrics hooks).
     """
 
     def __init__(
@@ -147,6 +151,9 @@ class CollectorService:
         state_path: Path,
         reopen: Callable[[], Store] | None = None,
         rules: ValidationRules = DEFAULT_RULES,
+        *,
+        handle_signals: bool = True,
+        on_writer: Callable[[BatchWriter], None] | None = None,
     ) -> None:
         self.rules = rules
         self.site = site
@@ -157,6 +164,9 @@ class CollectorService:
         self.stop_event: asyncio.Event | None = None
         self.mqtt: MqttSource | None = None
         self.pollers: list[Any] = []
+        self.handle_signals = handle_signals
+        self.on_writer = on_writer
+        self.writer: BatchWriter | None = None
 
     def _mqtt_settings(self) -> MqttSettings:
         m = self.config.mqtt
@@ -176,7 +186,7 @@ class CollectorService:
         """Run until SIGTERM/SIGINT or :meth:`stop`, then drain and exit cleanly."""
         self.stop_event = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT) if self.handle_signals else ():
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop_event.set)
         w = self.config.writer
@@ -189,6 +199,9 @@ class CollectorService:
             reopen=self.reopen,
             rules=self.rules,
         )
+        self.writer = writer
+        if self.on_writer is not None:
+            self.on_writer(writer)
         writer_task = asyncio.create_task(writer.run(), name="writer")
         tasks: list[asyncio.Task[Any]] = []
         server = None

@@ -513,6 +513,9 @@ class BatchWriter:
         self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(maxsize=queue_size)
         self._closed = False
         self._stopped = asyncio.Event()
+        #: Called after every committed batch with ``(rows, seconds)``: the batch's readings
+        #: and its time from gathering to commit [s] (the service's flush-latency metric).
+        self.on_flush: Callable[[int, float], None] | None = None
 
     @property
     def pending(self) -> int:
@@ -619,6 +622,11 @@ class BatchWriter:
         self.stats.last_flush_seconds = time.monotonic() - started
         self._account(batch, prepared)
         self._detect_gaps(prepared.readings)
+        if self.on_flush is not None:
+            try:
+                self.on_flush(len(prepared.readings), self.stats.last_flush_seconds)
+            except Exception:  # instrumentation must never stop the writer
+                log.exception("on_flush hook failed")
         for sub, result in zip(batch, prepared.results, strict=True):
             if sub.on_done is not None:
                 try:

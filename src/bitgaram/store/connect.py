@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bitgaram.config import DEFAULT_STORE_PATH, Settings
-from bitgaram.errors import ConfigError
+from bitgaram.errors import ConfigError, StoreError
 from bitgaram.store.base import Store
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
@@ -70,21 +70,17 @@ def open_store(
         schema = settings.database_schema if settings is not None else None
         store = PostgresStore(target, schema=schema)
     elif target.startswith("duckdb://"):
-        from bitgaram.store.duckdb_store import DuckDBStore
-
         path = target[len("duckdb://") :]
         # duckdb:///rel/x.duckdb and duckdb:////abs/x.duckdb, like SQLAlchemy URLs.
         path = path[1:] if path.startswith("/") else path
-        store = DuckDBStore(path or DEFAULT_STORE_PATH)
+        store = _open_duckdb(path or str(DEFAULT_STORE_PATH))
     elif "://" in target:
         raise ConfigError(
             f"store URL {target!r}: unknown scheme; use a file path, duckdb:///path "
             "or postgresql://user@host:port/db"
         )
     else:
-        from bitgaram.store.duckdb_store import DuckDBStore
-
-        store = DuckDBStore(target if target == ":memory:" else Path(target))
+        store = _open_duckdb(target)
     if migrate:
         try:
             store.migrate()
@@ -92,3 +88,23 @@ def open_store(
             store.close()
             raise
     return store
+
+
+def _open_duckdb(path: str) -> Store:
+    """Open a DuckDB file; if ``bitgaram run`` owns it, say so and where to go instead."""
+    from bitgaram.store.duckdb_store import DuckDBStore
+
+    try:
+        return DuckDBStore(path if path == ":memory:" else Path(path))
+    except StoreError as exc:
+        from bitgaram.store.backup import running_service
+
+        info = running_service(Path(path))
+        if info is None:
+            raise
+        api = info.get("api_url") or "its API"
+        raise StoreError(
+            f"{path} is owned by `bitgaram run` (pid {info['pid']}, site {info.get('site')}): "
+            f"read through {api} (dashboard, /api/v1), back it up with `bitgaram store backup "
+            f"--store {path} --out FILE` (the service takes the snapshot), or stop the service"
+        ) from exc
