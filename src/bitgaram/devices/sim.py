@@ -1,0 +1,195 @@
+"""Simulated peers on the real protocol packages, for tests, benches and demonstrations.
+
+- :class:`SimCharger`: an OCPP 1.6J charge point built on ``ocpp``'s ChargePoint class over a
+  real websocket. It honours charging profiles the way chargers do: a valid TxProfile for its
+  transaction first, else the TxDefaultProfile, else its own maximum; it keeps charging while
+  disconnected and reports the meter when it is back.
+- :class:`SimPcs` / :class:`SimInverter` with :func:`start_modbus_server`: a pymodbus TCP server
+  holding the project's register maps (:mod:`bitgaram.devices.modbus_write`), where the PCS's
+  SoC follows the power written to it and the PV inverter caps its export at the written limit.
+
+Energy runs ``speed`` times faster than the wall clock (1: real time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import (
+    Action,
+    ChargePointErrorCode,
+    ChargePointStatus,
+    ChargingProfilePurposeType,
+    ChargingProfileStatus,
+    ClearChargingProfileStatus,
+    GetCompositeScheduleStatus,
+    Measurand,
+    UnitOfMeasure,
+)
+
+
+@dataclass
+class _Profile:
+    limit_kw: float
+    valid_to: pd.Timestamp | None
+    tx: int | None
+
+
+class SimCharger(ChargePoint):  # type: ignore[misc]
+    """A simulated single-connector charger.
+
+    Parameters
+    ----------
+    cp_id : str
+    url : str
+        Central system base URL (``ws://127.0.0.1:9000``); the id is appended.
+    max_kw : float
+        Hardware limit [kW].
+    meter_interval_s : float
+        Wall-clock seconds between MeterValues.
+    speed : float
+        Simulated seconds per wall-clock second.
+    """
+
+    def __init__(
+        self, cp_id: str, url: str, max_kw: float, meter_interval_s: float = 1.0, speed: float = 1.0
+    ) -> None:
+        super().__init__(cp_id, None, response_timeout=10)
+        self.url, self.max_kw = url.rstrip("/"), max_kw
+        self.meter_interval_s, self.speed = meter_interval_s, speed
+        self.profiles: dict[str, _Profile] = {}
+        self.register_wh = 0.0
+        self.power_kw = 0.0
+        self.tx: int | None = None
+        self.online = False
+        self.sent = 0
+        self._reader: asyncio.Task[None] | None = None
+        self._ws: Any = None
+
+    # -- connection -----------------------------------------------------------------
+    async def connect(self, boot: bool = True) -> None:
+        """Open the websocket (and boot)."""
+        self._ws = await websockets.connect(f"{self.url}/{self.id}", subprotocols=["ocpp1.6"])  # type: ignore[list-item]
+        self._connection = self._ws
+        self._response_queue = asyncio.Queue()
+        self._reader = asyncio.ensure_future(self._read())
+        self.online = True
+        if boot:
+            await self.call(call.BootNotification("sim", "bitgaram"))
+            await self.status(ChargePointStatus.available)
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.start()
+        self.online = False
+
+    async def disconnect(self) -> None:
+        """Drop the connection (the charger keeps charging on its own)."""
+        self.online = False
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def send_raw(self, text: str) -> None:
+        """Send a frame as is (malformed-message tests)."""
+        await self._ws.send(text)
+
+    async def status(self, status: ChargePointStatus) -> None:
+        """StatusNotification of connector 1."""
+        await self.call(call.StatusNotification(1, ChargePointErrorCode.no_error, status))
+
+    # -- behaviour ------------------------------------------------------------------
+    def limit_kw(self, now: pd.Timestamp | None = None) -> float:
+        """The limit in force: valid TxProfile, else default profile, else ``max_kw``."""
+        now = now or pd.Timestamp.now(tz="UTC")
+        for purpose in ("TxProfile", "TxDefaultProfile"):
+            p = self.profiles.get(purpose)
+            if p is None or (p.valid_to is not None and p.valid_to <= now):
+                continue
+            if purpose == "TxProfile" and p.tx is not None and p.tx != self.tx:
+                continue
+            return min(p.limit_kw, self.max_kw)
+        return self.max_kw
+
+    async def charge(
+        self, id_tag: str, needed_kwh: float, ev_kw: float | None = None, max_s: float = 1e9
+    ) -> float:
+        """Run one session until the vehicle has ``needed_kwh``; returns the energy [kWh]."""
+        await self.call(call.Authorize(id_tag))
+        start = int(self.register_wh)
+        res = await self.call(call.StartTransaction(1, id_tag, start, _iso()))
+        self.tx = res.transaction_id
+        await self.status(ChargePointStatus.charging)
+        t_last = time.monotonic()
+        t_end = t_last + max_s
+        while (self.register_wh - start) / 1000.0 < needed_kwh and time.monotonic() < t_end:
+            await asyncio.sleep(self.meter_interval_s)
+            now = time.monotonic()
+            self.power_kw = min(self.limit_kw(), ev_kw if ev_kw is not None else self.max_kw)
+            left_wh = needed_kwh * 1000.0 - (self.register_wh - start)
+            self.register_wh += min(self.power_kw * (now - t_last) * self.speed / 3.6, left_wh)
+            t_last = now
+            if self.online:
+                with contextlib.suppress(Exception):
+                    await self.meter_values()
+        self.power_kw = 0.0
+        if self.online:
+            await self.call(call.StopTransaction(int(self.register_wh), _iso(), self.tx))
+            await self.status(ChargePointStatus.available)
+        self.tx = None
+        return (self.register_wh - start) / 1000.0
+
+    async def meter_values(self) -> None:
+        """Send the register and the power now."""
+        sv = [
+            {"value": f"{self.register_wh:.1f}", "measurand": Measurand.energy_active_import_register,
+             "unit": UnitOfMeasure.wh},
+            {"value": f"{self.power_kw * 1000:.1f}", "measurand": Measurand.power_active_import,
+             "unit": UnitOfMeasure.w},
+        ]  # fmt: skip
+        await self.call(call.MeterValues(1, [{"timestamp": _iso(), "sampled_value": sv}], self.tx))
+        self.sent += 1
+
+    # -- central system's calls -----------------------------------------------------
+    @on(Action.set_charging_profile)
+    def on_set_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
+        p = cs_charging_profiles
+        purpose = p["charging_profile_purpose"]
+        if purpose not in (ChargingProfilePurposeType.tx_profile,
+                           ChargingProfilePurposeType.tx_default_profile):  # fmt: skip
+            return call_result.SetChargingProfile(ChargingProfileStatus.not_supported)
+        periods = p["charging_schedule"]["charging_schedule_period"]
+        limit = float(periods[0]["limit"]) / 1000.0
+        valid_to = pd.Timestamp(p["valid_to"]) if p.get("valid_to") else None
+        self.profiles[purpose] = _Profile(limit, valid_to, p.get("transaction_id"))
+        return call_result.SetChargingProfile(ChargingProfileStatus.accepted)
+
+    @on(Action.get_composite_schedule)
+    def on_composite(self, connector_id: int, duration: int, **_: Any) -> Any:
+        schedule = {
+            "charging_rate_unit": "W",
+            "charging_schedule_period": [{"start_period": 0, "limit": self.limit_kw() * 1000}],
+        }
+        return call_result.GetCompositeSchedule(
+            GetCompositeScheduleStatus.accepted, connector_id, _iso(), schedule
+        )
+
+    @on(Action.clear_charging_profile)
+    def on_clear(self, **_: Any) -> Any:
+        self.profiles.pop("TxProfile", None)
+        return call_result.ClearChargingProfile(ClearChargingProfileStatus.accepted)
+
+
+def _iso() -> str:
+    return pd.Timestamp.now(tz="UTC").isoformat()
