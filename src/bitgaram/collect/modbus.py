@@ -84,6 +84,11 @@ class Register:
         A level averaged per interval, or a cumulative energy differenced.
     table : {"holding", "input"}
         Holding registers (function 3) or input registers (function 4).
+    access : {"r", "rw"}
+        ``rw``: a setpoint the device accepts (holding registers only; the write path of
+        :mod:`bitgaram.devices.modbus_write`).
+    min_value, max_value : float or None
+        Limits of a writable value [unit]; writes are clamped to them.
     """
 
     name: str
@@ -93,6 +98,9 @@ class Register:
     unit: str = ""
     kind: Literal["instant", "counter"] = "instant"
     table: Literal["holding", "input"] = "holding"
+    access: Literal["r", "rw"] = "r"
+    min_value: float | None = None
+    max_value: float | None = None
 
     @property
     def end(self) -> int:
@@ -127,6 +135,10 @@ def _register(row: dict[str, Any], where: str) -> Register:
         address = int(row["address"])
         if not 0 <= address <= 65535:
             raise ValueError(f"address {address} outside 0..65535")
+        access = str(row.get("access") or "r")
+        if access not in ("r", "rw") or (access == "rw" and table != "holding"):
+            raise ValueError("access must be r or rw, and rw only on holding registers")
+        lo, hi = row.get("min"), row.get("max")
         return Register(
             name=str(row["name"]),
             address=address,
@@ -135,6 +147,9 @@ def _register(row: dict[str, Any], where: str) -> Register:
             unit=str(row.get("unit") or ""),
             kind=kind,  # type: ignore[arg-type]
             table=table,  # type: ignore[arg-type]
+            access=access,  # type: ignore[arg-type]
+            min_value=None if lo in (None, "") else float(lo),  # type: ignore[arg-type]
+            max_value=None if hi in (None, "") else float(hi),  # type: ignore[arg-type]
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"{where}: bad register {row.get('name', '?')!r}: {exc}") from exc
@@ -236,6 +251,23 @@ def decode_value(words: list[int], reg: Register, word_order: str = "big") -> fl
     raw = AsyncModbusTcpClient.convert_from_registers(words, dtype, word_order=word_order)  # type: ignore[arg-type]
     assert isinstance(raw, int | float)
     return float(raw) * reg.scale if reg.scale != 1.0 else float(raw)
+
+
+def encode_value(value: float, reg: Register, word_order: str = "big") -> list[int]:
+    """16-bit words of an engineering value for a register (pure; the inverse of decode).
+
+    Integer types are rounded to the nearest step of ``scale``.
+
+    Examples
+    --------
+    >>> encode_value(-12.5, Register("p", 0, RegisterType.INT32, scale=0.1))
+    [65535, 65411]
+    """
+    raw: float = value / reg.scale
+    dtype = AsyncModbusTcpClient.DATATYPE[reg.type.name]
+    if not reg.type.name.startswith("FLOAT"):
+        raw = int(round(raw))
+    return list(AsyncModbusTcpClient.convert_to_registers(raw, dtype, word_order=word_order))  # type: ignore[arg-type]
 
 
 def read_blocks(registers: list[Register]) -> list[tuple[str, int, int]]:

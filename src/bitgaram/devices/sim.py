@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import websockets
@@ -34,6 +34,11 @@ from ocpp.v16.enums import (
     Measurand,
     UnitOfMeasure,
 )
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from bitgaram.collect.modbus import RegisterMap, decode_value, encode_value, load_register_map
 
 
 @dataclass
@@ -152,9 +157,9 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
 
     async def meter_values(self) -> None:
         """Send the register and the power now."""
+        energy = Measurand.energy_active_import_register
         sv = [
-            {"value": f"{self.register_wh:.1f}", "measurand": Measurand.energy_active_import_register,
-             "unit": UnitOfMeasure.wh},
+            {"value": f"{self.register_wh:.1f}", "measurand": energy, "unit": UnitOfMeasure.wh},
             {"value": f"{self.power_kw * 1000:.1f}", "measurand": Measurand.power_active_import,
              "unit": UnitOfMeasure.w},
         ]  # fmt: skip
@@ -193,3 +198,123 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
 
 def _iso() -> str:
     return pd.Timestamp.now(tz="UTC").isoformat()
+
+
+Behaviour = Literal["ok", "reject", "ignore"]
+
+
+class _SimModbus:
+    """A register block whose ``action`` hook runs the device's physics on every access."""
+
+    def __init__(self, model: str, speed: float) -> None:
+        self.map: RegisterMap = load_register_map(model)
+        self.speed = speed
+        self.behaviour: Behaviour = "ok"
+        self.writes = 0
+        self._t = time.monotonic()
+        self.words = max(r.end for r in self.map.registers)
+
+    def _get(self, regs: list[int], name: str) -> float:
+        r = self.map.register(name)
+        return decode_value(regs[r.address : r.end], r, self.map.word_order)
+
+    def _set(self, regs: list[int], name: str, value: float) -> None:
+        r = self.map.register(name)
+        regs[r.address : r.end] = encode_value(value, r, self.map.word_order)
+
+    def _elapsed_h(self) -> float:
+        now = time.monotonic()
+        dt, self._t = now - self._t, now
+        return dt * self.speed / 3600.0
+
+    def step(self, regs: list[int], hours: float) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        regs: list[int],
+        values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        self.step(regs, self._elapsed_h())
+        if values is not None:
+            if self.behaviour == "reject":
+                return ExcCodes.DEVICE_FAILURE
+            if self.behaviour == "ignore":
+                values[:] = regs[address : address + count]  # type: ignore[assignment]
+            self.writes += 1
+        return None
+
+    def device(self, unit_id: int = 1) -> SimDevice:
+        """The pymodbus device (shared registers from address 0)."""
+        return SimDevice(
+            id=unit_id,
+            simdata=[SimData(address=0, count=self.words, values=0, datatype=DataType.REGISTERS)],
+            action=self.action,
+        )
+
+
+class SimPcs(_SimModbus):
+    """A PCS whose SoC follows the written power (``generic-pcs`` map).
+
+    Parameters
+    ----------
+    capacity_kwh, max_kw : float
+    soc : float
+        Initial state of charge [-].
+    efficiency : float
+        One-way efficiency [-].
+    speed : float
+        Simulated seconds per wall-clock second.
+    """
+
+    def __init__(
+        self, capacity_kwh: float, max_kw: float, soc: float = 0.5, efficiency: float = 0.95,
+        speed: float = 1.0,
+    ) -> None:  # fmt: skip
+        super().__init__("generic-pcs", speed)
+        self.capacity_kwh, self.max_kw, self.efficiency = capacity_kwh, max_kw, efficiency
+        self.soc_kwh = soc * capacity_kwh
+        self.power_kw = 0.0
+
+    def step(self, regs: list[int], hours: float) -> None:
+        target = max(min(self._get(regs, "power_setpoint"), self.max_kw), -self.max_kw)
+        if target > 0 and self.soc_kwh >= self.capacity_kwh:
+            target = 0.0
+        if target < 0 and self.soc_kwh <= 0:
+            target = 0.0
+        flow = target * self.efficiency if target > 0 else target / self.efficiency
+        self.soc_kwh = min(max(self.soc_kwh + flow * hours, 0.0), self.capacity_kwh)
+        self.power_kw = target
+        self._set(regs, "active_power", target)
+        self._set(regs, "soc", 100.0 * self.soc_kwh / self.capacity_kwh)
+
+
+class SimInverter(_SimModbus):
+    """A PV inverter producing ``available_kw`` capped at the written export limit.
+
+    The site behind it consumes nothing, so its export is its AC power.
+    """
+
+    def __init__(self, available_kw: float, rated_kw: float, speed: float = 1.0) -> None:
+        super().__init__("generic-pv-control", speed)
+        self.available_kw, self.rated_kw = available_kw, rated_kw
+        self.initialised = False
+
+    def step(self, regs: list[int], hours: float) -> None:
+        if not self.initialised:
+            self._set(regs, "export_limit", self.rated_kw)
+            self.initialised = True
+        limit = self._get(regs, "export_limit")
+        self._set(regs, "ac_power", min(self.available_kw, limit, self.rated_kw))
+
+
+async def start_modbus_server(devices: list[SimDevice], port: int) -> ModbusTcpServer:
+    """Serve simulated devices on 127.0.0.1:``port`` (one unit id each)."""
+    device = devices if len(devices) > 1 else devices[0]
+    server = ModbusTcpServer(device, address=("127.0.0.1", port))
+    await server.serve_forever(background=True)
+    return server
