@@ -84,7 +84,7 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         """Open the websocket (and boot)."""
         self._ws = await websockets.connect(f"{self.url}/{self.id}", subprotocols=["ocpp1.6"])  # type: ignore[list-item]
         self._connection = self._ws
-        self._response_queue = asyncio.Queue()
+        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader = asyncio.ensure_future(self._read())
         self.online = True
         if boot:
