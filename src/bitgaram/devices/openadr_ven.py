@@ -92,7 +92,9 @@ class OptPolicy:
             return replace(ev, opted_in=False, reason="notice shorter than the policy's minimum")
         if ev.target_kw < self.min_target_kw:
             return replace(
-                ev, opted_in=False, reason=f"target {ev.target_kw:g} kW below {self.min_target_kw:g}"
+                ev,
+                opted_in=False,
+                reason=f"target {ev.target_kw:g} kW below {self.min_target_kw:g}",
             )
         return replace(ev, opted_in=True, reason="")
 

@@ -282,6 +282,7 @@ def cbl_report(
     holidays: Collection[date] = (),
     excluded: Collection[date] = (),
     park: str = "park",
+    park_energy: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Event performance per member and method: one row each.
 
@@ -294,6 +295,9 @@ def cbl_report(
     methods : collection of CblMethod
     park : str
         Name of the park row.
+    park_energy : pandas.Series, optional
+        The park's metered import [kWh per interval] when it is not the tenants' sum (shared
+        assets behind the park meter, such as the ESS).
 
     Returns
     -------
@@ -302,7 +306,7 @@ def cbl_report(
         baseline_kw, metered_kw`` (the kW columns: mean power over the event).
     """
     members = {str(c): energy[c] for c in energy.columns}
-    members[park] = energy.sum(axis=1, min_count=1)
+    members[park] = energy.sum(axis=1, min_count=1) if park_energy is None else park_energy
     hours = (end - start).total_seconds() / 3600.0
     rows = []
     for name, series in members.items():
