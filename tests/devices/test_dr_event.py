@@ -30,19 +30,47 @@ TARGET_KW = 480.0
 def _site() -> Site:
     return parse_site(
         {
-            "site": {"id": "drpark", "name": "DR park", "timezone": TZ,
-                     "tariff": {"name": "kepco-industrial-eul-high-a", "option": "II",
-                                "contract_kw": 1000}},
+            "site": {
+                "id": "drpark",
+                "name": "DR park",
+                "timezone": TZ,
+                "tariff": {
+                    "name": "kepco-industrial-eul-high-a",
+                    "option": "II",
+                    "contract_kw": 1000,
+                },
+            },
             "tenants": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
             "meters": [
-                {"id": "a-load", "tenant": "a", "kind": "load", "unit": "kWh", "resolution": "15min"},
-                {"id": "b-load", "tenant": "b", "kind": "load", "unit": "kWh", "resolution": "15min"},
+                {
+                    "id": "a-load",
+                    "tenant": "a",
+                    "kind": "load",
+                    "unit": "kWh",
+                    "resolution": "15min",
+                },
+                {
+                    "id": "b-load",
+                    "tenant": "b",
+                    "kind": "load",
+                    "unit": "kWh",
+                    "resolution": "15min",
+                },
                 {"id": "grid", "kind": "grid_import", "unit": "kWh", "resolution": "15min"},
             ],
-            "assets": [{"type": "battery", "id": "ess", "capacity_kwh": 400, "power_kw": 200,
-                        "soc_min": 0.1, "soc_max": 0.9, "initial_soc": 0.8}],
+            "assets": [
+                {
+                    "type": "battery",
+                    "id": "ess",
+                    "capacity_kwh": 400,
+                    "power_kw": 200,
+                    "soc_min": 0.1,
+                    "soc_max": 0.9,
+                    "initial_soc": 0.8,
+                }
+            ],
         }
-    )  # fmt: skip
+    )
 
 
 def _tenants(day: str, seed: int) -> pd.DataFrame:
@@ -56,8 +84,14 @@ def _tenants(day: str, seed: int) -> pd.DataFrame:
 
 
 def _run(site: Site, planner: Planner, firm: pd.Series) -> ReplayResult:
-    loop = ControlLoop(PeakWatch(site, targets={"park": 900.0}), planner, lambda t, p: None,
-                       MemoryJournal(), ("ess",), 200.0)  # fmt: skip
+    loop = ControlLoop(
+        PeakWatch(site, targets={"park": 900.0}),
+        planner,
+        lambda t, p: None,
+        MemoryJournal(),
+        ("ess",),
+        200.0,
+    )
     return replay(site, firm, loop=loop)
 
 
@@ -66,8 +100,12 @@ def _vtn_event_caps() -> Ven:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
-        server = OpenADRServer(vtn_id="kpx-test", http_port=port, http_host="127.0.0.1",
-                               requested_poll_freq=dt.timedelta(seconds=0.2))  # fmt: skip
+        server = OpenADRServer(
+            vtn_id="kpx-test",
+            http_port=port,
+            http_host="127.0.0.1",
+            requested_poll_freq=dt.timedelta(seconds=0.2),
+        )
 
         async def register(info: object) -> tuple[str, str]:
             return "ven-dr", "reg-dr"
@@ -83,11 +121,16 @@ def _vtn_event_caps() -> Ven:
             opts.append(opt_type)
 
         start = pd.Timestamp(f"{DAY} 14:00", tz=TZ).to_pydatetime()
-        server.add_event(ven_id="ven-dr", signal_name="LOAD_CONTROL",
-                         signal_type="x-loadControlCapacity",
-                         intervals=[{"dtstart": start, "duration": dt.timedelta(hours=2),
-                                     "signal_payload": TARGET_KW}],
-                         callback=opted, event_id="kpx-1")  # fmt: skip
+        server.add_event(
+            ven_id="ven-dr",
+            signal_name="LOAD_CONTROL",
+            signal_type="x-loadControlCapacity",
+            intervals=[
+                {"dtstart": start, "duration": dt.timedelta(hours=2), "signal_payload": TARGET_KW}
+            ],
+            callback=opted,
+            event_id="kpx-1",
+        )
         for _ in range(100):
             if opts:
                 break
@@ -117,12 +160,18 @@ def test_dr_event_lowers_import_to_target_and_cbl_report() -> None:
     assert dr.windows_kw[in_event].max() <= TARGET_KW * 1.01  # every 15-min window at target
     # CBL from ten weekdays of history (tenants unchanged; the ESS idle on those days).
     days = pd.bdate_range("2026-11-20", "2026-12-07")
-    hist = pd.concat([_tenants(str(d.date()), i + 1) for i, d in enumerate(days[:-1])]
-                     + [_tenants("2026-12-07", 99), loads])  # fmt: skip
+    hist = pd.concat(
+        [_tenants(str(d.date()), i + 1) for i, d in enumerate(days[:-1])]
+        + [_tenants("2026-12-07", 99), loads]
+    )
     energy = hist * 0.25
     day0 = loads.index[0]
-    park = pd.concat([energy.sum(axis=1)[energy.index < day0],
-                      dr.import_kw[dr.import_kw.index >= day0].resample("15min").mean() * 0.25])  # fmt: skip
+    park = pd.concat(
+        [
+            energy.sum(axis=1)[energy.index < day0],
+            dr.import_kw[dr.import_kw.index >= day0].resample("15min").mean() * 0.25,
+        ]
+    )
     rep = cbl_report(energy, start, end, [MID_6_10, MAX_4_5], TZ, park_energy=park)
     row = rep.set_index(["member", "method"])
     for method in ("Mid(6/10)", "Max(4/5)"):

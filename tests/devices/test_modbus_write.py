@@ -29,10 +29,20 @@ def _sp(asset: str, kind: str, kw: float, seconds: float = 60.0) -> Setpoint:
 
 def _pcs_config(port: int, **kw: object) -> ModbusLinkConfig:
     return ModbusLinkConfig(
-        "pcs1", "ess", "127.0.0.1", port, 1, load_register_map("generic-pcs"), "power_setpoint",
-        measured="active_power", soc="soc", capacity_kwh=200.0, max_kw=100.0, min_kw=-100.0,
+        "pcs1",
+        "ess",
+        "127.0.0.1",
+        port,
+        1,
+        load_register_map("generic-pcs"),
+        "power_setpoint",
+        measured="active_power",
+        soc="soc",
+        capacity_kwh=200.0,
+        max_kw=100.0,
+        min_kw=-100.0,
         **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+    )
 
 
 def test_pcs_soc_follows_written_power_and_limits_clamp() -> None:
@@ -63,9 +73,17 @@ def test_pv_export_limit_is_honoured() -> None:
         port = _port()
         inv = SimInverter(available_kw=80.0, rated_kw=100.0)
         server = await start_modbus_server([inv.device(2)], port)
-        cfg = ModbusLinkConfig("pv1", "pv", "127.0.0.1", port, 2,
-                               load_register_map("generic-pv-control"), "export_limit",
-                               measured="ac_power", safe_kw=100.0)  # fmt: skip
+        cfg = ModbusLinkConfig(
+            "pv1",
+            "pv",
+            "127.0.0.1",
+            port,
+            2,
+            load_register_map("generic-pv-control"),
+            "export_limit",
+            measured="ac_power",
+            safe_kw=100.0,
+        )
         w = ModbusWriter(cfg)
         assert (await w.read_state())["power_kw"] == pytest.approx(80.0)
         c = await w.apply(_sp("pv", "export_limit", 30.0))

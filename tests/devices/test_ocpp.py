@@ -1,4 +1,4 @@
-"""The OCPP 1.6J central system against simulated chargers on ocpp's ChargePoint, real websockets."""
+"""The OCPP 1.6J central system against simulated chargers (ocpp ChargePoint, real websockets)."""
 
 from __future__ import annotations
 
@@ -113,8 +113,12 @@ def test_malformed_messages_answered_and_others_undisturbed(
             await ws.send(json.dumps([2, "m1", "BootNotification", {"chargePointVendor": 5}]))
             reply = json.loads(await ws.recv())
             assert reply[0] == 4 and reply[1] == "m1"  # CallError
-            bad_mv = {"connectorId": 1, "meterValue": [{"timestamp": "2026-01-01T00:00:00Z",
-                      "sampledValue": [{"value": "lots"}]}]}  # fmt: skip
+            bad_mv = {
+                "connectorId": 1,
+                "meterValue": [
+                    {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "lots"}]}
+                ],
+            }
             await ws.send(json.dumps([2, "m2", "MeterValues", bad_mv]))
             reply = json.loads(await ws.recv())
             assert reply[:3] == [4, "m2", "FormatViolation"]

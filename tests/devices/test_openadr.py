@@ -35,17 +35,27 @@ class Vtn:
         self.opts: dict[str, str] = {}
         self.telemetry: list[float] = []
         self.server = OpenADRServer(
-            vtn_id="test-vtn", http_port=port, http_host="127.0.0.1",
+            vtn_id="test-vtn",
+            http_port=port,
+            http_host="127.0.0.1",
             requested_poll_freq=dt.timedelta(seconds=0.2),
-        )  # fmt: skip
+        )
         self.server.add_handler("on_create_party_registration", self._register)
         self.server.add_handler("on_register_report", self._report)
 
     async def _register(self, info: dict[str, Any]) -> tuple[str, str]:
         return "ven-park", "reg-1"
 
-    async def _report(self, ven_id: str, resource_id: str, measurement: str, unit: str,
-                      scale: str, min_sampling_interval: Any, max_sampling_interval: Any) -> Any:  # fmt: skip
+    async def _report(
+        self,
+        ven_id: str,
+        resource_id: str,
+        measurement: str,
+        unit: str,
+        scale: str,
+        min_sampling_interval: Any,
+        max_sampling_interval: Any,
+    ) -> Any:
         def got(data: list[tuple[Any, float]]) -> None:
             self.telemetry += [v for _, v in data]
 
@@ -54,14 +64,29 @@ class Vtn:
     async def _opt(self, ven_id: str, event_id: str, opt_type: str) -> None:
         self.opts[event_id] = opt_type
 
-    def event(self, event_id: str, start: dt.datetime, minutes: float, signal: str,
-              stype: str, payload: float) -> None:  # fmt: skip
+    def event(
+        self,
+        event_id: str,
+        start: dt.datetime,
+        minutes: float,
+        signal: str,
+        stype: str,
+        payload: float,
+    ) -> None:
         self.server.add_event(
-            ven_id="ven-park", signal_name=signal, signal_type=stype,
-            intervals=[{"dtstart": start, "duration": dt.timedelta(minutes=minutes),
-                        "signal_payload": payload}],
-            callback=self._opt, event_id=event_id,
-        )  # fmt: skip
+            ven_id="ven-park",
+            signal_name=signal,
+            signal_type=stype,
+            intervals=[
+                {
+                    "dtstart": start,
+                    "duration": dt.timedelta(minutes=minutes),
+                    "signal_payload": payload,
+                }
+            ],
+            callback=self._opt,
+            event_id=event_id,
+        )
 
 
 async def _until(cond: Any, timeout: float = 8.0) -> None:
@@ -78,9 +103,13 @@ def test_events_opt_in_out_caps_and_telemetry() -> None:
         port = _port()
         vtn = Vtn(port)
         await vtn.server.run_async()
-        ven = Ven(f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b", "park",
-                  OptPolicy(min_target_kw=200.0, level_caps_kw={2: 900.0}),
-                  telemetry=lambda: 1234.0, report_s=1.0)  # fmt: skip
+        ven = Ven(
+            f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b",
+            "park",
+            OptPolicy(min_target_kw=200.0, level_caps_kw={2: 900.0}),
+            telemetry=lambda: 1234.0,
+            report_s=1.0,
+        )
         await ven.start()
         await ven.wait_registered()
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -90,8 +119,12 @@ def test_events_opt_in_out_caps_and_telemetry() -> None:
         vtn.event("dr-simple", start, 30, "SIMPLE", "level", 2.0)
         vtn.event("dr-nolevel", start, 30, "SIMPLE", "level", 3.0)
         await _until(lambda: len(vtn.opts) == 4)
-        assert vtn.opts == {"dr-1": "optIn", "dr-low": "optOut", "dr-simple": "optIn",
-                            "dr-nolevel": "optOut"}  # fmt: skip
+        assert vtn.opts == {
+            "dr-1": "optIn",
+            "dr-low": "optOut",
+            "dr-simple": "optIn",
+            "dr-nolevel": "optOut",
+        }
         steps = pd.date_range(pd.Timestamp(start) - pd.Timedelta("30min"), periods=12, freq="15min")
         caps = ven.caps(steps, 900)
         assert np.isinf(caps[:2]).all()
@@ -139,11 +172,16 @@ def test_vtn_gone_events_stay_in_force_and_ven_reregisters() -> None:
 def test_malformed_event_is_opted_out_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> str:
         ven = Ven("http://127.0.0.1:1/none", "park")
-        bad = {"event_descriptor": {"event_id": "x"},
-               "event_signals": [{"signal_name": "LOAD_CONTROL",
-                                  "signal_type": "x-loadControlCapacity",
-                                  "intervals": [{"dtstart": "not a time", "duration": 5,
-                                                 "signal_payload": 1.0}]}]}  # fmt: skip
+        bad = {
+            "event_descriptor": {"event_id": "x"},
+            "event_signals": [
+                {
+                    "signal_name": "LOAD_CONTROL",
+                    "signal_type": "x-loadControlCapacity",
+                    "intervals": [{"dtstart": "not a time", "duration": 5, "signal_payload": 1.0}],
+                }
+            ],
+        }
         return await ven._on_event(bad)
 
     with caplog.at_level(logging.WARNING):

@@ -263,11 +263,12 @@ def encode_value(value: float, reg: Register, word_order: str = "big") -> list[i
     >>> encode_value(-12.5, Register("p", 0, RegisterType.INT32, scale=0.1))
     [65535, 65411]
     """
-    raw: float = value / reg.scale
     dtype = AsyncModbusTcpClient.DATATYPE[reg.type.name]
+    raw: float | int = value / reg.scale
     if not reg.type.name.startswith("FLOAT"):
-        raw = int(round(raw))
-    return list(AsyncModbusTcpClient.convert_to_registers(raw, dtype, word_order=word_order))  # type: ignore[arg-type]
+        raw = round(value / reg.scale)
+    words = AsyncModbusTcpClient.convert_to_registers(raw, dtype, word_order=word_order)  # type: ignore[arg-type]
+    return list(words)
 
 
 def read_blocks(registers: list[Register]) -> list[tuple[str, int, int]]:

@@ -188,9 +188,16 @@ class ModbusWriter:
         back, ok = await self._confirmed_write(kw)
         if not ok:
             msg = back if isinstance(back, str) else f"device ignored the write: holds {back:g} kW"
-        c = Confirmation(self.config.id, setpoint.asset, setpoint.power_kw, kw,
-                         back if isinstance(back, float) else None, ok,
-                         time.perf_counter() - t0, msg)  # fmt: skip
+        c = Confirmation(
+            self.config.id,
+            setpoint.asset,
+            setpoint.power_kw,
+            kw,
+            back if isinstance(back, float) else None,
+            ok,
+            time.perf_counter() - t0,
+            msg,
+        )
         self.status.confirm(c)
         if not ok and self.on_fault is not None:
             self.on_fault(self.config.id, msg)

@@ -324,8 +324,9 @@ class CentralSystem:
         self._next_tx += 1
         started = _parse_ts(timestamp)
         start_kwh = meter_start_wh / 1000.0
-        s = OcppSession(f"{cp_id}.{connector}", cp_id, connector, tx, id_tag, started, start_kwh,
-                        start_kwh)  # fmt: skip
+        s = OcppSession(
+            f"{cp_id}.{connector}", cp_id, connector, tx, id_tag, started, start_kwh, start_kwh
+        )
         plan = self.fleet.plan_for(id_tag, started)
         if plan is not None:
             s.vehicle, s.departure, s.needed_kwh, s.capacity_kwh = plan
@@ -413,8 +414,16 @@ class CentralSystem:
         t0 = time.perf_counter()
         s = self.sessions.get(setpoint.asset)
         if s is None:
-            return Confirmation("ocpp", setpoint.asset, setpoint.power_kw, 0.0, None, False,
-                                time.perf_counter() - t0, "no active session")  # fmt: skip
+            return Confirmation(
+                "ocpp",
+                setpoint.asset,
+                setpoint.power_kw,
+                0.0,
+                None,
+                False,
+                time.perf_counter() - t0,
+                "no active session",
+            )
         cfg = self.chargers[s.cp_id]
         kw = min(max(setpoint.power_kw, 0.0), cfg.max_kw)
         s.last_setpoint = replace(setpoint, power_kw=kw)
@@ -428,8 +437,9 @@ class CentralSystem:
             message = "charger offline: its default profile applies"
         else:
             try:
-                res = await link.call(call.SetChargingProfile(s.connector, _tx_profile(s, kw)),
-                                      suppress=False)  # fmt: skip
+                res = await link.call(
+                    call.SetChargingProfile(s.connector, _tx_profile(s, kw)), suppress=False
+                )
                 if res.status != ChargingProfileStatus.accepted:
                     message = f"TxProfile {res.status}"
                 else:
@@ -439,8 +449,16 @@ class CentralSystem:
                         message = f"read back {readback} kW, sent {kw:g} kW"
             except (TimeoutError, OCPPError, ConnectionClosed) as exc:
                 message = f"{type(exc).__name__}: {exc}"
-        c = Confirmation(s.cp_id, setpoint.asset, setpoint.power_kw, kw, readback, ok,
-                         time.perf_counter() - t0, message)  # fmt: skip
+        c = Confirmation(
+            s.cp_id,
+            setpoint.asset,
+            setpoint.power_kw,
+            kw,
+            readback,
+            ok,
+            time.perf_counter() - t0,
+            message,
+        )
         st.confirm(c)
         return c
 

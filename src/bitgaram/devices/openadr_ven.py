@@ -124,8 +124,9 @@ def parse_event(event: Mapping[str, Any], policy: OptPolicy) -> list[DrEvent]:
                 target = policy.level_caps_kw.get(int(payload))
             if target is not None and not np.isfinite(target):
                 raise ValueError(f"event {eid}: target {target} is not a number")
-            out.append(DrEvent(f"{eid}#{iv.get('uid', 0)}", start, end, target,
-                               f"{name}/{stype}", level))  # fmt: skip
+            out.append(
+                DrEvent(f"{eid}#{iv.get('uid', 0)}", start, end, target, f"{name}/{stype}", level)
+            )
     return out
 
 

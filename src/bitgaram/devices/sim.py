@@ -160,9 +160,12 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         energy = Measurand.energy_active_import_register
         sv = [
             {"value": f"{self.register_wh:.1f}", "measurand": energy, "unit": UnitOfMeasure.wh},
-            {"value": f"{self.power_kw * 1000:.1f}", "measurand": Measurand.power_active_import,
-             "unit": UnitOfMeasure.w},
-        ]  # fmt: skip
+            {
+                "value": f"{self.power_kw * 1000:.1f}",
+                "measurand": Measurand.power_active_import,
+                "unit": UnitOfMeasure.w,
+            },
+        ]
         await self.call(call.MeterValues(1, [{"timestamp": _iso(), "sampled_value": sv}], self.tx))
         self.sent += 1
 
@@ -171,8 +174,10 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
     def on_set_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
         p = cs_charging_profiles
         purpose = p["charging_profile_purpose"]
-        if purpose not in (ChargingProfilePurposeType.tx_profile,
-                           ChargingProfilePurposeType.tx_default_profile):  # fmt: skip
+        if purpose not in (
+            ChargingProfilePurposeType.tx_profile,
+            ChargingProfilePurposeType.tx_default_profile,
+        ):
             return call_result.SetChargingProfile(ChargingProfileStatus.not_supported)
         periods = p["charging_schedule"]["charging_schedule_period"]
         limit = float(periods[0]["limit"]) / 1000.0
@@ -272,9 +277,13 @@ class SimPcs(_SimModbus):
     """
 
     def __init__(
-        self, capacity_kwh: float, max_kw: float, soc: float = 0.5, efficiency: float = 0.95,
+        self,
+        capacity_kwh: float,
+        max_kw: float,
+        soc: float = 0.5,
+        efficiency: float = 0.95,
         speed: float = 1.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         super().__init__("generic-pcs", speed)
         self.capacity_kwh, self.max_kw, self.efficiency = capacity_kwh, max_kw, efficiency
         self.soc_kwh = soc * capacity_kwh

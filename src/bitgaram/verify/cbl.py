@@ -260,14 +260,17 @@ def cbl(
         raise DataError("event start and end must be tz-aware")
     matrix = _local_days(energy, timezone)
     event_day = start.tz_convert(timezone).date()
-    daily = {d: float(v) for d, v in matrix.mean(axis=1, skipna=False).items() if d != event_day}
+    means = matrix.mean(axis=1, skipna=False)
+    daily: dict[date, float] = {
+        d: float(v) for d, v in zip(matrix.index, means.to_numpy(), strict=True) if d != event_day
+    }
     days, skipped = select_days(daily, event_day, method, holidays, excluded)
     rows = matrix.loc[list(days)].to_numpy(dtype=float)
     profile = pd.Series(trimmed_mean(rows, method.drop_high, method.drop_low), matrix.columns)
     metered = energy[(energy.index >= start) & (energy.index < end)]
     if metered.empty:
         raise DataError(f"no metered energy in the event {start} - {end}")
-    local = metered.index.tz_convert(timezone)
+    local = pd.DatetimeIndex(metered.index).tz_convert(timezone)
     slots = (local - local.normalize()).total_seconds().astype(int)
     baseline = pd.Series(profile.reindex(slots).to_numpy(), metered.index)
     return CblResult(method.name, days, skipped, baseline, metered.astype(float))
