@@ -24,7 +24,7 @@ from bitgaram.devices.service import DeviceService, MqttSetpoints, parse_setpoin
 from bitgaram.devices.sim import SimCharger, SimPcs, start_modbus_server
 from bitgaram.devices.status import read_status
 from bitgaram.errors import ConfigError, DataError
-from bitgaram.site import Site, load_site, parse_site
+from bitgaram.site import load_site, parse_site
 from bitgaram.store import open_store
 
 
