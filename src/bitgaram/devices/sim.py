@@ -106,6 +106,15 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
 
+    async def heartbeats(self, interval_s: float) -> None:
+        """Send a Heartbeat every ``interval_s`` [s] while online (until cancelled)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.online:
+                with contextlib.suppress(Exception):
+                    await self.call(call.Heartbeat())
+                    self.sent += 1
+
     async def send_raw(self, text: str) -> None:
         """Send a frame as is (malformed-message tests)."""
         await self._ws.send(text)
