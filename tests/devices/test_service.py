@@ -303,3 +303,74 @@ def test_cli_run_and_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     r = runner.invoke(app, ["devices", "status", "--site", str(site_file)])
     assert r.exit_code == 0, r.output
     assert "pcs" in r.output and "cp0" in r.output and "modbus" in r.output
+
+
+def test_cli_cbl_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bitgaram.cli import devices as cli_devices
+
+    monkeypatch.setattr(cli_devices, "console", Console(width=200, no_color=True))
+    site = parse_site(
+        {
+            "site": {"id": "cblpark", "name": "C", "timezone": "Asia/Seoul"},
+            "tenants": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}],
+            "meters": [
+                {"id": "a-load", "tenant": "a", "kind": "load", "unit": "kWh"},
+                {"id": "b-load", "tenant": "b", "kind": "load", "unit": "kWh"},
+            ],
+        }
+    )
+    idx = pd.date_range("2026-05-25", "2026-06-11", freq="1h", tz="Asia/Seoul", inclusive="left")
+    event = (idx >= pd.Timestamp("2026-06-10 14:00", tz="Asia/Seoul")) & (
+        idx < pd.Timestamp("2026-06-10 16:00", tz="Asia/Seoul")
+    )
+    rows = [
+        pd.DataFrame(
+            {
+                "meter_id": m,
+                "ts": idx.tz_convert("UTC"),
+                "quality": 0,
+                "value": [v - (cut if e else 0.0) for e in event],
+            }
+        )
+        for m, v, cut in (("a-load", 100.0, 30.0), ("b-load", 50.0, 0.0))
+    ]
+    url = f"duckdb:///{tmp_path / 's.duckdb'}"
+    with open_store(url) as store:
+        store.save_site(site)
+        store.write_readings(pd.concat(rows, ignore_index=True))
+    r = CliRunner().invoke(
+        app,
+        [
+            "devices",
+            "cbl",
+            "--store",
+            url,
+            "--start",
+            "2026-06-10T14:00+09:00",
+            "--end",
+            "2026-06-10T16:00+09:00",
+            "--method",
+            "mid",
+            "--method",
+            "high:3/5",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.output.splitlines() if "Mid(6/10)" in ln or "High(3/5)" in ln]
+    assert len(lines) == 6  # a, b and the park by two methods
+    park = next(ln for ln in lines if "park" in ln and "Mid" in ln)
+    assert "300.0" in park and "240.0" in park and "60.0" in park  # CBL, metered, reduction kWh
+    r = CliRunner().invoke(
+        app,
+        [
+            "devices",
+            "cbl",
+            "--store",
+            url,
+            "--start",
+            "2026-06-10T14:00",
+            "--end",
+            "2026-06-10T16:00",
+        ],
+    )
+    assert r.exit_code != 0 and "UTC offset" in str(r.exception)

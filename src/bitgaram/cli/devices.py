@@ -143,7 +143,7 @@ def _method(text: str) -> CblMethod:
 
 @devices_app.command("cbl")
 def cbl_cmd(
-    store_url: str = typer.Option(..., "--store", help="Store holding the site and readings."),
+    store_url: str | None = typer.Option(None, "--store", help="Store with site and readings."),
     start: str = typer.Option(..., help="Event start, ISO 8601 with offset."),
     end: str = typer.Option(..., help="Event end, ISO 8601 with offset."),
     method: list[str] = typer.Option(["mid", "max"], help="mid, max or high:X/Y (repeatable)."),
