@@ -187,3 +187,27 @@ def test_malformed_event_is_opted_out_and_logged(caplog: pytest.LogCaptureFixtur
     with caplog.at_level(logging.WARNING):
         assert asyncio.run(scenario()) == "optOut"
     assert "malformed event" in caplog.text
+
+
+def test_dr_caps_from_state_messages(caplog: pytest.LogCaptureFixture) -> None:
+    from bitgaram.devices.openadr_ven import DrCaps, DrEvent, event_json
+
+    start = pd.Timestamp("2026-03-08 13:00", tz="America/Los_Angeles")  # the DST day
+    ev = DrEvent(
+        "e1",
+        start.tz_convert("UTC"),
+        (start + pd.Timedelta("2h")).tz_convert("UTC"),
+        300.0,
+        "LOAD_CONTROL/x-loadControlCapacity",
+        opted_in=True,
+    )
+    out = DrEvent("e2", ev.start, ev.end, 100.0, "x", opted_in=False, reason="policy")
+    caps = DrCaps()
+    caps.on_state({"events": [event_json(ev), event_json(out)]})
+    steps = pd.date_range(start - pd.Timedelta("15min"), periods=10, freq="15min")
+    got = caps.caps(steps, 900)
+    assert np.isinf(got[0]) and got[1:9].tolist() == [300.0] * 8 and np.isinf(got[9])
+    with caplog.at_level(logging.WARNING):
+        caps.on_state({"events": [{"id": "bad"}]})
+    assert "ignored" in caplog.text
+    assert caps.caps(steps, 900)[1] == 300.0  # the previous events stay

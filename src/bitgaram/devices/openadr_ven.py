@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -244,17 +245,74 @@ class Ven:
             del self.events[k]
 
     def caps(self, starts: pd.DatetimeIndex, step_s: float) -> np.ndarray:
-        """Import cap per interval [kW] from the opted-in events (inf: none).
+        """Import cap per interval [kW] from the opted-in events (see :func:`import_caps`)."""
+        return import_caps(self.events.values(), starts, step_s)
 
-        An interval overlapping an event is capped at the event's target.
-        """
-        out = np.full(len(starts), np.inf)
-        ends = starts + pd.Timedelta(seconds=step_s)
-        for e in self.events.values():
-            if e.opted_in and e.target_kw is not None:
-                hit = (starts < e.end) & (ends > e.start)
-                out[np.asarray(hit)] = np.minimum(out[np.asarray(hit)], e.target_kw)
-        return out
+
+def import_caps(events: Iterable[DrEvent], starts: pd.DatetimeIndex, step_s: float) -> np.ndarray:
+    """Import cap per interval [kW] from opted-in events (inf: none).
+
+    An interval overlapping an event is capped at the event's target (the lowest of several).
+    """
+    out = np.full(len(starts), np.inf)
+    ends = starts + pd.Timedelta(seconds=step_s)
+    for e in events:
+        if e.opted_in and e.target_kw is not None:
+            hit = np.asarray((starts < e.end) & (ends > e.start))
+            out[hit] = np.minimum(out[hit], e.target_kw)
+    return out
+
+
+def event_json(e: DrEvent) -> dict[str, Any]:
+    """An event as published by the device service (``<prefix>/<site>/dr/state``)."""
+    return {
+        "id": e.id,
+        "start": e.start.isoformat(),
+        "end": e.end.isoformat(),
+        "target_kw": e.target_kw,
+        "signal": e.signal,
+        "opted_in": e.opted_in,
+        "reason": e.reason,
+    }
+
+
+class DrCaps:
+    """The DR events of the device service's state messages, as the planner's import caps.
+
+    For ``bitgaram control run --dr``: the loop's MQTT link hands the ``dr`` asset's state
+    (``{"events": [...]}``, retained) to :meth:`on_state`; :class:`CappedPlanner` calls
+    :meth:`caps`. A bad message is logged and the previous events stay.
+    """
+
+    def __init__(self) -> None:
+        self.events: tuple[DrEvent, ...] = ()
+        self._lock = threading.Lock()
+
+    def on_state(self, data: Mapping[str, Any]) -> None:
+        """Replace the events by those of a state message."""
+        try:
+            events = tuple(
+                DrEvent(
+                    str(d["id"]),
+                    pd.Timestamp(d["start"]).tz_convert("UTC"),
+                    pd.Timestamp(d["end"]).tz_convert("UTC"),
+                    None if d.get("target_kw") is None else float(d["target_kw"]),
+                    str(d.get("signal", "")),
+                    opted_in=bool(d["opted_in"]),
+                )
+                for d in data["events"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("dr state message ignored: %s", exc)
+            return
+        with self._lock:
+            self.events = events
+
+    def caps(self, starts: pd.DatetimeIndex, step_s: float) -> np.ndarray:
+        """Import cap per interval [kW]."""
+        with self._lock:
+            events = self.events
+        return import_caps(events, starts, step_s)
 
 
 class CappedPlanner(ParkPlanner):

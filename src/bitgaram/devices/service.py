@@ -9,8 +9,9 @@ in-process) and routes each to its device:
 - ``battery`` and ``export_limit`` setpoints to the Modbus writer of that asset.
 
 Every ``tick_s`` it publishes what the planner needs as the loop's state messages
-(``<prefix>/<site>/<asset>/state``: ``{"sessions": [...]}`` per charging hub, ``{"soc_kwh": x}``
-per ESS), the VEN's events (``<prefix>/<site>/dr/events``, retained), an alert per device fault
+(``<prefix>/<site>/<asset>/state``, retained: ``{"sessions": [...]}`` per charging hub,
+``{"soc_kwh": x}`` per ESS, ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
+which ``bitgaram control run --dr`` turns into import caps), an alert per device fault
 (``<prefix>/<site>/alerts``), stores the chargers' energy as readings, and rewrites the status
 file read by ``bitgaram devices status``. Finished EV sessions are appended to a JSON-lines
 file, one line each, flushed at once.
@@ -35,7 +36,7 @@ from bitgaram.control.setpoints import Mode, Setpoint, alert_topic
 from bitgaram.devices.fleet import Fleet
 from bitgaram.devices.modbus_write import ModbusLinkConfig, ModbusWriter
 from bitgaram.devices.ocpp16 import CentralSystem, ChargerConfig, OcppSession
-from bitgaram.devices.openadr_ven import OptPolicy, Ven
+from bitgaram.devices.openadr_ven import OptPolicy, Ven, event_json
 from bitgaram.devices.status import Confirmation, DeviceStatus, write_status
 from bitgaram.errors import DataError
 from bitgaram.site import Site
@@ -276,8 +277,8 @@ class DeviceService:
         if self.ven is not None:
             self.ven.prune(pd.Timestamp.now(tz="UTC"))
             if self.publish is not None:
-                events = [_event_json(e) for e in self.ven.events.values()]
-                self.publish(f"{topic}/dr/events", json.dumps({"events": events}))
+                events = [event_json(e) for e in self.ven.events.values()]
+                self.publish(f"{topic}/dr/state", json.dumps({"events": events}))
         self._flush_readings()
         self._flush_sessions()
         if self.status_path is not None:
@@ -327,17 +328,6 @@ def _session_json(e: Any) -> dict[str, Any]:
         "departure": e.departure.isoformat(),
         "charger_kw": e.charger_kw,
         "efficiency": e.efficiency,
-    }
-
-
-def _event_json(e: Any) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "start": e.start.isoformat(),
-        "end": e.end.isoformat(),
-        "target_kw": e.target_kw,
-        "opted_in": e.opted_in,
-        "reason": e.reason,
     }
 
 
@@ -411,8 +401,8 @@ class MqttSetpoints:
             raise ConfigError(f"MQTT broker {self.host}:{self.port} not reachable in {timeout} s")
 
     def publish(self, topic: str, payload: str) -> None:
-        """Publish with QoS 1; states and DR events retained."""
-        retain = topic.endswith(("/state", "/dr/events"))
+        """Publish with QoS 1; states (DR events included) retained, alerts not."""
+        retain = topic.endswith("/state")
         self._client.publish(topic, payload, qos=1, retain=retain)
 
     def stop(self) -> None:

@@ -248,6 +248,7 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     hub = planned[0]
     assert isinstance(hub, list) and hub[0]["id"] == "cp0.1" and hub[0]["required_kwh"] == 20.0
     assert "soc_kwh" in states["ess"]
+    assert states["dr"] == {"events": []}  # the VEN's (no) events, for `control run --dr`
     line = json.loads((tmp_path / "sessions.jsonl").read_text().splitlines()[0])
     assert line["energy_kwh"] == pytest.approx(0.5, abs=0.01) and line["id_tag"] == "anyone"
     assert store.count_readings("hub-energy") >= 1
