@@ -21,7 +21,7 @@ from bitgaram.cli import app
 from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.devices.fleet import Fleet, FleetDefault
 from bitgaram.devices.service import DeviceService, MqttSetpoints, parse_setpoint
-from bitgaram.devices.sim import SimCharger, SimPcs, start_modbus_server
+from bitgaram.devices.sim import SimCharger, SimPcs, SimSunSpecInverter, start_modbus_server
 from bitgaram.devices.status import read_status
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import load_site, parse_site
@@ -84,6 +84,24 @@ setpoint = "power_setpoint"
 measured = "active_power"
 soc = "soc"
 renew_s = 0.2
+
+[[assets]]
+type = "pv"
+id = "roof"
+kwp = 100
+
+[[devices]]
+id = "inv"
+protocol = "modbus"
+asset = "roof"
+host = "127.0.0.1"
+port = {port}
+unit_id = 2
+model = "sunspec:103,123"
+setpoint = "123.WMaxLimPct"
+measured = "103.W"
+safe_kw = 100
+enable = {"123.WMaxLim_Ena" = 1}
 
 [[devices]]
 id = "ven"
@@ -193,7 +211,8 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
 
     async def scenario() -> DeviceService:
         pcs = SimPcs(200.0, 100.0, soc=0.5)
-        server = await start_modbus_server([pcs.device(1)], port)
+        inv = SimSunSpecInverter(available_kw=90.0, rated_kw=100.0)
+        server = await start_modbus_server([pcs.device(1), inv.device(2)], port)
         holder: list[DeviceService] = []
         link = MqttSetpoints(
             host,
@@ -225,11 +244,12 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
         for sp in (
             Setpoint("ess", "battery", -40.0, now, now + pd.Timedelta("1min"), Mode.MPC),
             Setpoint("cp0.1", "ev", 11.0, now, now + pd.Timedelta("1min"), Mode.MPC),
+            Setpoint("roof", "export_limit", 45.0, now, now + pd.Timedelta("1min"), Mode.MPC),
         ):
             watcher.publish(f"{prefix}/devpark/{sp.asset}/setpoint", sp.to_json(), qos=1)
         watcher.publish(f"{prefix}/devpark/ess/setpoint", b"{not json", qos=1)
         for _ in range(100):
-            if len(svc.confirmations) >= 2:
+            if len(svc.confirmations) >= 3:
                 break
             await asyncio.sleep(0.05)
         assert pcs.power_kw == pytest.approx(-40.0) or pcs.writes >= 1
@@ -257,7 +277,8 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     assert by_id["pcs"].last_setpoint_kw == -40.0 and by_id["cp0"].last_setpoint_kw == 11.0
     assert not by_id["cp1"].connected
     assert any("retry" in f for f in by_id["devpark"].faults)  # the VTN is not there
-    assert extra["confirmations"] == 2
+    assert extra["confirmations"] == 3
+    assert by_id["inv"].last_setpoint_kw == 45.0
     store.close()
 
 

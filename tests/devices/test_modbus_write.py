@@ -162,3 +162,49 @@ def test_writable_register_format_is_validated() -> None:
     m = load_register_map("generic-pcs")
     with pytest.raises(ConfigError, match="not writable"):
         ModbusLinkConfig("x", "ess", "127.0.0.1", 1, 1, m, "soc")
+
+
+def test_sunspec_inverter_export_limit_through_models_103_and_123() -> None:
+    from bitgaram.devices.sim import SimSunSpecInverter
+    from bitgaram.devices.sunspec import layout, sunspec_map
+
+    async def scenario() -> None:
+        port = _port()
+        inv = SimSunSpecInverter(available_kw=80.0, rated_kw=100.0)
+        server = await start_modbus_server([inv.device(3)], port)
+        cfg = ModbusLinkConfig(
+            "pv-sunspec",
+            "pv",
+            "127.0.0.1",
+            port,
+            3,
+            sunspec_map(layout([103, 123])),
+            "123.WMaxLimPct",
+            measured="103.W",
+            rating_kw=100.0,
+            max_kw=100.0,
+            min_kw=0.0,
+            enable=(("123.WMaxLim_Ena", 1),),
+            safe_kw=100.0,
+        )
+        w = ModbusWriter(cfg)
+        assert (await w.read_state())["power_kw"] == pytest.approx(80.0)  # W x 10^W_SF
+        c = await w.apply(_sp("pv", "export_limit", 33.3))  # 33.3 % in 0.1 % steps
+        assert c.ok and c.readback_kw == pytest.approx(33.3)
+        assert (await w.read_state())["power_kw"] == pytest.approx(33.3, abs=0.01)
+        # The SunS marker and model headers are where a SunSpec scan looks for them.
+        rr = await w.client.read_holding_registers(40000, count=4, device_id=3)
+        assert rr.registers == [0x5375, 0x6E53, 103, 50]
+        w.client.close()
+        await server.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_sunspec_percent_register_needs_a_rating() -> None:
+    from bitgaram.devices.sunspec import sunspec_map
+
+    with pytest.raises(ConfigError, match="rating_kw"):
+        ModbusLinkConfig("x", "pv", "h", 1, 1, sunspec_map({123: 40002}), "123.WMaxLimPct")
+    with pytest.raises(ConfigError, match="not known to pysunspec2"):
+        sunspec_map({99999: 40002})

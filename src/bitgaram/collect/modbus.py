@@ -89,6 +89,9 @@ class Register:
         :mod:`bitgaram.devices.modbus_write`).
     min_value, max_value : float or None
         Limits of a writable value [unit]; writes are clamped to them.
+    scale_factor : str or None
+        Register holding a power-of-ten exponent applied on top of ``scale`` (SunSpec
+        ``sunssf``): value = raw x scale x 10 ** factor.
     """
 
     name: str
@@ -101,6 +104,7 @@ class Register:
     access: Literal["r", "rw"] = "r"
     min_value: float | None = None
     max_value: float | None = None
+    scale_factor: str | None = None
 
     @property
     def end(self) -> int:
@@ -150,6 +154,7 @@ def _register(row: dict[str, Any], where: str) -> Register:
             access=access,  # type: ignore[arg-type]
             min_value=None if lo in (None, "") else float(lo),  # type: ignore[arg-type]
             max_value=None if hi in (None, "") else float(hi),  # type: ignore[arg-type]
+            scale_factor=str(row["scale_factor"]) if row.get("scale_factor") else None,
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"{where}: bad register {row.get('name', '?')!r}: {exc}") from exc
@@ -235,8 +240,12 @@ def load_register_map(name_or_path: str | Path) -> RegisterMap:
     raise ConfigError(f"no register map {name_or_path!r}; shipped: {', '.join(names)}")
 
 
-def decode_value(words: list[int], reg: Register, word_order: str = "big") -> float:
+def decode_value(
+    words: list[int], reg: Register, word_order: str = "big", exponent: int = 0
+) -> float:
     """Scaled value of one register from its 16-bit words (pure).
+
+    ``exponent`` is the value of the register's ``scale_factor`` register, if it has one.
 
     Examples
     --------
@@ -250,13 +259,16 @@ def decode_value(words: list[int], reg: Register, word_order: str = "big") -> fl
     dtype = AsyncModbusTcpClient.DATATYPE[reg.type.name]
     raw = AsyncModbusTcpClient.convert_from_registers(words, dtype, word_order=word_order)  # type: ignore[arg-type]
     assert isinstance(raw, int | float)
-    return float(raw) * reg.scale if reg.scale != 1.0 else float(raw)
+    scale = reg.scale * 10.0**exponent if exponent else reg.scale
+    return float(raw) * scale if scale != 1.0 else float(raw)
 
 
-def encode_value(value: float, reg: Register, word_order: str = "big") -> list[int]:
+def encode_value(
+    value: float, reg: Register, word_order: str = "big", exponent: int = 0
+) -> list[int]:
     """16-bit words of an engineering value for a register (pure; the inverse of decode).
 
-    Integer types are rounded to the nearest step of ``scale``.
+    Integer types are rounded to the nearest step of ``scale`` (x 10 ** ``exponent``).
 
     Examples
     --------
@@ -264,9 +276,10 @@ def encode_value(value: float, reg: Register, word_order: str = "big") -> list[i
     [65535, 65411]
     """
     dtype = AsyncModbusTcpClient.DATATYPE[reg.type.name]
-    raw: float | int = value / reg.scale
+    scale = reg.scale * 10.0**exponent if exponent else reg.scale
+    raw: float | int = value / scale
     if not reg.type.name.startswith("FLOAT"):
-        raw = round(value / reg.scale)
+        raw = round(value / scale)
     words = AsyncModbusTcpClient.convert_to_registers(raw, dtype, word_order=word_order)  # type: ignore[arg-type]
     return list(words)
 
@@ -423,7 +436,9 @@ class ModbusPoller:
             # within one and a half polling intervals.
             agg = IntervalAggregator(meter.resolution_seconds, reg.kind, 1.5 * interval_s)
             self.feeds.append(_Feed(reg, meter_id, reg.unit or str(meter.unit), agg))
-        self.blocks = read_blocks([f.register for f in self.feeds])
+        factors = {f.register.scale_factor for f in self.feeds if f.register.scale_factor}
+        self.factors = [register_map.register(name) for name in sorted(factors)]
+        self.blocks = read_blocks([f.register for f in self.feeds] + self.factors)
         self.polls = 0
         self.failures = 0
         self.last_ok: float | None = None
@@ -493,12 +508,14 @@ class ModbusPoller:
                 raise ModbusException(f"device {self.device_id} answered {rr}")
             for i, word in enumerate(rr.registers):
                 words[(table, start + i)] = word
+
+        def value(reg: Register, exponent: int = 0) -> float:
+            raw = [words[(reg.table, a)] for a in range(reg.address, reg.end)]
+            return decode_value(raw, reg, self.map.word_order, exponent)
+
+        exps = {r.name: int(value(r)) for r in self.factors}
         return {
-            f.register.name: decode_value(
-                [words[(f.register.table, a)] for a in range(f.register.address, f.register.end)],
-                f.register,
-                self.map.word_order,
-            )
+            f.register.name: value(f.register, exps.get(f.register.scale_factor or "", 0))
             for f in self.feeds
         }
 

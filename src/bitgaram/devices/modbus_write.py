@@ -16,7 +16,9 @@ A write the device rejects (exception response) or ignores (read-back differs) i
 service turns it into an alert for the planner); nothing raises.
 
 Setpoint kinds: ``battery`` (``power_kw`` + charge / - discharge) and ``export_limit``
-(``power_kw`` = the largest export allowed, >= 0 [kW]).
+(``power_kw`` = the largest export allowed, >= 0 [kW]). Registers in W or in % of a rating
+(SunSpec maps of :mod:`bitgaram.devices.sunspec`) are converted from and to kW; SunSpec scale
+factors (``sunssf`` registers) are read once per connection.
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ class ModbusLinkConfig:
     tolerance_kw : float
         Read-back tolerance [kW] (one scale step of the register).
     timeout_s : float
+    rating_kw : float or None
+        Rating that ``%`` registers refer to (SunSpec ``WMaxLimPct``: % of WMax) [kW].
+    enable : tuple of (register, value)
+        Written before each setpoint (SunSpec ``WMaxLim_Ena`` = 1 turns the limit on).
     """
 
     id: str
@@ -98,17 +104,35 @@ class ModbusLinkConfig:
     renew_s: float = 30.0
     tolerance_kw: float = 0.1
     timeout_s: float = 1.0
+    rating_kw: float | None = None
+    enable: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         reg = self.register_map.register(self.setpoint)
         if reg.access != "rw":
             raise ConfigError(f"device {self.id}: register {self.setpoint!r} is not writable")
+        for name in [self.setpoint, self.measured, self.soc, *(n for n, _ in self.enable)]:
+            if name is not None:
+                self.register_map.register(name)  # ConfigError naming a missing register
+        if reg.unit.startswith("%") and self.rating_kw is None:
+            raise ConfigError(f"device {self.id}: {self.setpoint!r} is in %; give rating_kw")
+
+    def kw_per_unit(self, reg: Register) -> float:
+        """kW per unit of a register's value (W: 0.001, %: rating / 100, kW and others: 1)."""
+        if reg.unit == "W":
+            return 1e-3
+        if reg.unit.startswith("%") and reg.name != self.soc:
+            return (self.rating_kw or 0.0) / 100.0
+        return 1.0
 
     def limits(self) -> tuple[float, float]:
         """The clamp range [kW]: the register's limits narrowed by the registry's."""
         reg = self.register_map.register(self.setpoint)
-        lo = max(x for x in (reg.min_value, self.min_kw, -float("inf")) if x is not None)
-        hi = min(x for x in (reg.max_value, self.max_kw, float("inf")) if x is not None)
+        k = self.kw_per_unit(reg)
+        lo_reg = None if reg.min_value is None else reg.min_value * k
+        hi_reg = None if reg.max_value is None else reg.max_value * k
+        lo = max(x for x in (lo_reg, self.min_kw, -float("inf")) if x is not None)
+        hi = min(x for x in (hi_reg, self.max_kw, float("inf")) if x is not None)
         return lo, hi
 
 
@@ -144,16 +168,27 @@ class ModbusWriter:
         self.safe_written = False
         self.writes = 0
         self.last_state: dict[str, float] = {}
+        self._exponents: dict[str, int] = {}
 
     def _reg(self, name: str) -> Register:
         return self.config.register_map.register(name)
 
     async def _connect(self) -> None:
-        if not self.client.connected and not await self.client.connect():
-            raise ConnectionError(f"cannot connect to {self.config.host}:{self.config.port}")
+        if not self.client.connected:
+            self._exponents.clear()  # a restarted device may have changed its scale factors
+            if not await self.client.connect():
+                raise ConnectionError(f"cannot connect to {self.config.host}:{self.config.port}")
         self.status.connected = True
 
+    async def _exponent(self, reg: Register) -> int:
+        if reg.scale_factor is None:
+            return 0
+        if reg.scale_factor not in self._exponents:
+            self._exponents[reg.scale_factor] = int(await self._read(reg.scale_factor))
+        return self._exponents[reg.scale_factor]
+
     async def _read(self, name: str) -> float:
+        """A register's value in its unit."""
         reg = self._reg(name)
         call = (
             self.client.read_holding_registers
@@ -164,19 +199,30 @@ class ModbusWriter:
         if rr.isError():
             raise ModbusException(f"read {name}: device answered {rr}")
         self.status.last_seen = time.time()
-        return decode_value(list(rr.registers), reg, self.config.register_map.word_order)
+        exponent = await self._exponent(reg)
+        return decode_value(list(rr.registers), reg, self.config.register_map.word_order, exponent)
+
+    async def _read_kw(self, name: str) -> float:
+        return await self._read(name) * self.config.kw_per_unit(self._reg(name))
+
+    async def _put(self, reg: Register, value: float) -> None:
+        words = encode_value(
+            value, reg, self.config.register_map.word_order, await self._exponent(reg)
+        )
+        rr = await self.client.write_registers(reg.address, words, device_id=self.config.unit_id)
+        if rr.isError():
+            raise ModbusException(f"write rejected: {rr}")
 
     async def _write(self, kw: float) -> float:
         """Write, read back; returns the value the device holds [kW]."""
         reg = self._reg(self.config.setpoint)
-        words = encode_value(kw, reg, self.config.register_map.word_order)
         await self._connect()
-        rr = await self.client.write_registers(reg.address, words, device_id=self.config.unit_id)
-        if rr.isError():
-            raise ModbusException(f"write rejected: {rr}")
+        for name, value in self.config.enable:
+            await self._put(self._reg(name), value)
+        await self._put(reg, kw / self.config.kw_per_unit(reg))
         self.writes += 1
         self.status.last_setpoint_kw = kw
-        return await self._read(self.config.setpoint)
+        return await self._read_kw(self.config.setpoint)
 
     async def apply(self, setpoint: Setpoint) -> Confirmation:
         """Clamp, write, read back and confirm one setpoint. Never raises."""
@@ -216,7 +262,7 @@ class ModbusWriter:
         out: dict[str, float] = {}
         await self._connect()
         if self.config.measured:
-            out["power_kw"] = await self._read(self.config.measured)
+            out["power_kw"] = await self._read_kw(self.config.measured)
             self.status.last_readback_kw = out["power_kw"]
         if self.config.soc:
             pct = await self._read(self.config.soc)

@@ -31,16 +31,17 @@ from typing import Any
 
 import pandas as pd
 
-from bitgaram.collect.modbus import IntervalAggregator, load_register_map
+from bitgaram.collect.modbus import IntervalAggregator, RegisterMap, load_register_map
 from bitgaram.control.setpoints import Mode, Setpoint, alert_topic
 from bitgaram.devices.fleet import Fleet
 from bitgaram.devices.modbus_write import ModbusLinkConfig, ModbusWriter
 from bitgaram.devices.ocpp16 import CentralSystem, ChargerConfig, OcppSession
 from bitgaram.devices.openadr_ven import OptPolicy, Ven, event_json
 from bitgaram.devices.status import Confirmation, DeviceStatus, write_status
-from bitgaram.errors import DataError
+from bitgaram.devices.sunspec import layout, sunspec_map
+from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
-from bitgaram.site.model import BatteryAsset, ModbusDevice, OcppDevice, OpenAdrDevice
+from bitgaram.site.model import BatteryAsset, ModbusDevice, OcppDevice, OpenAdrDevice, PVAsset
 from bitgaram.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -84,18 +85,32 @@ def _chargers(site: Site) -> list[ChargerConfig]:
     ]
 
 
+def register_map_of(model: str) -> RegisterMap:
+    """A device's register map: ``sunspec:<model ids>`` or a map name/path."""
+    if model.startswith("sunspec:"):
+        try:
+            ids = [int(x) for x in model[len("sunspec:") :].split(",")]
+        except ValueError as exc:
+            raise ConfigError(
+                f"model {model!r}: use sunspec:<id>,<id>, e.g. sunspec:103,123"
+            ) from exc
+        return sunspec_map(layout(ids), model)
+    return load_register_map(model)
+
+
 def _modbus(site: Site, d: ModbusDevice) -> ModbusLinkConfig:
     asset = next(a for a in site.assets if a.id == d.asset)
     cap = asset.capacity_kwh if isinstance(asset, BatteryAsset) else 0.0
     soc_min = asset.soc_min if isinstance(asset, BatteryAsset) else 0.0
     limit = asset.power_kw if isinstance(asset, BatteryAsset) else None
+    rating = d.rating_kw or (asset.kwp if isinstance(asset, PVAsset) else limit)
     return ModbusLinkConfig(
         d.id,
         d.asset,
         d.host,
         d.port,
         d.unit_id,
-        load_register_map(d.model),
+        register_map_of(d.model),
         d.setpoint,
         measured=d.measured,
         soc=d.soc,
@@ -107,6 +122,8 @@ def _modbus(site: Site, d: ModbusDevice) -> ModbusLinkConfig:
         watchdog=d.watchdog,
         renew_s=d.renew_s,
         timeout_s=d.timeout_s,
+        rating_kw=rating,
+        enable=tuple(d.enable.items()),
     )
 
 

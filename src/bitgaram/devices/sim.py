@@ -38,7 +38,14 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from bitgaram.collect.modbus import RegisterMap, decode_value, encode_value, load_register_map
+from bitgaram.collect.modbus import (
+    Register,
+    RegisterMap,
+    decode_value,
+    encode_value,
+    load_register_map,
+)
+from bitgaram.devices.sunspec import SUNS_MARKER, layout, model_length, sunspec_map
 
 
 @dataclass
@@ -220,21 +227,27 @@ Behaviour = Literal["ok", "reject", "ignore"]
 class _SimModbus:
     """A register block whose ``action`` hook runs the device's physics on every access."""
 
-    def __init__(self, model: str, speed: float) -> None:
-        self.map: RegisterMap = load_register_map(model)
+    def __init__(self, model: str | RegisterMap, speed: float) -> None:
+        self.map: RegisterMap = load_register_map(model) if isinstance(model, str) else model
         self.speed = speed
         self.behaviour: Behaviour = "ok"
         self.writes = 0
         self._t = time.monotonic()
         self.words = max(r.end for r in self.map.registers)
 
+    def _exp(self, regs: list[int], r: Register) -> int:
+        if r.scale_factor is None:
+            return 0
+        return int(self._get(regs, r.scale_factor))
+
     def _get(self, regs: list[int], name: str) -> float:
         r = self.map.register(name)
-        return decode_value(regs[r.address : r.end], r, self.map.word_order)
+        return decode_value(regs[r.address : r.end], r, self.map.word_order, self._exp(regs, r))
 
     def _set(self, regs: list[int], name: str, value: float) -> None:
         r = self.map.register(name)
-        regs[r.address : r.end] = encode_value(value, r, self.map.word_order)
+        words = encode_value(value, r, self.map.word_order, self._exp(regs, r))
+        regs[r.address : r.end] = words
 
     def _elapsed_h(self) -> float:
         now = time.monotonic()
@@ -328,6 +341,43 @@ class SimInverter(_SimModbus):
             self.initialised = True
         limit = self._get(regs, "export_limit")
         self._set(regs, "ac_power", min(self.available_kw, limit, self.rated_kw))
+
+
+class SimSunSpecInverter(_SimModbus):
+    """A SunSpec PV inverter: model 103 (output ``W``) and 123 (``WMaxLimPct``, ``WMaxLim_Ena``).
+
+    It produces ``available_kw`` capped at ``WMaxLimPct`` % of its rating while
+    ``WMaxLim_Ena`` is 1; scale factors: ``W_SF`` = 1 (10 W steps), ``WMaxLimPct_SF`` = -1.
+    """
+
+    MODELS = (103, 123)
+
+    def __init__(self, available_kw: float, rated_kw: float, speed: float = 1.0) -> None:
+        self.addresses = layout(list(self.MODELS))
+        super().__init__(sunspec_map(self.addresses, "sim-sunspec"), speed)
+        self.end = max(a + 2 + model_length(m) for m, a in self.addresses.items())
+        self.words = self.end + 2  # the end marker
+        self.available_kw, self.rated_kw = available_kw, rated_kw
+        self.initialised = False
+
+    def _init(self, regs: list[int]) -> None:
+        base = min(self.addresses.values()) - len(SUNS_MARKER)
+        regs[base : base + 2] = list(SUNS_MARKER)
+        for m, a in self.addresses.items():
+            regs[a], regs[a + 1] = m, model_length(m)
+        regs[self.end], regs[self.end + 1] = 0xFFFF, 0
+        self._set(regs, "103.W_SF", 1)
+        self._set(regs, "123.WMaxLimPct_SF", -1)
+        self._set(regs, "123.WMaxLimPct", 100.0)
+        self.initialised = True
+
+    def step(self, regs: list[int], hours: float) -> None:
+        if not self.initialised:
+            self._init(regs)
+        cap = self.rated_kw
+        if self._get(regs, "123.WMaxLim_Ena") == 1:
+            cap = self.rated_kw * self._get(regs, "123.WMaxLimPct") / 100.0
+        self._set(regs, "103.W", 1000.0 * min(self.available_kw, cap))
 
 
 async def start_modbus_server(devices: list[SimDevice], port: int) -> ModbusTcpServer:

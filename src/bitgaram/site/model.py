@@ -260,10 +260,13 @@ class OcppDevice(_DeviceLink):
 class ModbusDevice(_DeviceLink):
     """A PCS or PV inverter written over Modbus TCP.
 
-    ``model`` is a register map (shipped name or path); ``setpoint`` its writable register;
-    ``measured``/``soc`` the registers read back; ``min_kw``/``max_kw`` narrow the map's
-    limits; ``safe_kw`` is written when the plan expires; ``watchdog`` says the device falls
-    back by itself (no renewals).
+    ``model`` is a register map (shipped name or path), or ``sunspec:103,123`` for a SunSpec
+    device holding those models one after the other from register 40000; ``setpoint`` its
+    writable register; ``measured``/``soc`` the registers read back; ``min_kw``/``max_kw``
+    narrow the map's limits; ``safe_kw`` is written when the plan expires; ``watchdog`` says
+    the device falls back by itself (no renewals); ``rating_kw`` is what ``%`` registers refer
+    to (default: the asset's power or kWp); ``enable`` registers are written before each
+    setpoint (``{"123.WMaxLim_Ena" = 1}``).
     """
 
     protocol: Literal["modbus"] = "modbus"
@@ -280,6 +283,8 @@ class ModbusDevice(_DeviceLink):
     watchdog: bool = False
     renew_s: float = Field(default=30.0, gt=0)
     timeout_s: float = Field(default=1.0, gt=0)
+    rating_kw: float | None = Field(default=None, gt=0)
+    enable: dict[str, float] = Field(default_factory=dict)
 
 
 class OpenAdrDevice(_DeviceLink):
