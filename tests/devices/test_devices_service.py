@@ -196,8 +196,12 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     states: dict[str, dict[str, object]] = {}
     got = threading.Event()
     planned: list[object] = []
+    alerts: list[dict[str, object]] = []
 
     def on_msg(c: paho.Client, u: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic.endswith("/alerts"):
+            alerts.append(json.loads(msg.payload))
+            return
         states[msg.topic.split("/")[-2]] = json.loads(msg.payload)
         if "sessions" in states.get("hub", {}) and states["hub"]["sessions"]:
             planned.append(states["hub"]["sessions"])
@@ -207,6 +211,7 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     watcher.on_message = on_msg
     watcher.connect(host, mport)
     watcher.subscribe(f"{prefix}/devpark/+/state", qos=1)
+    watcher.subscribe(f"{prefix}/devpark/alerts", qos=1)
     watcher.loop_start()
 
     async def scenario() -> DeviceService:
@@ -255,6 +260,11 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
         assert pcs.power_kw == pytest.approx(-40.0) or pcs.writes >= 1
         assert cp.limit_kw() == pytest.approx(11.0)
         await session
+        pcs.behaviour = "reject"  # the PCS refuses the next write: an alert, no crash
+        bad = Setpoint("ess", "battery", 10.0, now, now + pd.Timedelta("1min"), Mode.MPC)
+        assert not (await svc.apply(bad)).ok
+        await asyncio.sleep(0.3)
+        pcs.behaviour = "ok"
         await cp.disconnect()
         await svc.stop()
         link.stop()
@@ -263,7 +273,9 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
 
     svc = asyncio.run(scenario())
     watcher.loop_stop()
-    assert all(c.ok for c in svc.confirmations), svc.confirmations
+    assert [c.ok for c in svc.confirmations].count(False) == 1
+    assert alerts and alerts[0]["point"] == "pcs" and alerts[0]["kind"] == "device_fault"
+    assert "rejected" in str(alerts[0]["message"])
     assert svc.rejected == 1
     hub = planned[0]
     assert isinstance(hub, list) and hub[0]["id"] == "cp0.1" and hub[0]["required_kwh"] == 20.0
@@ -274,10 +286,11 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     assert store.count_readings("hub-energy") >= 1
     devices, extra = read_status(tmp_path / "status.json")
     by_id = {d.id: d for d in devices}
-    assert by_id["pcs"].last_setpoint_kw == -40.0 and by_id["cp0"].last_setpoint_kw == 11.0
+    assert by_id["pcs"].last_setpoint_kw == 10.0 and by_id["cp0"].last_setpoint_kw == 11.0
+    assert "rejected" in by_id["pcs"].faults[-1]
     assert not by_id["cp1"].connected
     assert any("retry" in f for f in by_id["devpark"].faults)  # the VTN is not there
-    assert extra["confirmations"] == 3
+    assert extra["confirmations"] == 4
     assert by_id["inv"].last_setpoint_kw == 45.0
     store.close()
 
