@@ -409,3 +409,25 @@ def test_cli_cbl_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ],
     )
     assert r.exit_code != 0 and "UTC offset" in str(r.exception)
+
+
+def test_registry_example_in_the_package_docstring_is_valid() -> None:
+    import tomllib
+
+    import bitgaram.devices
+
+    doc = bitgaram.devices.__doc__ or ""
+    example = doc.split("::", 1)[1]
+    data = tomllib.loads("\n".join(ln[4:] for ln in example.splitlines()))
+    site = parse_site(
+        {
+            "site": {"id": "ex", "name": "Example"},
+            "meters": [{"id": "depot-energy", "kind": "ev_charger", "unit": "kWh"}],
+            "assets": [
+                {"type": "ev_charger", "id": "depot", "chargers": 4, "power_kw": 22},
+                {"type": "battery", "id": "park-ess", "capacity_kwh": 2000, "power_kw": 1000},
+            ],
+            **data,
+        }
+    )
+    assert [d.protocol for d in site.devices] == ["ocpp1.6", "modbus", "openadr2.0b"]

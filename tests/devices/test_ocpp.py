@@ -106,6 +106,7 @@ def test_malformed_messages_answered_and_others_undisturbed(
 ) -> None:
     async def scenario() -> None:
         cs, url, _ = await _system(2)
+        cs.boot_wait_s = 60.0  # the raw connection below never boots: no profile interleaved
         good = SimCharger("cp1", url, 22.0)
         await good.connect()
         async with websockets.connect(f"{url}/cp0", subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
@@ -144,3 +145,17 @@ def test_fleet_default_plans_unknown_tags() -> None:
     t = pd.Timestamp("2026-03-08 09:00", tz="America/Los_Angeles")  # the DST day
     vehicle, dep, need, _ = fleet.plan_for("x", t) or ("", t, 0.0, 0.0)
     assert vehicle == "x" and need == 20 and dep - t == pd.Timedelta(hours=8)
+
+
+def test_charger_that_never_boots_still_gets_the_default_profile() -> None:
+    async def scenario() -> None:
+        cs, url, _ = await _system(2)
+        cs.boot_wait_s = 0.2
+        cp = SimCharger("cp1", url, 22.0)
+        await cp.connect(boot=False)  # e.g. the central system restarted under it
+        await asyncio.sleep(0.6)
+        assert cp.limit_kw() == pytest.approx(7.0)
+        await cp.disconnect()
+        await cs.stop()
+
+    asyncio.run(scenario())

@@ -160,6 +160,7 @@ class _ChargePointLink(ChargePoint):  # type: ignore[misc]
     def __init__(self, cp_id: str, connection: ServerConnection, cs: CentralSystem) -> None:
         super().__init__(cp_id, connection, response_timeout=cs.response_timeout_s)
         self.cs = cs
+        self.booted = False
 
     async def route_message(self, raw_msg: str) -> None:  # type: ignore[override]
         t0 = time.perf_counter()
@@ -179,6 +180,7 @@ class _ChargePointLink(ChargePoint):  # type: ignore[misc]
 
     @after(Action.boot_notification)
     async def after_boot(self, **_: Any) -> None:
+        self.booted = True
         self.cs.booted.add(self.id)
         await self.cs.configure(self.id)
 
@@ -254,6 +256,8 @@ class CentralSystem:
         self.heartbeat_s = heartbeat_s
         self.response_timeout_s = response_timeout_s
         self.on_meter = on_meter
+        #: How long a new connection may take to boot before it is configured anyway [s].
+        self.boot_wait_s = 2.0
         self.status = {c.id: DeviceStatus(c.id, "ocpp1.6") for c in chargers}
         self.sessions: dict[str, OcppSession] = {}
         self.finished: list[OcppSession] = []
@@ -298,8 +302,11 @@ class CentralSystem:
         self.links[cp_id] = link
         st = self.status[cp_id]
         st.connected, st.last_seen = True, time.time()
-        if cp_id in self.booted:  # a reconnection without a new boot: configure at once
-            self._spawn(self.configure(cp_id))
+        # A charger that does not boot again (a reconnection, or a central system restarted
+        # under it) still gets its default profile: at once if it booted here before, else
+        # after ``boot_wait_s`` without a BootNotification.
+        wait = 0.0 if cp_id in self.booted else self.boot_wait_s
+        self._spawn(self._configure_unless_booting(link, wait))
         try:
             await link.start()
         except ConnectionClosed:
@@ -309,6 +316,11 @@ class CentralSystem:
                 del self.links[cp_id]
                 st.connected = False
                 st.fault("disconnected")
+
+    async def _configure_unless_booting(self, link: _ChargePointLink, wait_s: float) -> None:
+        await asyncio.sleep(wait_s)
+        if not link.booted and self.links.get(link.id) is link:
+            await self.configure(link.id)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
