@@ -153,6 +153,13 @@ def test_vtn_gone_events_stay_in_force_and_ven_reregisters() -> None:
         await asyncio.sleep(1.0)  # the VEN polls a dead VTN meanwhile
         now = pd.Timestamp.now(tz="UTC")
         assert ven.caps(pd.DatetimeIndex([now.floor("min")]), 60)[0] == 500.0
+        back = Vtn(port)  # the VTN returns: the polling VEN gets its new events
+        await back.server.run_async()
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+        back.event("dr-3", later, 30, "LOAD_CONTROL", "x-loadControlCapacity", 700.0)
+        await _until(lambda: "dr-3" in back.opts)
+        assert ven.events["dr-3#0"].target_kw == 700.0 and "dr-2#0" in ven.events
+        await back.server.stop()
         await ven.stop()
         # A VEN started while the VTN is down retries until it comes back.
         ven2 = Ven(f"http://127.0.0.1:{port}/OpenADR2/Simple/2.0b", "park2", retry_s=0.2)
