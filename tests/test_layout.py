@@ -43,10 +43,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("collect", "forecast"),  # ingest; predict
     ("optimize",),  # decide
     ("simulate", "peak"),  # replay decisions; watch demand
-    ("control",),  # act on equipment
+    ("control",),  # the control loop
+    ("devices",),  # act on equipment: OCPP, Modbus, OpenADR
     ("verify", "report", "synth", "web"),  # savings, reports, synthetic parks, static pages
     ("fleet",),  # many sites at once
     ("api",),  # the web API
+    ("service",),  # everything under one supervisor
     ("cli",),  # the command line
 )
 

@@ -43,6 +43,7 @@ def _register() -> None:
     from bitgaram.cli import collect as _collect  # noqa: F401
     from bitgaram.cli import control as _control  # noqa: F401
     from bitgaram.cli import demo as _demo  # noqa: F401
+    from bitgaram.cli import devices as _devices  # noqa: F401
     from bitgaram.cli import fleet as _fleet  # noqa: F401
     from bitgaram.cli import forecast as _forecast  # noqa: F401
     from bitgaram.cli import importing as _importing  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import typer
@@ -18,6 +19,7 @@ from bitgaram.control.loop import ControlLoop, LoopConfig
 from bitgaram.control.mqtt_link import MqttLink
 from bitgaram.control.planner import ParkPlanner, site_battery
 from bitgaram.control.replay import firm_from_store, replay
+from bitgaram.devices.openadr_ven import CappedPlanner, DrCaps
 from bitgaram.errors import ConfigError
 from bitgaram.peak import PeakWatch
 from bitgaram.peak.watch import metered_by
@@ -86,6 +88,14 @@ def replay_cmd(
     )
 
 
+def _on_state(
+    live: LiveController, dr_caps: DrCaps | None, asset: str, data: dict[str, Any]
+) -> None:
+    if asset == "dr" and dr_caps is not None:
+        dr_caps.on_state(data)
+    live.on_state(asset, data)
+
+
 @control_app.command("run")
 def run_cmd(
     site_file: Path = typer.Option(..., "--site", help="Site file (TOML)."),
@@ -95,9 +105,13 @@ def run_cmd(
     store_url: str | None = typer.Option(None, "--store", help="Store for the timeline."),
     interval: float = typer.Option(900.0, help="Control interval [s]."),
     ticks: int | None = typer.Option(None, help="Stop after this many ticks."),
+    dr: bool = typer.Option(
+        False, help="Cap the import in DR events (the `devices run` VEN's dr/state messages)."
+    ),
 ) -> None:
     """Run the live loop: readings in, alerts and setpoints out on MQTT."""
     site = load_site(site_file)
+    dr_caps = DrCaps() if dr else None
     store = open_store(store_url)
     try:
         bat = site_battery(site, interval / 3600.0)
@@ -107,7 +121,7 @@ def run_cmd(
             port,
             site.site.id,
             lambda m, ts, v, now: holder["c"].on_reading(m, ts, v, now),
-            lambda a, d: holder["c"].on_state(a, d),
+            lambda a, d: _on_state(holder["c"], dr_caps, a, d),
         )
         loop = ControlLoop(
             PeakWatch(
@@ -115,7 +129,9 @@ def run_cmd(
                 targets={"park": target_kw},
                 metered=metered_by(_tariff(site), site.site.timezone),
             ),
-            ParkPlanner(site, _tariff(site), interval_s=interval),
+            ParkPlanner(site, _tariff(site), interval_s=interval)
+            if dr_caps is None
+            else CappedPlanner(site, _tariff(site), interval_s=interval, caps=dr_caps.caps),
             link.publish,
             StoreJournal(store),
             (bat[0],) if bat else (),

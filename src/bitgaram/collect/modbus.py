@@ -84,6 +84,14 @@ class Register:
         A level averaged per interval, or a cumulative energy differenced.
     table : {"holding", "input"}
         Holding registers (function 3) or input registers (function 4).
+    access : {"r", "rw"}
+        ``rw``: a setpoint the device accepts (holding registers only; the write path of
+        :mod:`bitgaram.devices.modbus_write`).
+    min_value, max_value : float or None
+        Limits of a writable value [unit]; writes are clamped to them.
+    scale_factor : str or None
+        Register holding a power-of-ten exponent applied on top of ``scale`` (SunSpec
+        ``sunssf``): value = raw x scale x 10 ** factor.
     """
 
     name: str
@@ -93,6 +101,10 @@ class Register:
     unit: str = ""
     kind: Literal["instant", "counter"] = "instant"
     table: Literal["holding", "input"] = "holding"
+    access: Literal["r", "rw"] = "r"
+    min_value: float | None = None
+    max_value: float | None = None
+    scale_factor: str | None = None
 
     @property
     def end(self) -> int:
@@ -127,6 +139,10 @@ def _register(row: dict[str, Any], where: str) -> Register:
         address = int(row["address"])
         if not 0 <= address <= 65535:
             raise ValueError(f"address {address} outside 0..65535")
+        access = str(row.get("access") or "r")
+        if access not in ("r", "rw") or (access == "rw" and table != "holding"):
+            raise ValueError("access must be r or rw, and rw only on holding registers")
+        lo, hi = row.get("min"), row.get("max")
         return Register(
             name=str(row["name"]),
             address=address,
@@ -135,6 +151,10 @@ def _register(row: dict[str, Any], where: str) -> Register:
             unit=str(row.get("unit") or ""),
             kind=kind,  # type: ignore[arg-type]
             table=table,  # type: ignore[arg-type]
+            access=access,  # type: ignore[arg-type]
+            min_value=None if lo in (None, "") else float(lo),  # type: ignore[arg-type]
+            max_value=None if hi in (None, "") else float(hi),  # type: ignore[arg-type]
+            scale_factor=str(row["scale_factor"]) if row.get("scale_factor") else None,
         )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"{where}: bad register {row.get('name', '?')!r}: {exc}") from exc
@@ -220,8 +240,12 @@ def load_register_map(name_or_path: str | Path) -> RegisterMap:
     raise ConfigError(f"no register map {name_or_path!r}; shipped: {', '.join(names)}")
 
 
-def decode_value(words: list[int], reg: Register, word_order: str = "big") -> float:
+def decode_value(
+    words: list[int], reg: Register, word_order: str = "big", exponent: int = 0
+) -> float:
     """Scaled value of one register from its 16-bit words (pure).
+
+    ``exponent`` is the value of the register's ``scale_factor`` register, if it has one.
 
     Examples
     --------
@@ -235,7 +259,29 @@ def decode_value(words: list[int], reg: Register, word_order: str = "big") -> fl
     dtype = AsyncModbusTcpClient.DATATYPE[reg.type.name]
     raw = AsyncModbusTcpClient.convert_from_registers(words, dtype, word_order=word_order)  # type: ignore[arg-type]
     assert isinstance(raw, int | float)
-    return float(raw) * reg.scale if reg.scale != 1.0 else float(raw)
+    scale = reg.scale * 10.0**exponent if exponent else reg.scale
+    return float(raw) * scale if scale != 1.0 else float(raw)
+
+
+def encode_value(
+    value: float, reg: Register, word_order: str = "big", exponent: int = 0
+) -> list[int]:
+    """16-bit words of an engineering value for a register (pure; the inverse of decode).
+
+    Integer types are rounded to the nearest step of ``scale`` (x 10 ** ``exponent``).
+
+    Examples
+    --------
+    >>> encode_value(-12.5, Register("p", 0, RegisterType.INT32, scale=0.1))
+    [65535, 65411]
+    """
+    dtype = AsyncModbusTcpClient.DATATYPE[reg.type.name]
+    scale = reg.scale * 10.0**exponent if exponent else reg.scale
+    raw: float | int = value / scale
+    if not reg.type.name.startswith("FLOAT"):
+        raw = round(value / scale)
+    words = AsyncModbusTcpClient.convert_to_registers(raw, dtype, word_order=word_order)  # type: ignore[arg-type]
+    return list(words)
 
 
 def read_blocks(registers: list[Register]) -> list[tuple[str, int, int]]:
@@ -390,7 +436,9 @@ class ModbusPoller:
             # within one and a half polling intervals.
             agg = IntervalAggregator(meter.resolution_seconds, reg.kind, 1.5 * interval_s)
             self.feeds.append(_Feed(reg, meter_id, reg.unit or str(meter.unit), agg))
-        self.blocks = read_blocks([f.register for f in self.feeds])
+        factors = {f.register.scale_factor for f in self.feeds if f.register.scale_factor}
+        self.factors = [register_map.register(name) for name in sorted(factors)]
+        self.blocks = read_blocks([f.register for f in self.feeds] + self.factors)
         self.polls = 0
         self.failures = 0
         self.last_ok: float | None = None
@@ -460,12 +508,14 @@ class ModbusPoller:
                 raise ModbusException(f"device {self.device_id} answered {rr}")
             for i, word in enumerate(rr.registers):
                 words[(table, start + i)] = word
+
+        def value(reg: Register, exponent: int = 0) -> float:
+            raw = [words[(reg.table, a)] for a in range(reg.address, reg.end)]
+            return decode_value(raw, reg, self.map.word_order, exponent)
+
+        exps = {r.name: int(value(r)) for r in self.factors}
         return {
-            f.register.name: decode_value(
-                [words[(f.register.table, a)] for a in range(f.register.address, f.register.end)],
-                f.register,
-                self.map.word_order,
-            )
+            f.register.name: value(f.register, exps.get(f.register.scale_factor or "", 0))
             for f in self.feeds
         }
 

@@ -90,8 +90,9 @@ class ParkInputs:
         Boolean (H,): steps whose demand counts for the demand charge.
     demand : DemandChargeSlope or None
         Demand charge of the month as a function of its peak; None = no demand term.
-    limit_kw : float or None
-        Connection limit [kW].
+    limit_kw : float, numpy.ndarray or None
+        Import limit [kW]: the connection limit, or one value per step (H,) where
+        demand-response caps lower it for some steps (``inf``: no limit that step).
     battery : BatteryParams or None
         Shared ESS (fleet), ``step_hours`` equal to the park's.
     battery_soc_kwh : numpy.ndarray or None
@@ -113,7 +114,7 @@ class ParkInputs:
     carbon: np.ndarray
     metered: np.ndarray
     demand: DemandChargeSlope | None = None
-    limit_kw: float | None = None
+    limit_kw: float | np.ndarray | None = None
     battery: BatteryParams | None = None
     battery_soc_kwh: np.ndarray | None = None
     vehicles: tuple[tuple[Vehicle, float], ...] = ()

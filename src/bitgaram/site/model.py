@@ -242,6 +242,86 @@ Asset = Annotated[
 ]
 
 
+class _DeviceLink(_Model):
+    id: Annotated[str, Field(pattern=_ID_PATTERN)]
+    asset: str
+
+
+class OcppDevice(_DeviceLink):
+    """An EV charger reached over OCPP 1.6J (it connects to the central system).
+
+    ``charge_point_id`` is the last path segment of its websocket URL (default: ``id``);
+    ``safe_kw`` is the rate of the default profile it keeps when the link is lost [kW].
+    """
+
+    protocol: Literal["ocpp1.6"] = "ocpp1.6"
+    charge_point_id: str | None = None
+    max_kw: float = Field(gt=0)
+    safe_kw: float = Field(ge=0)
+    meter: str | None = None
+
+    @model_validator(mode="after")
+    def _safe_within_max(self) -> OcppDevice:
+        if self.safe_kw > self.max_kw:
+            raise ValueError("safe_kw must not exceed max_kw")
+        return self
+
+
+class ModbusDevice(_DeviceLink):
+    """A PCS or PV inverter written over Modbus TCP.
+
+    ``model`` is a register map (shipped name or path), or ``sunspec:103,123`` for a SunSpec
+    device holding those models one after the other from register 40000; ``setpoint`` its
+    writable register; ``measured``/``soc`` the registers read back; ``min_kw``/``max_kw``
+    narrow the map's limits; ``safe_kw`` is written when the plan expires; ``watchdog`` says
+    the device falls back by itself (no renewals); ``rating_kw`` is what ``%`` registers refer
+    to (default: the asset's power or kWp); ``enable`` registers are written before each
+    setpoint (``{"123.WMaxLim_Ena" = 1}``).
+    """
+
+    protocol: Literal["modbus"] = "modbus"
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=0, le=247)
+    model: str
+    setpoint: str
+    measured: str | None = None
+    soc: str | None = None
+    min_kw: float | None = None
+    max_kw: float | None = None
+    safe_kw: float = 0.0
+    watchdog: bool = False
+    renew_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=1.0, gt=0)
+    rating_kw: float | None = Field(default=None, gt=0)
+    enable: dict[str, float] = Field(default_factory=dict)
+
+
+class OpenAdrDevice(_DeviceLink):
+    """The park's OpenADR 2.0b VEN and the VTN it registers with (``asset``: ``park``).
+
+    ``level_caps_kw`` maps SIMPLE signal levels to import caps [kW].
+    """
+
+    protocol: Literal["openadr2.0b"] = "openadr2.0b"
+    vtn_url: str
+    ven_name: str
+    min_notice_s: float = Field(default=0.0, ge=0)
+    min_target_kw: float = Field(default=0.0, ge=0)
+    level_caps_kw: dict[int, float] = Field(default_factory=dict)
+    report_s: float = Field(default=60.0, gt=0)
+
+
+Device = Annotated[OcppDevice | ModbusDevice | OpenAdrDevice, Field(discriminator="protocol")]
+
+#: Asset types each protocol can drive (``park``: the whole site, for the VEN).
+_DEVICE_ASSETS = {
+    "ocpp1.6": ("ev_charger",),
+    "modbus": ("battery", "pv"),
+    "openadr2.0b": ("park",),
+}
+
+
 class SiteInfo(_Model):
     """The park itself."""
 
@@ -396,6 +476,26 @@ class Site(_Model):
     tenants: tuple[Tenant, ...] = ()
     meters: tuple[Meter, ...] = ()
     assets: tuple[Asset, ...] = ()
+    devices: tuple[Device, ...] = ()
+
+    @model_validator(mode="after")
+    def _device_links(self) -> Site:
+        _unique([d.id for d in self.devices], "devices")
+        kinds: dict[str, str] = {a.id: a.type for a in self.assets}
+        kinds["park"] = "park"
+        meters = {m.id for m in self.meters}
+        for i, dev in enumerate(self.devices):
+            if isinstance(dev, OcppDevice) and dev.meter is not None and dev.meter not in meters:
+                raise ValueError(f"devices[{i}].meter: unknown meter {dev.meter!r}")
+            kind = kinds.get(dev.asset)
+            if kind is None:
+                raise ValueError(f"devices[{i}].asset: unknown asset {dev.asset!r}")
+            if kind not in _DEVICE_ASSETS[dev.protocol]:
+                raise ValueError(
+                    f"devices[{i}].asset: {dev.protocol} cannot drive a {kind} asset "
+                    f"({dev.asset!r}); it drives {', '.join(_DEVICE_ASSETS[dev.protocol])}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:

@@ -1,0 +1,331 @@
+"""Customer baseline load (CBL) of demand-response events: the KPX rules, pure functions.
+
+A CBL is "the consumption the participant would have had had it not reduced its load",
+estimated interval by interval from recent comparable days. The methods of the Korean
+demand-resource market (``shared/reference/kpx_dr.md``; every rule is a parameter here,
+check them against the current market rules before settling money):
+
+- **Mid(6/10)**: the 10 days before the event day, without Saturdays, Sundays and public
+  holidays; for each interval of the day drop the 2 highest and the 2 lowest days and
+  average the remaining 6.
+- **Max(4/5)**: the last 5 such days; for each interval drop the lowest day and average the
+  remaining 4.
+- **High(X/Y)**: a configurable "highest X of the last Y days" (drop the lowest Y - X).
+
+Day selection (:func:`select_days`) goes back from the day before the event over days of the
+same kind (working days for a working-day event, days off for a day off), skipping
+caller-excluded days (e.g. earlier event days) and *unusual* days: a day whose average is
+below ``low_ratio`` (75 %) of the reference average, or above ``high_ratio`` (125 %, for
+factories) when set. The reference average is the mean over the first ``days`` candidates;
+the look-back extends to ``lookback_factor`` (2) x ``days`` candidates to find enough days.
+
+Inputs are energy series [kWh per interval] with a tz-aware DatetimeIndex of interval starts;
+days are local days of ``timezone``. Nothing here reads files or clocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from bitgaram.errors import DataError
+
+#: Unusual-day thresholds of the KPX rules: a day below 75 % of the reference average is
+#: dropped (a shutdown, a strike); for factories a day above 125 % is dropped too.
+LOW_RATIO = 0.75
+HIGH_RATIO_FACTORY = 1.25
+
+
+@dataclass(frozen=True)
+class CblMethod:
+    """How a CBL is formed.
+
+    Attributes
+    ----------
+    name : str
+        Label in reports (``Mid(6/10)``).
+    days : int
+        Days in the window (Y).
+    drop_high, drop_low : int
+        Days dropped per interval from the top and from the bottom.
+    low_ratio : float
+        Days whose average is below this share of the reference average are unusual [-].
+    high_ratio : float or None
+        Days above this share are unusual too (factories); None: no upper test.
+    lookback_factor : int
+        How far back to look for enough usual days, in windows.
+    """
+
+    name: str
+    days: int
+    drop_high: int
+    drop_low: int
+    low_ratio: float = LOW_RATIO
+    high_ratio: float | None = HIGH_RATIO_FACTORY
+    lookback_factor: int = 2
+
+    def __post_init__(self) -> None:
+        if self.days < 1 or self.drop_high < 0 or self.drop_low < 0:
+            raise DataError(f"CBL method {self.name}: days must be >= 1 and drops >= 0")
+        if self.drop_high + self.drop_low >= self.days:
+            raise DataError(f"CBL method {self.name}: drops leave no day to average")
+
+    @property
+    def kept(self) -> int:
+        """Days averaged per interval."""
+        return self.days - self.drop_high - self.drop_low
+
+
+#: KPX Mid(6/10).
+MID_6_10 = CblMethod("Mid(6/10)", days=10, drop_high=2, drop_low=2)
+#: KPX Max(4/5).
+MAX_4_5 = CblMethod("Max(4/5)", days=5, drop_high=0, drop_low=1)
+
+
+def high_x_of_y(x: int, y: int, **rules: float | None) -> CblMethod:
+    """The "highest ``x`` of the last ``y`` days" method.
+
+    Examples
+    --------
+    >>> high_x_of_y(5, 10).drop_low
+    5
+    """
+    return CblMethod(f"High({x}/{y})", days=y, drop_high=0, drop_low=y - x, **rules)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class CblResult:
+    """The baseline of one event for one member (tenant or park) by one method.
+
+    Attributes
+    ----------
+    method : str
+    days : tuple of datetime.date
+        Days the CBL is built from, newest first.
+    skipped : dict
+        Day -> why it was not used (``day off``, ``holiday``, ``excluded``, ``unusual``).
+    baseline_kwh : pandas.Series
+        CBL per event interval [kWh].
+    metered_kwh : pandas.Series
+        Metered energy per event interval [kWh].
+    """
+
+    method: str
+    days: tuple[date, ...]
+    skipped: dict[date, str]
+    baseline_kwh: pd.Series
+    metered_kwh: pd.Series
+
+    @property
+    def reduction_kwh(self) -> float:
+        """CBL - metered over the event [kWh] (negative: consumed more than the baseline)."""
+        return float(self.baseline_kwh.sum() - self.metered_kwh.sum())
+
+
+def _local_days(energy: pd.Series, timezone: str) -> pd.DataFrame:
+    """Days x interval-of-day matrix of a series (local days)."""
+    if not isinstance(energy.index, pd.DatetimeIndex) or energy.index.tz is None:
+        raise DataError("CBL input needs a tz-aware DatetimeIndex of interval starts")
+    local = energy.index.tz_convert(timezone)
+    slot = (local - local.normalize()).total_seconds().astype(int)
+    frame = pd.DataFrame({"day": local.date, "slot": slot, "v": energy.to_numpy(dtype=float)})
+    return frame.pivot_table(index="day", columns="slot", values="v", aggfunc="sum")
+
+
+def select_days(
+    daily_mean: Mapping[date, float],
+    event_day: date,
+    method: CblMethod,
+    holidays: Collection[date] = (),
+    excluded: Collection[date] = (),
+) -> tuple[tuple[date, ...], dict[date, str]]:
+    """Pick the days of a CBL (pure).
+
+    Parameters
+    ----------
+    daily_mean : mapping
+        Local day -> mean energy per interval of that day [kWh]; days absent have no data.
+    event_day : datetime.date
+        The event's local day.
+    method : CblMethod
+    holidays : collection of datetime.date
+        Public holidays.
+    excluded : collection of datetime.date
+        Days to leave out (earlier events, outages).
+
+    Returns
+    -------
+    (days, skipped)
+        The days used, newest first, and each skipped day with its reason.
+
+    Examples
+    --------
+    >>> mean = {date(2026, 7, d): 10.0 for d in range(1, 31)}
+    >>> days, why = select_days(mean, date(2026, 7, 20), MAX_4_5)  # a Monday
+    >>> [d.day for d in days], why[date(2026, 7, 19)]
+    ([17, 16, 15, 14, 13], 'day off')
+    """
+    hol = set(holidays)
+    exc = set(excluded)
+
+    def off(d: date) -> bool:
+        return d.weekday() >= 5 or d in hol
+
+    event_off = off(event_day)
+    skipped: dict[date, str] = {}
+    candidates: list[date] = []
+    d = event_day
+    earliest = min(daily_mean, default=event_day)
+    while len(candidates) < method.days * method.lookback_factor and d > earliest:
+        d -= timedelta(days=1)
+        if off(d) != event_off:
+            skipped[d] = "holiday" if d in hol else ("day off" if not event_off else "working day")
+        elif d in exc:
+            skipped[d] = "excluded"
+        elif d not in daily_mean or not np.isfinite(daily_mean[d]):
+            skipped[d] = "no data"
+        else:
+            candidates.append(d)
+    if not candidates:
+        raise DataError(f"CBL {method.name}: no usable day before {event_day}")
+    reference = float(np.mean([daily_mean[c] for c in candidates[: method.days]]))
+    days: list[date] = []
+    for c in candidates:
+        ratio = daily_mean[c] / reference if reference > 0 else 1.0
+        high = method.high_ratio is not None and ratio > method.high_ratio
+        if ratio < method.low_ratio or high:
+            skipped[c] = "unusual"
+        elif len(days) < method.days:
+            days.append(c)
+    if len(days) <= method.drop_high + method.drop_low:
+        raise DataError(
+            f"CBL {method.name}: only {len(days)} usable days before {event_day}, "
+            f"need more than {method.drop_high + method.drop_low}"
+        )
+    return tuple(days), skipped
+
+
+def trimmed_mean(matrix: np.ndarray, drop_high: int, drop_low: int) -> np.ndarray:
+    """Per column: drop the ``drop_high`` largest and ``drop_low`` smallest rows, average the rest.
+
+    Examples
+    --------
+    >>> trimmed_mean(np.array([[1.0], [5.0], [3.0], [4.0], [2.0]]), 0, 1)
+    array([3.5])
+    """
+    ordered = np.sort(matrix, axis=0)
+    n = ordered.shape[0]
+    lo, hi = drop_low, n - drop_high
+    return np.asarray(ordered[lo:hi].mean(axis=0), dtype=float)
+
+
+def cbl(
+    energy: pd.Series,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    method: CblMethod,
+    timezone: str,
+    holidays: Collection[date] = (),
+    excluded: Collection[date] = (),
+) -> CblResult:
+    """The CBL of one member for an event ``[start, end)`` and its metered energy.
+
+    Parameters
+    ----------
+    energy : pandas.Series
+        Energy per interval [kWh], tz-aware interval starts, covering the look-back and the
+        event.
+    start, end : pandas.Timestamp
+        The event (tz-aware), within one local day.
+    method : CblMethod
+    timezone : str
+        Local time zone of the days.
+    holidays, excluded : collection of datetime.date
+        See :func:`select_days`.
+
+    Returns
+    -------
+    CblResult
+
+    Raises
+    ------
+    DataError
+        Without enough usable days, or when the event is not covered by the data.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise DataError("event start and end must be tz-aware")
+    matrix = _local_days(energy, timezone)
+    event_day = start.tz_convert(timezone).date()
+    means = matrix.mean(axis=1, skipna=False)
+    daily: dict[date, float] = {
+        d: float(v) for d, v in zip(matrix.index, means.to_numpy(), strict=True) if d != event_day
+    }
+    days, skipped = select_days(daily, event_day, method, holidays, excluded)
+    rows = matrix.loc[list(days)].to_numpy(dtype=float)
+    profile = pd.Series(trimmed_mean(rows, method.drop_high, method.drop_low), matrix.columns)
+    metered = energy[(energy.index >= start) & (energy.index < end)]
+    if metered.empty:
+        raise DataError(f"no metered energy in the event {start} - {end}")
+    local = pd.DatetimeIndex(metered.index).tz_convert(timezone)
+    slots = (local - local.normalize()).total_seconds().astype(int)
+    baseline = pd.Series(profile.reindex(slots).to_numpy(), metered.index)
+    return CblResult(method.name, days, skipped, baseline, metered.astype(float))
+
+
+def cbl_report(
+    energy: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    methods: Collection[CblMethod],
+    timezone: str,
+    holidays: Collection[date] = (),
+    excluded: Collection[date] = (),
+    park: str = "park",
+    park_energy: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Event performance per member and method: one row each.
+
+    Parameters
+    ----------
+    energy : pandas.DataFrame
+        Energy per interval [kWh], one column per tenant; the park is their sum.
+    start, end, timezone, holidays, excluded
+        See :func:`cbl`.
+    methods : collection of CblMethod
+    park : str
+        Name of the park row.
+    park_energy : pandas.Series, optional
+        The park's metered import [kWh per interval] when it is not the tenants' sum (shared
+        assets behind the park meter, such as the ESS).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``member, method, days, baseline_kwh, metered_kwh, reduction_kwh,
+        baseline_kw, metered_kw`` (the kW columns: mean power over the event).
+    """
+    members = {str(c): energy[c] for c in energy.columns}
+    members[park] = energy.sum(axis=1, min_count=1) if park_energy is None else park_energy
+    hours = (end - start).total_seconds() / 3600.0
+    rows = []
+    for name, series in members.items():
+        for m in methods:
+            r = cbl(series.dropna(), start, end, m, timezone, holidays, excluded)
+            base, met = float(r.baseline_kwh.sum()), float(r.metered_kwh.sum())
+            rows.append(
+                {
+                    "member": name,
+                    "method": m.name,
+                    "days": len(r.days),
+                    "baseline_kwh": base,
+                    "metered_kwh": met,
+                    "reduction_kwh": base - met,
+                    "baseline_kw": base / hours,
+                    "metered_kw": met / hours,
+                }
+            )
+    return pd.DataFrame(rows)
