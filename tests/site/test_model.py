@@ -69,13 +69,13 @@ def test_only_kwh_is_summed() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "path"),
     [
-        ('unit = "kWh"', 'unit = "MWh"', "meters.0.unit"),
-        ('resolution = "15min"', 'resolution = "often"', "meters.0.resolution"),
-        ("capacity_kwh = 500", "capacity_kwh = -5", "assets.0.battery.capacity_kwh"),
+        ('unit = "kWh"', 'unit = "MWh"', "meters[0].unit"),
+        ('resolution = "15min"', 'resolution = "often"', "meters[0].resolution"),
+        ("capacity_kwh = 500", "capacity_kwh = -5", "assets[0].battery.capacity_kwh"),
         ('timezone = "Asia/Seoul"', 'timezone = "Mars/Olympus"', "site.timezone"),
         ("latitude = 35.22", "latitude = 135.22", "site.latitude"),
-        ('kind = "pv"', 'kind = "solar"', "meters.1.kind"),
-        ('name = "ACME Motors"', 'name = "ACME Motors"\ncolour = "red"', "tenants.0.colour"),
+        ('kind = "pv"', 'kind = "solar"', "meters[1].kind"),
+        ('name = "ACME Motors"', 'name = "ACME Motors"\ncolour = "red"', "tenants[0].colour"),
     ],
 )
 def test_bad_field_is_named_with_file_and_path(

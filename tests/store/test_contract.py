@@ -14,6 +14,7 @@ import pytest
 from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site, parse_site
 from bitgaram.store import Store, WriteReport, open_store
+from bitgaram.store.base import ALERT_COLUMNS, SETPOINT_COLUMNS, AlertRecord, SetpointRecord
 from bitgaram.store.sql import SqlStore
 
 T0 = pd.Timestamp("2022-03-26 22:00", tz="UTC")
@@ -461,3 +462,160 @@ def test_time_major_batch_is_accepted_whole(store: Store) -> None:
     assert store.write_readings(batch) == WriteReport(inserted=8)
     assert list(stored(store, "a").values()) == [1.0, 2.0, 3.0, 4.0]
     assert store.write_readings(batch.iloc[::-1]) == WriteReport(unchanged=8)
+
+
+# -- views: Arrow reads, where data ends, database-built JSON ---------------------------
+
+
+def test_arrow_reads_equal_frame_reads(store: Store, site: Site) -> None:
+    store.save_site(site)
+    store.write_readings(frame("acme-load", [1.0, 2.0, 3.0, 4.0, 5.0]))
+    store.write_readings(frame("bolt-load", [0.5] * 8))
+    store.write_readings(frame("acme-pv", [10.0, 20.0, 30.0, 40.0]))
+    for resolution in ("raw", "15min", "1h"):
+        for ids in (["acme-load"], ["acme-load", "acme-pv"], None):
+            table = store.read_readings_arrow(ids, resolution=resolution)
+            expected = store.read_readings(ids, resolution=resolution)
+            assert table.column_names == ["meter_id", "ts", "value"]
+            assert str(table.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+            assert table.column("meter_id").to_pylist() == expected["meter_id"].tolist()
+            assert table.column("ts").to_pylist() == expected["ts"].tolist()
+            assert table.column("value").to_pylist() == expected["value"].tolist()
+    totals = store.tenant_totals_arrow("load", resolution="1h")
+    expected = store.tenant_totals("load", resolution="1h")
+    assert totals.column_names == ["tenant_id", "ts", "value"]
+    assert totals.column("tenant_id").to_pylist() == ["acme", "acme", "bolt", "bolt"]
+    assert totals.column("value").to_pylist() == expected["value"].tolist() == [10.0, 5.0, 2.0, 2.0]
+
+
+def test_forecast_arrow_read_keeps_the_latest_issue(store: Store) -> None:
+    issued = [T0 - pd.Timedelta(hours=2), T0 - pd.Timedelta(hours=1)]
+    rows = [
+        {"meter_id": "m", "issued_at": i, "ts": T0, "horizon": 1, "quantile": 0.5, "value": v}
+        for i, v in zip(issued, [1.0, 2.0], strict=True)
+    ]
+    store.write_forecasts(pd.DataFrame(rows).assign(model="gbm"))
+    table = store.read_forecasts_arrow(["m"])
+    assert table.column_names == ["meter_id", "ts", "quantile", "value"]
+    assert table.column("value").to_pylist() == [2.0]
+    assert table.column("ts").to_pylist() == [T0]
+    assert store.read_forecasts_arrow(["other"]).num_rows == 0
+
+
+def test_latest_ts_is_the_newest_interval_start(store: Store) -> None:
+    assert store.latest_ts() is None
+    assert store.latest_ts(["acme-load"]) is None
+    store.write_readings(frame("acme-load", [1.0, 2.0, 3.0]))
+    store.write_readings(frame("bolt-load", [1.0]))
+    newest = T0 + pd.Timedelta(minutes=30)
+    assert store.latest_ts(["acme-load"]) == newest
+    assert store.latest_ts(["bolt-load", "nope"]) == T0
+    assert store.latest_ts() == newest
+    assert str(store.latest_ts(["bolt-load"]).tz) == "UTC"  # type: ignore[union-attr]
+
+
+def test_readings_page_json_is_the_python_page_or_none(store: Store, site: Site) -> None:
+    store.save_site(site)
+    store.write_readings(frame("acme-load", [1.0, 0.1, 1e16, 2.5]))
+    page = store.readings_page_json("acme-load", None, None, "raw", 2, 1)
+    if page is None:  # the backend lets the caller format (PostgreSQL's float text differs)
+        return
+    total, items = page
+    assert total == 4
+    ts = [f"{(T0 + pd.Timedelta(minutes=15 * i)):%Y-%m-%dT%H:%M:%S}Z" for i in (1, 2)]
+    assert items == f'{{"ts":"{ts[0]}","value":0.1}},{{"ts":"{ts[1]}","value":1e+16}}'
+
+
+def test_data_version_changes_with_every_write_or_is_unknown(store: Store, site: Site) -> None:
+    before = store.data_version
+    store.save_site(site)
+    store.write_readings(frame("acme-load", [1.0]))
+    after = store.data_version
+    assert (before is None and after is None) or before != after
+
+
+# -- the control loop's timeline ---------------------------------------------------------
+
+
+def _setpoint(asset: str, issued: int, start: int, power: float) -> SetpointRecord:
+    at = T0.to_pydatetime()
+    return SetpointRecord(
+        site_id="park",
+        issued_at=at + pd.Timedelta(minutes=issued),
+        asset=asset,
+        kind="battery",
+        power_kw=power,
+        valid_from=at + pd.Timedelta(minutes=start),
+        valid_until=at + pd.Timedelta(minutes=start + 15),
+        mode="plan",
+        reason=None if power else "idle",
+    )
+
+
+def test_control_tables_read_empty_before_any_write(store: Store) -> None:
+    assert list(store.read_alerts().columns) == list(ALERT_COLUMNS)
+    assert store.read_alerts().empty and store.read_setpoints("park").empty
+    assert list(store.read_setpoints().columns) == list(SETPOINT_COLUMNS)
+    assert store.setpoints_page(
+        "park", "ess", T0, T0 + pd.Timedelta(days=1), limit=5, offset=0
+    ) == (
+        [],
+        0,
+    )
+    assert store.latest_setpoint_end("park", "ess") is None
+
+
+def test_setpoints_are_paged_and_the_schedule_keeps_the_last_issue(store: Store) -> None:
+    # two plans for the same quarter-hours (the second replaces the first), another asset
+    first = [_setpoint("ess", 0, 15 * k, 100.0 + k) for k in range(4)]
+    second = [_setpoint("ess", 5, 15 * k, -50.0 - k) for k in range(1, 4)]
+    assert store.write_setpoints(first) == 4
+    assert store.write_setpoints([*second, _setpoint("ev", 0, 0, 7.0)]) == 4
+    assert store.write_setpoints([]) == 0
+    end = T0 + pd.Timedelta(hours=2)
+    every, total = store.setpoints_page("park", "ess", T0, end, limit=3, offset=0)
+    assert total == 7 and len(every) == 3
+    assert [s.power_kw for s in every] == [100.0, 101.0, -51.0]  # by valid_from, issued_at
+    assert every[0] == first[0]
+    assert str(every[0].valid_from.tzinfo) == "UTC"
+    rest, total = store.setpoints_page("park", "ess", T0, end, limit=10, offset=6)
+    assert total == 7 and [s.power_kw for s in rest] == [-53.0]
+    past, total = store.setpoints_page("park", "ess", T0, end, limit=10, offset=50)
+    assert past == [] and total == 7
+    plan, total = store.setpoints_page("park", "ess", T0, end, limit=10, offset=0, schedule=True)
+    assert total == 4 and [s.power_kw for s in plan] == [100.0, -51.0, -52.0, -53.0]
+    later, _ = store.setpoints_page(
+        "park", "ess", T0 + pd.Timedelta(minutes=40), end, limit=10, offset=0, schedule=True
+    )
+    assert [s.power_kw for s in later] == [-52.0, -53.0]  # valid_until > start
+    assert store.latest_setpoint_end("park", "ess") == T0 + pd.Timedelta(minutes=60)
+    assert store.latest_setpoint_end("other", "ess") is None
+    timeline = store.read_setpoints("park")
+    assert len(timeline) == 8 and list(timeline.columns) == list(SETPOINT_COLUMNS)
+
+
+def test_alerts_round_trip_in_time_order(store: Store) -> None:
+    at = T0.to_pydatetime()
+    alerts = [
+        AlertRecord("park", "main", "peak", event, at + pd.Timedelta(minutes=m), 1.1, at,
+                    660.0, 600.0, 580.0, 600.0, "over target", '[{"asset": "ess"}]')
+        for event, m in (("escalated", 9), ("raised", 3))
+    ]  # fmt: skip
+    assert store.write_alerts(alerts) == 2
+    store.write_alerts([AlertRecord("other", "x", "peak", "raised", at, None, None, None, None,
+                                    None, None, "", "[]")])  # fmt: skip
+    timeline = store.read_alerts("park")
+    assert list(timeline.columns) == list(ALERT_COLUMNS)
+    assert timeline["event"].tolist() == ["raised", "escalated"]
+    assert pd.Timestamp(timeline["alert_at"].iloc[0]) == T0 + pd.Timedelta(minutes=3)
+    assert timeline["projected_kw"].tolist() == [660.0, 660.0]
+    assert len(store.read_alerts()) == 3
+
+
+def test_control_timeline_survives_reopening(store_url: str) -> None:
+    with open_store(store_url) as first:
+        first.write_setpoints([_setpoint("ess", 0, 0, 10.0)])
+    with open_store(store_url) as second:
+        assert second.latest_setpoint_end("park", "ess") == T0 + pd.Timedelta(minutes=15)
+        assert second.write_setpoints([_setpoint("ess", 1, 0, 20.0)]) == 1
+        assert len(second.read_setpoints()) == 2

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bitgaram.errors import ConfigError, DataError
+from bitgaram.errors import ConfigError, DataError, validation_message
 
 
 class InstrumentKind(StrEnum):
@@ -179,10 +179,8 @@ def read_instruments(path: str | Path) -> InstrumentBook:
         try:
             out.append(_build(_InstrumentSpec.model_validate(entry)))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(x) for x in err["loc"]) or "entry"
             where = f"line {first_line + i}" if first_line else f"instrument #{i + 1}"
-            raise ConfigError(f"{p}: {where}, field '{field}': {err['msg']}") from exc
+            raise ConfigError(validation_message(exc, f"{p}: {where}")) from exc
     ids = [i.id for i in out]
     dupes = sorted({x for x in ids if ids.count(x) > 1})
     if dupes:

@@ -14,7 +14,6 @@ import pandas as pd
 from bitgaram.api.errors import InsufficientDataError
 from bitgaram.errors import DataError
 from bitgaram.store.base import Resolution, Store
-from bitgaram.store.sql import SqlStore
 
 #: Longest period one request may ask for [days]; keeps every query bounded.
 MAX_PERIOD_DAYS = 400
@@ -53,15 +52,10 @@ def latest_day_end(store: Store, meter_ids: list[str]) -> pd.Timestamp:
     """
     if not meter_ids:
         raise InsufficientDataError("no meters to read")
-    if isinstance(store, SqlStore):
-        newest = store.latest_ts(meter_ids)  # one look-up per meter
-        if newest is None:
-            raise InsufficientDataError("no readings stored yet for these meters")
-        return newest.floor("D") + pd.Timedelta(days=1)
-    daily = store.read_readings(meter_ids, resolution=Resolution.DAY)
-    if daily.empty:
+    newest = store.latest_ts(meter_ids)  # one look-up per meter
+    if newest is None:
         raise InsufficientDataError("no readings stored yet for these meters")
-    return pd.Timestamp(daily["ts"].max()).tz_convert("UTC") + pd.Timedelta(days=1)
+    return newest.floor("D") + pd.Timedelta(days=1)
 
 
 def resolve_period(

@@ -21,11 +21,10 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from bitgaram.api.errors import InsufficientDataError
-from bitgaram.api.period import Period, latest_day_end
+from bitgaram.api.period import Period
 from bitgaram.api.schemas.series import ChartPublic, SeriesPublic
 from bitgaram.site.model import Meter, MeterKind, Unit
 from bitgaram.store.base import Resolution, Store
-from bitgaram.store.sql import SqlStore
 
 T = TypeVar("T")
 
@@ -149,8 +148,8 @@ def cached_json(
 
 
 def data_version(store: Store) -> Callable[[], object]:
-    """A function returning ``store``'s write counter (``data_version``), or None without one."""
-    return lambda: getattr(store, "data_version", None)
+    """A function returning ``store``'s write counter (``data_version``; None: unknown)."""
+    return lambda: store.data_version
 
 
 def latest_end(store: Store, meters: Sequence[Meter]) -> pd.Timestamp:
@@ -162,12 +161,7 @@ def latest_end(store: Store, meters: Sequence[Meter]) -> pd.Timestamp:
         If none of the meters has data.
     """
     ids = [m.id for m in meters]
-    if isinstance(store, SqlStore):
-        newest = store.latest_ts(ids) if ids else None
-    else:
-        day_end = latest_day_end(store, ids)
-        last = store.read_readings(ids, start=day_end - pd.Timedelta(days=1), end=day_end)
-        newest = None if last.empty else pd.Timestamp(last["ts"].max()).tz_convert("UTC")
+    newest = store.latest_ts(ids) if ids else None
     if newest is None:
         raise InsufficientDataError("no readings stored yet for these meters")
     native = min(pd.Timedelta(m.resolution) for m in meters)
@@ -179,15 +173,9 @@ def read_table(
 ) -> pa.Table:
     """Readings of ``meter_ids`` in ``period`` at ``step`` as Arrow (meter_id, ts, value).
 
-    SQL stores answer with Arrow directly (no pandas frame per request).
+    The store answers with Arrow directly (no pandas frame per request).
     """
-    if isinstance(store, SqlStore):
-        return store.read_readings_arrow(
-            meter_ids, start=period.start, end=period.end, resolution=step
-        )
-    frame = store.read_readings(meter_ids, start=period.start, end=period.end, resolution=step)
-    frame = frame.assign(ts=pd.to_datetime(frame["ts"], utc=True).astype("datetime64[us, UTC]"))
-    return pa.Table.from_pandas(frame[["meter_id", "ts", "value"]], preserve_index=False)
+    return store.read_readings_arrow(meter_ids, start=period.start, end=period.end, resolution=step)
 
 
 def epoch_us(table: pa.Table) -> np.ndarray:
@@ -286,29 +274,6 @@ def forecast_kw(
     """
     if not meters:
         return None
-    if isinstance(store, SqlStore):
-        return _forecast_kw_arrow(store, meters, period, step, index)
-    fc = store.read_forecasts([m.id for m in meters], start=period.start, end=period.end)
-    if fc.empty or set(fc["meter_id"]) != {m.id for m in meters}:
-        # a sum over some of the meters would look like a forecast of all of them
-        return None
-    q = pd.to_numeric(fc["quantile"], errors="coerce")
-    if (q == 0.5).any():
-        fc = fc[q == 0.5]
-    elif q.isna().any():
-        fc = fc[q.isna()]
-    else:
-        return None
-    ts = pd.DatetimeIndex(fc["ts"]).tz_convert("UTC").floor(step)
-    total = fc.groupby(ts)["value"].sum(min_count=1)
-    hours = pd.Timedelta(step).total_seconds() / 3600.0
-    return total.reindex(index).to_numpy(dtype=float) / hours
-
-
-def _forecast_kw_arrow(
-    store: SqlStore, meters: Sequence[Meter], period: Period, step: str, index: pd.DatetimeIndex
-) -> np.ndarray | None:
-    """:func:`forecast_kw` from an Arrow read (same rules, no pandas frame)."""
     ids = [m.id for m in meters]
     table = store.read_forecasts_arrow(ids, start=period.start, end=period.end)
     if set(pc.unique(table.column("meter_id")).to_pylist()) != set(ids):

@@ -21,7 +21,6 @@ from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.site import Site, parse_site
 from bitgaram.site.model import BatteryAsset
 from bitgaram.store.base import Store
-from bitgaram.store.sql import SqlStore
 
 #: Tenant ids of the synthetic park, in order.
 TENANT_IDS = ("acme", "borealis", "cygnus", "deltafoods", "ember", "fjord")
@@ -227,7 +226,7 @@ def populate(store: Store, tokens: TokenStore, park: SyntheticPark) -> dict[str,
     store.write_readings(park.readings, source="synthetic")
     if not park.forecasts.empty:
         store.write_forecasts(park.forecasts)
-    if park.setpoints and isinstance(store, SqlStore):
+    if park.setpoints:
         journal = StoreJournal(store)
         for issued_at, setpoints in park.setpoints:
             journal.record_setpoints(park.site.site.id, issued_at, setpoints)

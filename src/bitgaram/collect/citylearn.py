@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from bitgaram.collect.files import ImportReport, drop_known_quarantine, known_quarantine
 from bitgaram.collect.validate import DEFAULT_RULES, ValidationRules, validate_readings
 from bitgaram.datasets.citylearn import CityLearnDataset, read_citylearn
-from bitgaram.errors import ConfigError, DataError
+from bitgaram.errors import ConfigError, DataError, validation_message
 from bitgaram.site import Site
 from bitgaram.site.model import Unit, parse_site
 from bitgaram.store.base import Store
@@ -144,10 +144,7 @@ def load_overrides(path: str | Path) -> CityLearnOverrides:
     try:
         return CityLearnOverrides.model_validate(data)
     except ValidationError as exc:
-        lines = [
-            f"{file}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from exc
+        raise ConfigError(validation_message(exc, str(file))) from exc
 
 
 def _slug(name: str) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bitgaram.errors import ConfigError
+from bitgaram.errors import ConfigError, validation_message
 from bitgaram.site import Site, parse_site
 
 
@@ -106,11 +106,7 @@ def parse_collect(data: dict[str, Any], source: str = "<site>") -> CollectConfig
     try:
         return CollectConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [
-            f"{source}: collect.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise ConfigError("\n".join(lines)) from exc
+        raise ConfigError(validation_message(exc, source, prefix="collect")) from exc
 
 
 def load_collect_site(path: str | Path) -> tuple[Site, CollectConfig, Path]:

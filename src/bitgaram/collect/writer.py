@@ -31,8 +31,7 @@ import pandas as pd
 
 from bitgaram.collect.validate import validate_readings
 from bitgaram.site import Site
-from bitgaram.store.base import QUARANTINE_COLUMNS, READING_COLUMNS, Store, WriteReport
-from bitgaram.store.sql import FINGERPRINT
+from bitgaram.store.base import FINGERPRINT, QUARANTINE_COLUMNS, READING_COLUMNS, Store, WriteReport
 
 log = logging.getLogger(__name__)
 

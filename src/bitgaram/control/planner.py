@@ -40,7 +40,8 @@ from bitgaram.forecast.daytype import daytype_forecast
 from bitgaram.forecast.residuals import ErrorBook
 from bitgaram.optimize.demand import PeakOutlook
 from bitgaram.optimize.park import ParkInputs, solve_park
-from bitgaram.site.model import BatteryAsset, Site
+from bitgaram.site.model import Site
+from bitgaram.site.physics import battery_params, first_battery, soc_floor_kwh
 from bitgaram.tariff import TouTariff
 from bitgaram.tariff.daytype import day_types
 from bitgaram.tariff.demand import billing_demand
@@ -66,21 +67,10 @@ class Planner(Protocol):
 
 def site_battery(site: Site, step_hours: float) -> tuple[str, BatteryParams, float] | None:
     """The site's first ESS as (id, physics with its usable window, soc_min energy [kWh])."""
-    bat = next((a for a in site.assets if isinstance(a, BatteryAsset)), None)
+    bat = first_battery(site)
     if bat is None:
         return None
-    usable = bat.capacity_kwh * (bat.soc_max - bat.soc_min)
-    eta = bat.charge_efficiency * bat.discharge_efficiency
-    params = BatteryParams(
-        capacity_kwh=usable,
-        nominal_power_kw=bat.power_kw,
-        initial_soc_kwh=bat.capacity_kwh * (bat.initial_soc - bat.soc_min),
-        efficiency_curve=((0.0, eta), (1.0, eta)),
-        power_curve=((0.0, 1.0), (1.0, 1.0)),
-        efficiency_scaling=0.5,
-        step_hours=step_hours,
-    )
-    return bat.id, params, bat.capacity_kwh * bat.soc_min
+    return bat.id, battery_params(bat, step_hours), soc_floor_kwh(bat)
 
 
 class ParkPlanner:

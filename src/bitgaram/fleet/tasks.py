@@ -182,7 +182,7 @@ def schedule_tenant(
     objective : float
         Cost of the plan [KRW].
     """
-    from bitgaram.simulate.park import battery_params
+    from bitgaram.site.physics import battery_params
 
     params = battery_params(battery, step_hours=1.0)
     h = len(net_kwh)

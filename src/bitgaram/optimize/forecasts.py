@@ -39,7 +39,7 @@ from bitgaram.forecast.base import (
     latest_weather_forecast,
     rolling_forecast,
 )
-from bitgaram.simulate.site import SiteData
+from bitgaram.site.data import SiteData
 
 ForecastSource = Literal["models", "naive", "perfect"]
 LoadModel = Literal["lightgbm", "baseline"]

@@ -61,8 +61,8 @@ from bitgaram.optimize.weights import (
     peak_weight,
     score_weights,
 )
-from bitgaram.simulate.engine import Observation
-from bitgaram.simulate.site import SiteData
+from bitgaram.site.controller import Observation
+from bitgaram.site.data import SiteData
 
 #: Throughput weight per kWh: tiny, only to rule out simultaneous charge and discharge.
 WEAR_WEIGHT = 1e-4

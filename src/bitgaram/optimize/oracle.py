@@ -11,8 +11,8 @@ import numpy as np
 
 from bitgaram.optimize.site import HorizonInput, SiteProblem
 from bitgaram.optimize.weights import baseline_rates, peak_weight, score_weights
-from bitgaram.simulate.engine import Observation
-from bitgaram.simulate.site import SiteData
+from bitgaram.site.controller import Observation
+from bitgaram.site.data import SiteData
 
 #: Throughput weight per kWh (rules out simultaneous charge and discharge).
 WEAR_WEIGHT = 1e-4

@@ -1,7 +1,9 @@
 """Replay of a site's history with a controller in the loop, and its KPIs.
 
-- :mod:`~bitgaram.simulate.site`: :class:`SiteData` (arrays of a site);
-- :mod:`~bitgaram.simulate.engine`: :func:`simulate`, the controller protocol;
+- :mod:`~bitgaram.simulate.site`: :func:`site_from_citylearn` (the arrays of a
+  site, :class:`SiteData`, and the controller protocol live below, in
+  :mod:`bitgaram.site.data` and :mod:`bitgaram.site.controller`);
+- :mod:`~bitgaram.simulate.engine`: :func:`simulate`;
 - :mod:`~bitgaram.simulate.kpis`: KPIs and the CityLearn 2022 score;
 - :mod:`~bitgaram.simulate.controllers`: ``none`` and ``rule`` controllers.
 """

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitgaram.simulate.engine import Observation
-from bitgaram.simulate.site import SiteData
+from bitgaram.site.controller import Observation
+from bitgaram.site.data import SiteData
 
 
 class NoBatteryController:

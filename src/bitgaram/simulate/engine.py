@@ -13,50 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
 from bitgaram.assets.battery import BatteryState, initial_state, step
 from bitgaram.errors import DataError
 from bitgaram.simulate.kpis import CityLearnScore, SiteKpis, citylearn_score, site_kpis
-from bitgaram.simulate.site import SiteData
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What a controller may see when deciding step ``t``.
-
-    Attributes
-    ----------
-    t : int
-        The step to decide.
-    load_kwh, pv_kwh, net_kwh : numpy.ndarray
-        Measured load, PV and net energy of steps ``0 .. t-1``, (t, B) [kWh].
-    soc_kwh, capacity_kwh : numpy.ndarray
-        State of each battery at the start of step ``t``, (n_batteries,) [kWh].
-    """
-
-    t: int
-    load_kwh: np.ndarray
-    pv_kwh: np.ndarray
-    net_kwh: np.ndarray
-    soc_kwh: np.ndarray
-    capacity_kwh: np.ndarray
-
-
-class Controller(Protocol):
-    """Decides battery energies step by step."""
-
-    name: str
-
-    def prepare(self, site: SiteData) -> None:
-        """Precompute what does not depend on the run (e.g. causal rolling forecasts)."""
-        ...
-
-    def act(self, obs: Observation) -> np.ndarray:
-        """Requested energy of each battery for step ``obs.t``, (n_batteries,) [kWh]."""
-        ...
+from bitgaram.site.controller import Controller, Observation
+from bitgaram.site.data import SiteData
 
 
 @dataclass(frozen=True)

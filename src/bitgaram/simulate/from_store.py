@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -47,12 +46,10 @@ import pandas as pd
 
 from bitgaram.assets.battery import BatteryParams
 from bitgaram.errors import ConfigError, DataError
-from bitgaram.simulate.site import SiteData
+from bitgaram.site.data import SiteData
 from bitgaram.site.model import BatteryAsset, Meter, MeterKind, PVAsset, Site, Unit
+from bitgaram.site.physics import BatteryModel, battery_params
 from bitgaram.store.base import Store
-
-#: Battery physics of :func:`battery_from_asset`.
-BatteryModel = Literal["asset", "citylearn"]
 
 #: Fewest hourly steps a simulation accepts (two days: the rule and forecast
 #: baselines look one day back).
@@ -158,54 +155,8 @@ class StoreSite:
 def battery_from_asset(
     asset: BatteryAsset, step_hours: float = STEP_HOURS, model: BatteryModel = "asset"
 ) -> BatteryParams:
-    """Battery physics of a site-model battery asset.
-
-    Parameters
-    ----------
-    asset : BatteryAsset
-        The asset (capacity [kWh], power [kW], efficiencies, SoC window).
-    step_hours : float
-        Step length [h].
-    model : {"asset", "citylearn"}
-        ``"asset"``: the usable window ``capacity * (soc_max - soc_min)``, full
-        power at every SoC, the constant round-trip efficiency
-        ``charge_efficiency * discharge_efficiency``, no fade. ``"citylearn"``:
-        the CityLearn 2022 curves (power-dependent efficiency, derating above
-        80 % SoC) on the same capacity and power, as for CityLearn datasets
-        (their capacity fade is not stored, so it is 0).
-
-    Returns
-    -------
-    BatteryParams
-        Initial stored energy ``capacity * (initial_soc - soc_min)`` clipped to
-        the usable window [kWh].
-
-    Raises
-    ------
-    ConfigError
-        If ``model`` is unknown.
-    """
-    usable = asset.capacity_kwh * (asset.soc_max - asset.soc_min)
-    initial = min(max(asset.capacity_kwh * (asset.initial_soc - asset.soc_min), 0.0), usable)
-    if model == "citylearn":
-        return BatteryParams(
-            capacity_kwh=usable,
-            nominal_power_kw=asset.power_kw,
-            initial_soc_kwh=initial,
-            step_hours=step_hours,
-        )
-    if model != "asset":
-        raise ConfigError(f"unknown battery model {model!r}; use 'asset' or 'citylearn'")
-    round_trip = asset.charge_efficiency * asset.discharge_efficiency
-    return BatteryParams(
-        capacity_kwh=usable,
-        nominal_power_kw=asset.power_kw,
-        initial_soc_kwh=initial,
-        efficiency_curve=((0.0, round_trip), (1.0, round_trip)),
-        power_curve=((0.0, 1.0), (1.0, 1.0)),
-        efficiency_scaling=0.5,
-        step_hours=step_hours,
-    )
+    """Battery physics of a site-model battery (:func:`bitgaram.site.physics.battery_params`)."""
+    return battery_params(asset, step_hours, model)
 
 
 def _merge(params: list[BatteryParams], where: str) -> BatteryParams:

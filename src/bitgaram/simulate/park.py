@@ -59,7 +59,8 @@ from bitgaram.optimize.park import (
     solve_park,
     split_savings,
 )
-from bitgaram.site.model import BatteryAsset, DataCentreAsset, Site, load_site
+from bitgaram.site.model import DataCentreAsset, Site, load_site
+from bitgaram.site.physics import battery_params, first_battery
 from bitgaram.tariff import MonthlyBill, TouTariff, compute_bills, load_tariff
 from bitgaram.tariff.daytype import day_types
 from bitgaram.tariff.demand import billing_demand
@@ -131,21 +132,6 @@ class ParkCase:
     def steps_per_day(self) -> int:
         """Steps per day."""
         return round(24 / self.step_hours)
-
-
-def battery_params(asset: BatteryAsset, step_hours: float) -> BatteryParams:
-    """The ESS of a site file as battery physics: usable window, constant efficiency, full power."""
-    usable = asset.capacity_kwh * (asset.soc_max - asset.soc_min)
-    round_trip = asset.charge_efficiency * asset.discharge_efficiency
-    return BatteryParams(
-        capacity_kwh=usable,
-        nominal_power_kw=asset.power_kw,
-        initial_soc_kwh=asset.capacity_kwh * (asset.initial_soc - asset.soc_min),
-        efficiency_curve=((0.0, round_trip), (1.0, round_trip)),
-        power_curve=((0.0, 1.0), (1.0, 1.0)),
-        efficiency_scaling=0.5,
-        step_hours=step_hours,
-    )
 
 
 def load_park_case(
@@ -254,7 +240,7 @@ def load_park_case(
     jobs = [j for j in jobs if j.deadline > start and j.earliest < end]
     check_vehicles(vehicles, step_hours)
     check_jobs(jobs)
-    bat = next((a for a in site.assets if isinstance(a, BatteryAsset)), None)
+    bat = first_battery(site)
     return ParkCase(
         site=site,
         tariff=tariff,

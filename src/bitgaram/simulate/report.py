@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bitgaram.simulate.engine import SimulationResult
-from bitgaram.simulate.site import SiteData
+from bitgaram.site.data import SiteData
 
 
 def kpi_document(result: SimulationResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bitgaram.errors import ConfigError
+from bitgaram.errors import ConfigError, validation_message
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 
@@ -310,14 +310,6 @@ def _unique(ids: list[str], where: str) -> None:
         seen.add(item)
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = []
-    for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(root)"
-        lines.append(f"{source}: {path}: {err['msg']}")
-    return "\n".join(lines)
-
-
 def parse_site(data: dict[str, object], source: str = "<site>") -> Site:
     """Validate a site description given as a mapping.
 
@@ -340,7 +332,7 @@ def parse_site(data: dict[str, object], source: str = "<site>") -> Site:
     try:
         return Site.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source)) from exc
+        raise ConfigError(validation_message(exc, source)) from exc
 
 
 def load_site(path: str | Path) -> Site:

@@ -11,6 +11,10 @@ Tables (logical):
   ``ts`` is the UTC start of the interval; primary key ``(meter_id, ts)``.
 - ``quarantine``: rejected input with its source, line, field and reason.
 - ``forecasts(meter_id, issued_at, ts, horizon, quantile, value, model)``.
+- ``control_alerts`` (:data:`ALERT_COLUMNS`) and ``control_setpoints``
+  (:data:`SETPOINT_COLUMNS`): the control loop's timeline (every alert event,
+  every setpoint published). Created on their first write; a store where no
+  control loop has written yet reads them as empty.
 
 Semantics:
 
@@ -31,6 +35,15 @@ Semantics:
   on the reading's interval start; naive timestamps are refused.
 - **Forecasts** are keyed by ``(meter_id, issued_at, ts, quantile, model)``;
   re-writing a key replaces its value. Point forecasts use quantile 0.5.
+- **Views**: the Arrow readers (``*_arrow``) return the same rows, order and
+  semantics as their pandas counterparts, with ``ts`` as ``timestamp[us, UTC]``
+  and values as ``double``; :meth:`Store.latest_ts` finds where data ends
+  without scanning it; :meth:`Store.readings_page_json` may let the database
+  write a page of JSON items (or answer ``None``: the caller formats).
+- **Data version**: :attr:`Store.data_version` changes on every write this
+  process makes through any store object on the same database, so views
+  computed from the data can be cached until the next write; ``None`` when the
+  backend cannot tell (other processes may write: cache by time only).
 
 Implementations: :mod:`bitgaram.store.duckdb_store` (embedded default) and
 :mod:`bitgaram.store.postgres_store`, both on the shared SQL of
@@ -39,7 +52,9 @@ Implementations: :mod:`bitgaram.store.duckdb_store` (embedded default) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import IntEnum, StrEnum
 from types import TracebackType
 from typing import Literal, Protocol, Self, runtime_checkable
@@ -55,8 +70,46 @@ READING_COLUMNS = ("meter_id", "ts", "value", "quality")
 #: Columns of a quarantine frame, in order.
 QUARANTINE_COLUMNS = ("source", "line", "meter_id", "ts", "field", "raw", "reason")
 
+#: Optional column of a quarantine batch: a stable identity of each rejected
+#: row (e.g. a digest of the message it came in and its position). A row whose
+#: fingerprint is already stored is not stored again, so a redelivered message
+#: (collector killed after its quarantine commit, before its ack) is
+#: quarantined once. Rows without one are always stored.
+FINGERPRINT = "fingerprint"
+
 #: Columns of a forecasts frame, in order.
 FORECAST_COLUMNS = ("meter_id", "issued_at", "ts", "horizon", "quantile", "value", "model")
+
+
+#: Columns of the control loop's alert timeline (``control_alerts``), in order.
+ALERT_COLUMNS = (
+    "site_id",
+    "point",
+    "kind",
+    "event",
+    "alert_at",
+    "level",
+    "window_start",
+    "projected_kw",
+    "target_kw",
+    "month_peak_kw",
+    "billing_kw",
+    "message",
+    "actions",
+)
+
+#: Columns of the control loop's setpoint timeline (``control_setpoints``), in order.
+SETPOINT_COLUMNS = (
+    "site_id",
+    "issued_at",
+    "asset",
+    "kind",
+    "power_kw",
+    "valid_from",
+    "valid_until",
+    "mode",
+    "reason",
+)
 
 
 class Quality(IntEnum):
@@ -104,6 +157,76 @@ class WriteReport:
             self.replaced + other.replaced,
             self.quarantined + other.quarantined,
         )
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """One alert event of the control loop, as stored (:data:`ALERT_COLUMNS`).
+
+    Attributes
+    ----------
+    site_id, point, kind, event : str
+        Whose alert, at which metering point, what kind and which event
+        (raised, escalated, cleared ...).
+    alert_at : datetime.datetime
+        When the event happened (tz-aware).
+    level : float or None
+        Projected demand over the target [fraction].
+    window_start : datetime.datetime or None
+        Start of the demand window concerned (tz-aware).
+    projected_kw, target_kw, month_peak_kw, billing_kw : float or None
+        Projected window demand, its target, the month's peak so far and the
+        billing demand [kW].
+    message : str
+        What a person reads.
+    actions : str
+        The proposed actions as a JSON list.
+    """
+
+    site_id: str
+    point: str
+    kind: str
+    event: str
+    alert_at: datetime
+    level: float | None
+    window_start: datetime | None
+    projected_kw: float | None
+    target_kw: float | None
+    month_peak_kw: float | None
+    billing_kw: float | None
+    message: str
+    actions: str
+
+
+@dataclass(frozen=True)
+class SetpointRecord:
+    """One setpoint published by the control loop, as stored (:data:`SETPOINT_COLUMNS`).
+
+    Attributes
+    ----------
+    site_id, asset, kind : str
+        Whose asset and its kind (battery, ev, job ...).
+    issued_at : datetime.datetime
+        When the setpoint was published (tz-aware; read back as UTC).
+    power_kw : float
+        Power [kW], + charging / consuming, - discharging.
+    valid_from, valid_until : datetime.datetime
+        The interval ``[valid_from, valid_until)`` it holds for (tz-aware).
+    mode : str
+        Why it was chosen (plan, peak, safe ...).
+    reason : str or None
+        Free text.
+    """
+
+    site_id: str
+    issued_at: datetime
+    asset: str
+    kind: str
+    power_kw: float
+    valid_from: datetime
+    valid_until: datetime
+    mode: str
+    reason: str | None = None
 
 
 @runtime_checkable
@@ -242,4 +365,101 @@ class Store(Protocol):
         """Forecasts for target times in ``[start, end)``; with ``latest`` only the
         most recent issue per (meter, model, ts, quantile), considering only
         issues before ``issued_before`` when given (causal back-tests)."""
+        ...
+
+    # -- views: Arrow reads, where data ends, database-built JSON ---------------------
+    @property
+    def data_version(self) -> int | None:
+        """A counter changed by every write through this process (None: unknown)."""
+        ...
+
+    def read_readings_arrow(
+        self,
+        meter_ids: list[str] | None = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.RAW,
+    ) -> pa.Table:
+        """:meth:`read_readings` as an Arrow table (meter_id, ts, value)."""
+        ...
+
+    def tenant_totals_arrow(
+        self,
+        kind: str,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+        resolution: Resolution | str = Resolution.HOUR,
+    ) -> pa.Table:
+        """:meth:`tenant_totals` of every tenant as an Arrow table (tenant_id, ts, value)."""
+        ...
+
+    def read_forecasts_arrow(
+        self,
+        meter_ids: list[str],
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pa.Table:
+        """Latest issue of each forecast as Arrow (meter_id, ts, quantile, value)."""
+        ...
+
+    def latest_ts(self, meter_ids: list[str] | None = None) -> pd.Timestamp | None:
+        """Start of the newest stored reading of any of ``meter_ids`` (UTC), or None."""
+        ...
+
+    def readings_page_json(
+        self,
+        meter_id: str,
+        start: pd.Timestamp | None,
+        end: pd.Timestamp | None,
+        resolution: Resolution | str,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, str] | None:
+        """A page of one meter's readings as JSON items written by the database.
+
+        ``(rows before paging, items)`` where items are
+        ``{"ts":"<UTC start>Z","value":<repr of the float>}`` joined by commas;
+        ``None`` when the backend cannot write exactly that text.
+        """
+        ...
+
+    # -- the control loop's timeline ----------------------------------------------------
+    def write_alerts(self, alerts: Sequence[AlertRecord]) -> int:
+        """Append alert events (one transaction); returns the rows written."""
+        ...
+
+    def write_setpoints(self, setpoints: Sequence[SetpointRecord]) -> int:
+        """Append published setpoints (one transaction); returns the rows written."""
+        ...
+
+    def read_alerts(self, site_id: str | None = None) -> pd.DataFrame:
+        """The alert timeline (:data:`ALERT_COLUMNS`), oldest first."""
+        ...
+
+    def read_setpoints(self, site_id: str | None = None) -> pd.DataFrame:
+        """The setpoint timeline (:data:`SETPOINT_COLUMNS`), by issue time then asset."""
+        ...
+
+    def setpoints_page(
+        self,
+        site_id: str,
+        asset: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        *,
+        limit: int,
+        offset: int,
+        schedule: bool = False,
+    ) -> tuple[list[SetpointRecord], int]:
+        """Setpoints of one asset valid at some time in ``[start, end)``, paged in the database.
+
+        Ordered by ``valid_from`` then ``issued_at``; with ``schedule`` only the
+        last setpoint issued for each ``valid_from`` (the schedule as
+        executed). Returns the page (timestamps UTC) and the rows of the whole
+        period.
+        """
+        ...
+
+    def latest_setpoint_end(self, site_id: str, asset: str) -> pd.Timestamp | None:
+        """The latest ``valid_until`` stored for ``asset`` (UTC), or None without setpoints."""
         ...

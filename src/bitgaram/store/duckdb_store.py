@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 
 from bitgaram.errors import StoreError
 from bitgaram.site import Site
-from bitgaram.store.base import Resolution, WriteReport
+from bitgaram.store.base import AlertRecord, Resolution, SetpointRecord, WriteReport
 from bitgaram.store.frames import bucket_seconds
 from bitgaram.store.sql import SqlStore
 
@@ -490,7 +490,53 @@ class DuckDBStore(_DuckDBHooks):
         with self._reading() as reader:
             return reader.count_quarantine(source)
 
+    def read_alerts(self, site_id: str | None = None) -> pd.DataFrame:
+        """See :meth:`SqlStore.read_alerts`."""
+        with self._reading() as reader:
+            return reader.read_alerts(site_id)
+
+    def read_setpoints(self, site_id: str | None = None) -> pd.DataFrame:
+        """See :meth:`SqlStore.read_setpoints`."""
+        with self._reading() as reader:
+            return reader.read_setpoints(site_id)
+
+    def setpoints_page(
+        self,
+        site_id: str,
+        asset: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        *,
+        limit: int,
+        offset: int,
+        schedule: bool = False,
+    ) -> tuple[list[SetpointRecord], int]:
+        """See :meth:`SqlStore.setpoints_page`."""
+        with self._reading() as reader:
+            return reader.setpoints_page(
+                site_id, asset, start, end, limit=limit, offset=offset, schedule=schedule
+            )
+
+    def latest_setpoint_end(self, site_id: str, asset: str) -> pd.Timestamp | None:
+        """See :meth:`SqlStore.latest_setpoint_end`."""
+        with self._reading() as reader:
+            return reader.latest_setpoint_end(site_id, asset)
+
     # -- writes: the store's connection and lock; each bumps data_version --------------
+    def write_alerts(self, alerts: Sequence[AlertRecord]) -> int:
+        """See :meth:`SqlStore.write_alerts`."""
+        try:
+            return super().write_alerts(alerts)
+        finally:
+            self._writes[0] += 1
+
+    def write_setpoints(self, setpoints: Sequence[SetpointRecord]) -> int:
+        """See :meth:`SqlStore.write_setpoints`."""
+        try:
+            return super().write_setpoints(setpoints)
+        finally:
+            self._writes[0] += 1
+
     def write_readings(
         self,
         readings: pd.DataFrame | pa.Table,

@@ -39,9 +39,14 @@ import pyarrow.compute as pc
 from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site
 from bitgaram.store.base import (
+    ALERT_COLUMNS,
+    FINGERPRINT,
     FORECAST_COLUMNS,
     QUARANTINE_COLUMNS,
+    SETPOINT_COLUMNS,
+    AlertRecord,
     Resolution,
+    SetpointRecord,
     WriteReport,
 )
 from bitgaram.store.frames import (
@@ -65,12 +70,6 @@ _TENANT_COLUMNS = ("tenant_id", "ts", "value")
 #: Schema version this code writes; migrations bring older stores up to it.
 SCHEMA_VERSION = 2
 
-#: Optional column of a quarantine batch: a stable identity of each rejected
-#: row (e.g. a digest of the message it came in and its position). A row whose
-#: fingerprint is already stored is not stored again, so a redelivered message
-#: (collector killed after its quarantine commit, before its ack) is
-#: quarantined once. Rows without one are always stored.
-FINGERPRINT = "fingerprint"
 
 #: Migrations in plain SQL every backend understands, used by a backend whose
 #: own list has no step of that version.
@@ -83,6 +82,28 @@ SHARED_MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 _TS_COLUMNS = ("ts", "issued_at", "received_at")
+
+#: The control loop's timeline tables, created on their first write. They are
+#: additive (no migration step, nothing else refers to them), so stores written
+#: before they existed need no upgrade.
+_CONTROL_DDL = (
+    "CREATE TABLE IF NOT EXISTS control_alerts (site_id VARCHAR NOT NULL, point VARCHAR NOT NULL,"
+    " kind VARCHAR NOT NULL, event VARCHAR NOT NULL, alert_at TIMESTAMPTZ NOT NULL,"
+    " level DOUBLE PRECISION, window_start TIMESTAMPTZ, projected_kw DOUBLE PRECISION,"
+    " target_kw DOUBLE PRECISION, month_peak_kw DOUBLE PRECISION, billing_kw DOUBLE PRECISION,"
+    " message VARCHAR, actions VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS control_setpoints (site_id VARCHAR NOT NULL,"
+    " issued_at TIMESTAMPTZ NOT NULL, asset VARCHAR NOT NULL, kind VARCHAR NOT NULL,"
+    " power_kw DOUBLE PRECISION NOT NULL, valid_from TIMESTAMPTZ NOT NULL,"
+    " valid_until TIMESTAMPTZ NOT NULL, mode VARCHAR NOT NULL, reason VARCHAR)",
+)
+
+
+def _utc_datetime(value: Any) -> datetime:
+    """A timestamp read back from the database as a tz-aware UTC datetime."""
+    ts = pd.Timestamp(value)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.to_pydatetime()
 
 
 def _utc(value: pd.Timestamp | datetime | str | None, name: str) -> datetime | None:
@@ -152,6 +173,8 @@ class SqlStore(ABC):
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.RLock()
+        # set once the control tables are known to exist (they are never dropped)
+        self._control_tables = False
 
     # -- transport hooks ---------------------------------------------------------
     @abstractmethod
@@ -1045,3 +1068,139 @@ class SqlStore(ABC):
         )
         with self._lock:
             return self._arrow(sql, params, columns)
+
+    @property
+    def data_version(self) -> int | None:
+        """None: this backend cannot tell when the data changed (see the embedded store)."""
+        return None
+
+    # -- the control loop's timeline -----------------------------------------------------
+    def _ensure_control_tables(self) -> None:
+        if self._control_tables:
+            return
+        with self._lock:
+            for ddl in _CONTROL_DDL:
+                self._exec(ddl)
+        self._control_tables = True
+
+    def _has_control_tables(self) -> bool:
+        """Whether the control tables exist (both are created together)."""
+        if not self._control_tables:
+            rows = self._fetch(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_name = 'control_setpoints' AND table_schema = current_schema()"
+            )
+            self._control_tables = bool(rows and rows[0][0])
+        return self._control_tables
+
+    def _append(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> int:
+        if not rows:
+            return 0
+        self._ensure_control_tables()
+        p = self._param
+        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([p] * len(columns))})"
+        with self._lock, self._transaction():
+            for row in rows:
+                self._exec(sql, row)
+        return len(rows)
+
+    def write_alerts(self, alerts: Sequence[AlertRecord]) -> int:
+        """Append alert events in one transaction; returns the rows written."""
+        rows = [tuple(getattr(a, c) for c in ALERT_COLUMNS) for a in alerts]
+        return self._append("control_alerts", ALERT_COLUMNS, rows)
+
+    def write_setpoints(self, setpoints: Sequence[SetpointRecord]) -> int:
+        """Append published setpoints in one transaction; returns the rows written."""
+        rows = [tuple(getattr(s, c) for c in SETPOINT_COLUMNS) for s in setpoints]
+        return self._append("control_setpoints", SETPOINT_COLUMNS, rows)
+
+    def _timeline(
+        self, table: str, columns: Sequence[str], order: str, site_id: str | None
+    ) -> pd.DataFrame:
+        where, params = (f" WHERE site_id = {self._param}", [site_id]) if site_id else ("", [])
+        with self._lock:
+            if not self._has_control_tables():
+                return pd.DataFrame({c: [] for c in columns})
+            rows = self._fetch(
+                f"SELECT {', '.join(columns)} FROM {table}{where} ORDER BY {order}", params
+            )
+        return pd.DataFrame(rows, columns=list(columns))
+
+    def read_alerts(self, site_id: str | None = None) -> pd.DataFrame:
+        """The alert timeline (ALERT_COLUMNS), oldest first."""
+        return self._timeline("control_alerts", ALERT_COLUMNS, "alert_at", site_id)
+
+    def read_setpoints(self, site_id: str | None = None) -> pd.DataFrame:
+        """The setpoint timeline (SETPOINT_COLUMNS), by issue time then asset."""
+        return self._timeline("control_setpoints", SETPOINT_COLUMNS, "issued_at, asset", site_id)
+
+    def setpoints_page(
+        self,
+        site_id: str,
+        asset: str,
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        *,
+        limit: int,
+        offset: int,
+        schedule: bool = False,
+    ) -> tuple[list[SetpointRecord], int]:
+        """Setpoints of one asset valid at some time in ``[start, end)``, paged in SQL.
+
+        See :meth:`bitgaram.store.base.Store.setpoints_page`.
+        """
+        p = self._param
+        cols = ", ".join(SETPOINT_COLUMNS)
+        where = f"site_id = {p} AND asset = {p} AND valid_until > {p} AND valid_from < {p}"
+        params: list[Any] = [site_id, asset, _utc(start, "start"), _utc(end, "end")]
+        if schedule:
+            source = (
+                f"(SELECT {cols}, row_number() OVER (PARTITION BY valid_from"
+                " ORDER BY issued_at DESC) AS rn"
+                f" FROM control_setpoints WHERE {where}) AS s WHERE rn = 1"
+            )
+        else:
+            source = f"control_setpoints WHERE {where}"
+        with self._lock:
+            if not self._has_control_tables():
+                return [], 0
+            # the total rides along with the page; a page past the end needs its own count
+            rows = self._fetch(
+                f"SELECT {cols}, count(*) OVER () FROM {source} ORDER BY valid_from, issued_at"
+                f" LIMIT {int(limit)} OFFSET {int(offset)}",
+                params,
+            )
+            if rows:
+                total = int(rows[0][-1])
+            else:
+                total = int(self._fetch(f"SELECT count(*) FROM {source}", params)[0][0])
+        page = [
+            SetpointRecord(
+                site_id=str(r[0]),
+                issued_at=_utc_datetime(r[1]),
+                asset=str(r[2]),
+                kind=str(r[3]),
+                power_kw=float(r[4]),
+                valid_from=_utc_datetime(r[5]),
+                valid_until=_utc_datetime(r[6]),
+                mode=str(r[7]),
+                reason=None if r[8] is None else str(r[8]),
+            )
+            for r in rows
+        ]
+        return page, total
+
+    def latest_setpoint_end(self, site_id: str, asset: str) -> pd.Timestamp | None:
+        """The latest ``valid_until`` stored for ``asset`` (UTC), or None without setpoints."""
+        p = self._param
+        with self._lock:
+            if not self._has_control_tables():
+                return None
+            rows = self._fetch(
+                f"SELECT max(valid_until) FROM control_setpoints"
+                f" WHERE site_id = {p} AND asset = {p}",
+                (site_id, asset),
+            )
+        if not rows or rows[0][0] is None:
+            return None
+        return pd.Timestamp(_utc_datetime(rows[0][0]))

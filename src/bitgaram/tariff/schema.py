@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bitgaram.errors import ConfigError
+from bitgaram.errors import ConfigError, validation_message
 
 #: The day types of a period table, in the order used by the lookup tables.
 DAY_TYPES: tuple[str, ...] = ("weekday", "saturday", "holiday")
@@ -253,13 +253,6 @@ class TariffFileSpec(_Model):
         return self
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
 def parse_tariff_file(data: dict[str, Any], source: str) -> TariffFileSpec:
     """Validate a parsed tariff file.
 
@@ -283,9 +276,4 @@ def parse_tariff_file(data: dict[str, Any], source: str) -> TariffFileSpec:
     try:
         return TariffFileSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _loc(tuple(first["loc"]))
-        raise ConfigError(
-            f"tariff file {source}: field {field}: {first['msg']}"
-            + (f" ({len(exc.errors())} errors in all)" if len(exc.errors()) > 1 else "")
-        ) from exc
+        raise ConfigError(validation_message(exc, f"tariff file {source}")) from exc

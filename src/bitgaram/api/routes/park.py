@@ -28,7 +28,6 @@ from bitgaram.api.series import (
 )
 from bitgaram.site.model import MeterKind, Unit
 from bitgaram.store.base import Store
-from bitgaram.store.sql import SqlStore
 
 router = APIRouter(prefix="/park", tags=["park"])
 
@@ -103,12 +102,6 @@ def _overview(
 def _tenant_hourly(store: Store, period: Period) -> dict[str, np.ndarray]:
     """Each tenant's hourly load energy [kWh] in ``period``, oldest first."""
     kind = MeterKind.LOAD.value
-    if not isinstance(store, SqlStore):
-        totals = store.tenant_totals(kind, start=period.start, end=period.end, resolution="1h")
-        return {
-            str(tid): values.to_numpy(dtype=float)
-            for tid, values in totals.groupby("tenant_id")["value"]
-        }
     table = store.tenant_totals_arrow(kind, start=period.start, end=period.end, resolution="1h")
     tenants = table.column("tenant_id").to_pylist()
     values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)
