@@ -312,10 +312,11 @@ class ParkPlanner:
         self.peak_cap_kw = None
         if inp.demand is not None and bool(inp.metered[0]):
             # The month's billing so far, or what the plan itself lets this interval reach on
-            # the typical day: a surprise in the firm load (the nowcast's correction) is
-            # what the peak actions are there to absorb, not a licence for a new peak.
+            # the lower of the typical day and the nowcast: a surprise in the firm load (the
+            # nowcast's correction) is what the peak actions are there to absorb, not a
+            # licence for a new peak.
             firm0 = float(inp.firm_kwh[0]) / self.dt
-            planned = float(plan.grid_kwh[0]) / self.dt - firm0 + self._typical0
+            planned = float(plan.grid_kwh[0]) / self.dt - firm0 + min(self._typical0, firm0)
             margin0 = 0.0 if inp.margin_kw is None else float(inp.margin_kw[0])
             self.peak_cap_kw = max(self._billing_kw, planned + margin0)
         start, until = validity(snapshot.at, self.interval_s)
