@@ -48,3 +48,42 @@ def test_after_a_weekend_it_copies_friday_not_sunday() -> None:
     friday = [_firm(monday - pd.Timedelta(days=3) + k * STEP) for k in range(8)]
     assert np.allclose(fc, friday, atol=1e-6)
     assert fc.min() > 800.0
+
+
+def test_history_from_the_store_is_copied_from_the_first_interval() -> None:
+    tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
+    assert isinstance(tariff, TouTariff)
+    monday = pd.Timestamp("2026-06-08 09:00", tz="Asia/Seoul").tz_convert("UTC")
+    past = pd.date_range(monday - pd.Timedelta(days=7), monday - STEP, freq=STEP)
+    history = pd.Series([_firm(t) for t in past], index=past)
+    planner = ParkPlanner(park_site(), tariff, horizon=8, history_kw=history)
+    fc = planner.firm_forecast(ParkSnapshot(monday, _firm(monday - STEP), monday))
+    friday = [_firm(monday - pd.Timedelta(days=3) + k * STEP) for k in range(8)]
+    assert np.allclose(fc, friday, atol=1e-6)
+
+
+def test_the_plan_keeps_room_for_its_own_recent_errors() -> None:
+    """After days of surprises at 14:00, the margin there covers them; quiet hours get none."""
+    tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
+    assert isinstance(tariff, TouTariff)
+    hour = pd.Timedelta(hours=1)
+    planner = ParkPlanner(park_site(), tariff, horizon=4, interval_s=3600.0)
+    start = pd.Timestamp("2026-06-01 00:00", tz="Asia/Seoul").tz_convert("UTC")
+    surprise = 200.0
+    for at in pd.date_range(start + hour, start + pd.Timedelta(days=12), freq=hour):
+        last = at - hour
+        # Every other working day, +200 kW at 14:00 that no earlier day announced.
+        day = last.tz_convert("Asia/Seoul")
+        extra = surprise if day.hour == 14 and day.day % 2 == 0 else 0.0
+        planner.inputs(ParkSnapshot(at, _firm(last) + extra, at), 0.0, 1e4)
+    two_pm = pd.Timestamp("2026-06-15 14:00", tz="Asia/Seoul").tz_convert("UTC")
+    inp = planner.inputs(ParkSnapshot(two_pm, _firm(two_pm - hour), two_pm), 0.0, 1e4)
+    assert inp.margin_kw is not None
+    assert 100.0 < inp.margin_kw[0] <= surprise
+    night = pd.Timestamp("2026-06-15 03:00", tz="Asia/Seoul").tz_convert("UTC")
+    inp = planner.inputs(ParkSnapshot(night, _firm(night - hour), night), 0.0, 1e4)
+    assert inp.margin_kw is not None and inp.margin_kw[0] < 1.0
+    # Without a margin level, the plan is on the point forecast alone.
+    plain = ParkPlanner(park_site(), tariff, horizon=4, interval_s=3600.0, margin_level=None)
+    inp = plain.inputs(ParkSnapshot(two_pm, _firm(two_pm - hour), two_pm), 0.0, 1e4)
+    assert inp.margin_kw is not None and not inp.margin_kw.any()

@@ -214,7 +214,7 @@ def test_near_step_model_uses_the_last_reading_better() -> None:
     load = pd.DataFrame({"m": 3.0 * shape + ar}, index=index)
     origins = np.arange(24 * 30, n)
     kwargs = {"max_horizon": 24, "params": SMALL, "country": None, "min_train_rows": 100}
-    plain = LightGBMLoadForecaster(**kwargs, quantiles=(0.1, 0.9))  # type: ignore[arg-type]
+    plain = LightGBMLoadForecaster(**kwargs, quantiles=(0.1, 0.9), near_steps=0)  # type: ignore[arg-type]
     near = LightGBMLoadForecaster(**kwargs, quantiles=(0.1, 0.9), near_steps=2)  # type: ignore[arg-type]
     res_plain = rolling_forecast(plain, load, origins, 24, None, None, quantiles=(0.1, 0.9))
     res_near = rolling_forecast(near, load, origins, 24, None, None, quantiles=(0.1, 0.9))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -86,3 +88,63 @@ def test_demand_cost_matches_tariff_slope(tariff) -> None:  # type: ignore[no-un
     assert inputs.demand is not None
     energy = float((inputs.firm_kwh * 100.0).sum())
     assert plan.objective - energy == pytest.approx(float(inputs.demand.cost(800.0)), rel=1e-9)
+
+
+def test_peak_outlook_shaves_what_the_energy_allows_on_metered_steps_only() -> None:
+    from bitgaram.assets.battery import BatteryParams
+    from bitgaram.optimize.demand import PeakOutlook
+
+    ess = BatteryParams(
+        capacity_kwh=200.0,
+        nominal_power_kw=100.0,
+        initial_soc_kwh=0.0,
+        efficiency_curve=((0.0, 1.0), (1.0, 1.0)),
+        power_curve=((0.0, 1.0), (1.0, 1.0)),
+        step_hours=1.0,
+    )
+    outlook = PeakOutlook(ess, 1.0)
+    load = np.array([50.0, 50.0, 400.0, 400.0, 100.0])
+    metered = np.array([False, False, True, True, True])
+    # Empty ESS: it charges 200 kWh in the two unmetered hours (100 kW each, a new peak
+    # there is free), then shaves 100 kW off both metered peaks.
+    assert outlook(load, metered, 0.0) == pytest.approx(300.0)
+    # With every step metered, charging counts too: with 260 kW before the peak, the level
+    # L balances the charge 2 (L - 260) against the shave 2 (400 - L): L = 330.
+    busy = np.array([260.0, 260.0, 400.0, 400.0, 100.0])
+    assert outlook(busy, np.ones(5, bool), 0.0) == pytest.approx(330.0, rel=1e-6)
+    # Same LP re-solved: a full ESS from the start, nothing metered.
+    assert outlook(load, metered, 200.0) == pytest.approx(300.0)
+    assert outlook(load, np.zeros(5, bool), 200.0) == 0.0
+
+
+def test_margin_keeps_room_under_the_billing_peak_and_the_limit() -> None:
+    from bitgaram.assets.battery import BatteryParams
+    from bitgaram.optimize.park import ParkInputs, solve_park
+
+    t = load_tariff("kepco-industrial-eul-high-a", option="I")
+    h = 4
+    base = ParkInputs(
+        start=0,
+        step_hours=0.25,
+        firm_kwh=np.full(h, 500.0) * 0.25,
+        energy_rate=np.full(h, 100.0),
+        carbon=np.zeros(h),
+        metered=np.ones(h, bool),
+        demand=demand_charge_slope(t, pd.Period("2026-06", "M"), 550.0),
+        limit_kw=600.0,
+        battery=BatteryParams(
+            capacity_kwh=400.0,
+            nominal_power_kw=200.0,
+            initial_soc_kwh=100.0,
+            efficiency_curve=((0.0, 0.9), (1.0, 0.9)),
+            power_curve=((0.0, 1.0), (1.0, 1.0)),
+            step_hours=0.25,
+        ),
+        battery_soc_kwh=np.array([100.0]),
+    )
+    free = solve_park(base)
+    assert free.grid_kwh.max() / 0.25 == pytest.approx(500.0)  # under the peak: ESS idle
+    held = solve_park(replace(base, margin_kw=np.full(h, 120.0)))
+    # Import plus the margin stays under the 550 kW billing peak: the ESS discharges.
+    assert held.grid_kwh.max() / 0.25 <= 550.0 - 120.0 + 1e-6
+    assert held.overload_kwh == 0.0

@@ -66,5 +66,5 @@ def test_peak_outlook_is_the_quantile_of_the_maximum_of_the_remaining_days() -> 
     assert 27.0 < level < 28.0
     # A lower probability level gives a lower outlook; nothing left or too little history: none.
     assert _peak_outlook(measured, 24, 0.25) < 14.5
-    assert _peak_outlook(measured, 0, 0.5) == -1e6
-    assert _peak_outlook(measured[-24 * 6 :], 24, 0.5) == -1e6
+    assert _peak_outlook(measured, 0, 0.5) == -np.inf
+    assert _peak_outlook(measured[-24 * 6 :], 24, 0.5) == -np.inf

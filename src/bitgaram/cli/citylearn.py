@@ -164,12 +164,19 @@ def run(
     days: float | None = typer.Option(
         None, min=1, help="Replay only the first N days (default: the whole dataset)."
     ),
+    ignore_unsupported: bool = typer.Option(
+        False,
+        "--ignore-unsupported",
+        help="Leave devices bitgaram cannot model (e.g. thermal storage) idle; kpis.json "
+        "lists them under 'ignored'.",
+    ),
 ) -> None:
     """Replay a CityLearn dataset with a controller and score it (CityLearn 2022 KPIs)."""
     from bitgaram.simulate import site_from_citylearn
     from bitgaram.simulate.report import write_outputs
 
-    site = site_from_citylearn(read_citylearn(dataset))
+    ds = read_citylearn(dataset, ignore_unsupported=ignore_unsupported)
+    site = site_from_citylearn(ds)
     if days is not None:
         site = site.slice(0, min(site.n_steps, round(days * 24 / site.step_hours)))
     result = replay_with_progress(site, controller, horizon, forecast, load_model)
@@ -179,8 +186,12 @@ def run(
         "days": days,
         "buildings": list(site.names),
         **controller_settings(controller, horizon, forecast, load_model),
+        "modelled": list(ds.modelled),
+        "ignored": list(ds.ignored),
     }
     files = write_outputs(result, site, out, extra)
+    for note in ds.ignored:
+        console.print(f"[yellow]ignored[/yellow] {note}")
     console.print(score_table(result, f"{controller.value} on {dataset} ({site.n_steps} steps)"))
     console.print(f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files))
 

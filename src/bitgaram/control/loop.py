@@ -4,7 +4,8 @@ Two entry points, both never raising (a fault becomes safe setpoints and an aler
 
 - :meth:`ControlLoop.on_reading` for every meter reading: the peak watch updates the windows;
   alert events are published and journaled at once, and when the park's projection reaches
-  ``(1 - margin) x cap`` (the cap: the target in metered windows, the connection limit in all)
+  ``(1 - margin) x cap`` (the cap: in metered windows the target, or the planner's
+  ``peak_cap_kw`` when it has one and it is lower; the connection limit in all)
   the cheapest actions that bring it back are applied as ``peak``-mode setpoints for the rest
   of the window.
 - :meth:`ControlLoop.tick` at the start of every interval: if the newest reading is older than
@@ -248,6 +249,11 @@ class ControlLoop:
         """Apply the cheapest actions when the park's projection nears its target."""
         status = self.watch.status(PARK_POINT)
         caps = [status.target_kw] if status.metered and status.target_kw > 0 else []
+        # A planner under uncertainty holds the interval to its own level (the billing demand
+        # the month pays already, or the new peak it planned), often below the target.
+        planned = getattr(self.planner, "peak_cap_kw", None)
+        if status.metered and planned is not None and planned > 0:
+            caps.append(float(planned))
         if self.config.limit_kw is not None:
             caps.append(self.config.limit_kw)
         if not caps or self.snapshot is None:

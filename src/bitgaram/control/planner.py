@@ -6,9 +6,17 @@ The firm load forecast is the snapshot's (``firm_forecast_kw``) or, without one,
 seasonal naive (:mod:`bitgaram.forecast.daytype`) of the firm load the planner has seen so far:
 the same time on the latest day of the same type (working day, Saturday, Sunday/holiday), which
 falls back to the latest measured value until a day of history exists. The loop re-plans every
-interval, and the peak watch corrects within the interval what the forecast misses. The demand
-term's threshold is the metering point's target, so the plan avoids going above it when
-flexibility allows.
+interval, and the peak watch corrects within the interval what the forecast misses.
+
+Decisions under uncertainty. The demand term prices the 15-min peak above the billing demand the
+month pays already (its peak so far, the contract floor): the bill, not the watch's target, is
+what the plan minimises; the target stays the peak watch's ceiling. The plan keeps each step's
+import plus a **margin** under that billing level and under the connection limit: the upper
+``margin_level`` quantile of the planner's own recent errors at the same step ahead, time of
+day and day type (:class:`bitgaram.forecast.residuals.ErrorBook`), so the ESS is never charged
+into load the forecast may have missed, and keeps the power to cover it. After each plan,
+:attr:`ParkPlanner.peak_cap_kw` is the level the plan holds the interval to (the billing level
+or the plan's own new peak); the loop's peak actions defend it within the interval.
 
 Any planner raises :class:`~bitgaram.errors.SolveError` (or another
 :class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the
@@ -29,12 +37,22 @@ from bitgaram.assets.jobs import Job, JobState
 from bitgaram.control.setpoints import Mode, Setpoint, validity
 from bitgaram.control.state import ParkSnapshot
 from bitgaram.forecast.daytype import daytype_forecast
+from bitgaram.forecast.residuals import ErrorBook
+from bitgaram.optimize.demand import PeakOutlook
 from bitgaram.optimize.park import ParkInputs, solve_park
 from bitgaram.site.model import Site
 from bitgaram.site.physics import battery_params, first_battery, soc_floor_kwh
 from bitgaram.tariff import TouTariff
 from bitgaram.tariff.daytype import day_types
+from bitgaram.tariff.demand import billing_demand
 from bitgaram.tariff.marginal import demand_charge_slope
+
+#: Days of seen firm load the day-type forecast reads (it copies at most two weeks back).
+HISTORY_DAYS = 15
+
+#: Quantile of the planner's recent forecast errors the plan stays ready for: the same
+#: upper decile as the P90 of the forecasts; one level for every site, not fitted.
+MARGIN_LEVEL = 0.9
 
 
 class Planner(Protocol):
@@ -70,6 +88,13 @@ class ParkPlanner:
         Step and control interval [s] (the tariff's demand interval, 900).
     options : dict, optional
         HiGHS options (default: 0.1 % gap, 20 s limit).
+    margin_level : float or None
+        Error quantile the plan keeps room for (module docstring); None = plan on the point
+        forecast alone.
+    history_kw : pandas.Series, optional
+        Firm load measured before the planner starts [kW], indexed by interval start (UTC),
+        e.g. read from the store at start-up: the day-type forecast then has earlier days
+        to copy from the first interval on, instead of the latest value alone.
     """
 
     def __init__(
@@ -79,6 +104,8 @@ class ParkPlanner:
         horizon: int = 32,
         interval_s: float = 900.0,
         options: dict[str, float | int | bool | str] | None = None,
+        margin_level: float | None = MARGIN_LEVEL,
+        history_kw: pd.Series | None = None,
     ) -> None:
         self.site = site
         self.tariff = tariff
@@ -89,46 +116,125 @@ class ParkPlanner:
         self.contract_kw = site.site.tariff.contract_kw if site.site.tariff else None
         self.options = options or {"mip_rel_gap": 1e-3, "time_limit": 20.0}
         self.tz = site.site.timezone
+        self.margin_level = margin_level
         # Firm load seen at each tick [kW], keyed by the interval it measured (UTC start).
         self._seen: dict[pd.Timestamp, float] = {}
+        if history_kw is not None:
+            hist = history_kw.dropna()
+            stamps = pd.DatetimeIndex(hist.index).tz_convert("UTC")
+            self._seen.update(zip(stamps, hist.to_numpy(dtype=float).tolist(), strict=True))
+        self.errors = ErrorBook(round(86400 / interval_s))
+        self.outlook = PeakOutlook(self.battery[1] if self.battery else None, self.dt)
+        #: Import level the last plan holds its first interval to [kW] (None: not metered).
+        self.peak_cap_kw: float | None = None
+        self._billing_kw = 0.0
+        self._typical0 = 0.0
+        self._kind_cache: dict[pd.Timestamp, int] = {}
 
-    def firm_forecast(self, snap: ParkSnapshot) -> np.ndarray:
-        """Firm load [kW] of the next ``horizon`` intervals from the history seen up to ``snap``.
+    def _step(self, ts: pd.Timestamp) -> int:
+        return int(pd.Timestamp(ts).value // int(self.interval_s * 1e9))
+
+    def _slots(self, local: pd.DatetimeIndex) -> np.ndarray:
+        minutes = local.hour * 60 + local.minute
+        return np.asarray(minutes * 60 // int(self.interval_s), dtype=int)
+
+    def _margin(self, snap: ParkSnapshot, firm: np.ndarray, local: pd.DatetimeIndex) -> np.ndarray:
+        """File the last interval's error, remember ``firm``, the margin at ``local`` [kW]."""
+        step = pd.Timedelta(seconds=self.interval_s)
+        kinds = self._kinds(local)
+        last = (pd.Timestamp(snap.at) - step).tz_convert(self.tz).tz_localize(None)
+        last_idx = pd.DatetimeIndex([last])
+        self.errors.measure(
+            self._step(snap.at) - 1,
+            float(snap.firm_kw),
+            int(self._kinds(last_idx)[0]),
+            int(self._slots(last_idx)[0]),
+        )
+        self.errors.issue(self._step(snap.at), firm)
+        if self.margin_level is None:
+            return np.zeros(firm.size)
+        up = self.errors.upper(self._step(snap.at), kinds, self._slots(local), self.margin_level)
+        return np.maximum(up, 0.0)
+
+    def _kinds(self, local: pd.DatetimeIndex) -> np.ndarray:
+        """Day types of local timestamps, computed once per date (holiday lookups are slow)."""
+        days = local.normalize()
+        missing = days.unique().difference(pd.DatetimeIndex(list(self._kind_cache)))
+        if len(missing):
+            kinds = day_types(missing, self.tariff.holiday_country)
+            self._kind_cache.update(zip(missing, kinds.tolist(), strict=True))
+        return pd.Series(self._kind_cache).reindex(days).to_numpy(dtype=np.int8)
+
+    def _forecasts(self, snap: ParkSnapshot, steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Day-type forecast of ``steps`` intervals [kW]: with and without the correction."""
+        step = pd.Timedelta(seconds=self.interval_s)
+        self._seen[pd.Timestamp(snap.at) - step] = float(snap.firm_kw)
+        spd = round(86400 / self.interval_s)
+        if steps > spd:
+            flat = np.full(steps, float(snap.firm_kw))
+            return flat, flat
+        # The day-type copy looks back at most two weeks, its correction one lag.
+        first = max(min(self._seen), pd.Timestamp(snap.at) - step * spd * HISTORY_DAYS)
+        past = pd.date_range(first, pd.Timestamp(snap.at) - step, freq=step)
+        observed = pd.Series(self._seen).reindex(past).ffill().to_numpy(dtype=float)
+        values = np.concatenate([observed, np.full(steps, np.nan)])[:, None]
+        stamps = pd.date_range(first, periods=len(values), freq=step)
+        kinds = self._kinds(stamps.tz_convert(self.tz).tz_localize(None))
+        n = len(observed)
+        out = [
+            np.asarray(daytype_forecast(values, kinds, np.array([n]), steps, spd, end)[0, :, 0])
+            for end in (n, 0)
+        ]
+        return out[0], out[1]
+
+    def firm_forecast(
+        self, snap: ParkSnapshot, steps: int | None = None, correct: bool = True
+    ) -> np.ndarray:
+        """Firm load [kW] of the next ``steps`` (default ``horizon``) intervals seen from ``snap``.
+
+        ``correct=False``: the plain copy of the latest day of the same type, without the
+        decaying correction by the last error (the typical day, not a nowcast).
 
         Causal: only values measured before ``snap.at`` enter. Intervals not seen are filled
         with the previous value.
         """
-        step = pd.Timedelta(seconds=self.interval_s)
-        self._seen[pd.Timestamp(snap.at) - step] = float(snap.firm_kw)
-        first = min(self._seen)
-        past = pd.date_range(first, pd.Timestamp(snap.at) - step, freq=step)
-        observed = pd.Series(self._seen).reindex(past).ffill().to_numpy(dtype=float)
-        h = self.horizon
-        spd = round(86400 / self.interval_s)
-        if h > spd:
-            return np.full(h, float(snap.firm_kw))
-        values = np.concatenate([observed, np.full(h, np.nan)])[:, None]
-        stamps = pd.date_range(first, periods=len(values), freq=step)
-        local = stamps.tz_convert(self.tz).tz_localize(None)
-        kinds = day_types(local, self.tariff.holiday_country)
-        n = len(observed)
-        fc = daytype_forecast(values, kinds, np.array([n]), h, spd, fit_end=n)
-        return np.asarray(fc[0, :, 0], dtype=float)
+        corrected, plain = self._forecasts(snap, self.horizon if steps is None else steps)
+        return corrected if correct else plain
 
     def inputs(self, snap: ParkSnapshot, month_peak_kw: float, target_kw: float) -> ParkInputs:
         """The park problem of this interval (step 0 = ``snap.at``)."""
         h, dt = self.horizon, self.dt
         local = pd.date_range(snap.at, periods=h, freq=f"{int(self.interval_s)}s")
         local = local.tz_convert(self.tz).tz_localize(None)
+        spd = round(86400 / self.interval_s)
         if snap.firm_forecast_kw is not None and len(snap.firm_forecast_kw) >= h:
-            firm = np.asarray(snap.firm_forecast_kw[:h], dtype=float)
+            ahead = np.asarray(snap.firm_forecast_kw, dtype=float)
+            firm = ahead[:h]
         else:
-            firm = self.firm_forecast(snap)
+            corrected, ahead = self._forecasts(snap, max(h, spd) if h <= spd else h)
+            firm = corrected[:h]
+        far = pd.date_range(snap.at, periods=ahead.size, freq=f"{int(self.interval_s)}s")
+        far = far.tz_convert(self.tz).tz_localize(None)
         excluded = list(self.tariff.demand_rules.excluded_periods)
-        metered = ~np.isin(self.tariff.period(local), excluded)
+        metered_far = ~np.isin(self.tariff.period(far), excluded)
+        metered = metered_far[:h]
+        margin = self._margin(snap, firm, local)
         month = pd.Period(local[0], "M")
+        rules = self.tariff.demand_rules
+        billing = billing_demand(month, {month: month_peak_kw}, rules, self.contract_kw)
+        # Price the peak only above what the coming day reaches anyway with even odds: the
+        # typical day (the copy, no margin, no correction by the last error: a surprise now
+        # is not a level the day will keep) of this month's metered steps, shaved by the ESS.
+        same_month = metered_far & (far.to_period("M") == month)
+        outlook = self.outlook(ahead, same_month, snap.battery_soc_kwh)
+        self._billing_kw = billing.billing_kw
+        self._typical0 = float(ahead[0])
         slope = demand_charge_slope(
-            self.tariff, month, target_kw, contract_kw=self.contract_kw, month_max_kw=month_peak_kw
+            self.tariff,
+            month,
+            max(billing.billing_kw, outlook),
+            contract_kw=self.contract_kw,
+            month_max_kw=month_peak_kw,
         )
 
         def steps(ts: pd.Timestamp) -> int:
@@ -186,6 +292,7 @@ class ParkPlanner:
             battery_soc_kwh=soc,
             vehicles=vehicles,
             jobs=tuple(jobs),
+            margin_kw=margin,
         )
 
     def plan(
@@ -202,6 +309,16 @@ class ParkPlanner:
         """
         inp = self.inputs(snapshot, month_peak_kw, target_kw)
         plan = solve_park(inp, self.options)
+        self.peak_cap_kw = None
+        if inp.demand is not None and bool(inp.metered[0]):
+            # The month's billing so far, or what the plan itself lets this interval reach on
+            # the lower of the typical day and the nowcast: a surprise in the firm load (the
+            # nowcast's correction) is what the peak actions are there to absorb, not a
+            # licence for a new peak.
+            firm0 = float(inp.firm_kwh[0]) / self.dt
+            planned = float(plan.grid_kwh[0]) / self.dt - firm0 + min(self._typical0, firm0)
+            margin0 = 0.0 if inp.margin_kw is None else float(inp.margin_kw[0])
+            self.peak_cap_kw = max(self._billing_kw, planned + margin0)
         start, until = validity(snapshot.at, self.interval_s)
         out: list[Setpoint] = []
         if self.battery is not None and plan.battery_kwh.size:

@@ -12,6 +12,18 @@ Timestamps label the *start* of each interval. CityLearn files carry no year
 or timezone, only month, hour (1-24, hour ``h`` is the interval ending at
 ``h``:00) and day type (1 = Monday ... 7 = Sunday, 8 = holiday); the year is
 inferred from the calendar columns (see :func:`infer_start_timestamp`).
+
+Devices. Every device a building declares in the schema is recognised
+(:data:`DEVICE_KEYS`). bitgaram controls the battery (``electrical_storage``) and
+reads the PV; the devices that serve the building's thermal loads without being
+controlled become electricity, as CityLearn defines them: a heat pump draws
+``demand / COP`` with the Carnot COP of :func:`heat_pump_cop` at the outdoor
+temperature, an electric heater ``demand / efficiency`` (``cooling_demand``,
+``heating_demand`` and ``dhw_demand`` columns, CityLearn 2023 format). Devices it
+cannot model (thermal storage tanks, temperature dynamics, EV chargers, anything
+unknown) raise :class:`UnsupportedDeviceError` naming the building and the device;
+with ``ignore_unsupported=True`` they are left idle (as an agent sending no action
+to them) and listed in :attr:`CityLearnDataset.ignored`.
 """
 
 from __future__ import annotations
@@ -31,6 +43,75 @@ REQUIRED_BUILDING_COLUMNS = ("month", "hour", "day_type", "non_shiftable_load", 
 
 #: Default year tried first when the calendar fits several years.
 PREFERRED_YEAR = 2022
+
+#: Building keys of a schema that declare a device, and what bitgaram does with each:
+#: ``controlled`` (the battery), ``generation`` (PV), ``load`` (a heat pump or electric
+#: heater serving an uncontrolled thermal load, turned into electricity) or
+#: ``unsupported``.
+DEVICE_KEYS: dict[str, str] = {
+    "electrical_storage": "controlled",
+    "pv": "generation",
+    "cooling_device": "load",
+    "heating_device": "load",
+    "dhw_device": "load",
+    "cooling_storage": "unsupported",
+    "heating_storage": "unsupported",
+    "dhw_storage": "unsupported",
+    "dynamics": "unsupported",
+    "chargers": "unsupported",
+    "electric_vehicle_chargers": "unsupported",
+    "washing_machines": "unsupported",
+}
+
+#: Thermal load column served by each device key, and whether it is heating.
+THERMAL_LOADS: dict[str, tuple[str, bool]] = {
+    "cooling_device": ("cooling_demand", False),
+    "heating_device": ("heating_demand", True),
+    "dhw_device": ("dhw_demand", True),
+}
+
+#: CityLearn's defaults where a schema leaves a device attribute out: it draws them from
+#: these ranges at random; bitgaram takes the middle (and says so in ``modelled``).
+HEAT_PUMP_DEFAULTS = {
+    "efficiency": (0.2, 0.3),
+    "target_heating_temperature": (45.0, 50.0),
+    "target_cooling_temperature": (7.0, 10.0),
+}
+ELECTRIC_HEATER_DEFAULT_EFFICIENCY = (0.9, 0.99)
+
+#: CityLearn caps the Carnot COP at 20 (and sets it to 20 where the formula turns negative).
+MAX_COP = 20.0
+
+
+class UnsupportedDeviceError(DataError):
+    """A schema declares a device bitgaram cannot model (see the module docstring)."""
+
+
+def heat_pump_cop(
+    outdoor_c: np.ndarray, efficiency: float, target_c: float, heating: bool
+) -> np.ndarray:
+    """Coefficient of performance of a CityLearn heat pump [-].
+
+    CityLearn's Carnot model: heating ``eta (T_h + 273.15) / (T_h - T_out)``, cooling
+    ``eta (T_c + 273.15) / (T_out - T_c)`` (temperatures in degC), set to
+    :data:`MAX_COP` where it is negative or above it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> heat_pump_cop(np.array([5.0, 30.0]), 0.25, 45.0, heating=True).round(3).tolist()
+    [1.988, 5.302]
+    >>> heat_pump_cop(np.array([30.0, 5.0]), 0.25, 8.0, heating=False).round(3).tolist()
+    [3.195, 20.0]
+    """
+    t = np.asarray(outdoor_c, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if heating:
+            cop = efficiency * (target_c + 273.15) / (target_c - t)
+        else:
+            cop = efficiency * (target_c + 273.15) / (t - target_c)
+    cop = np.where(np.isfinite(cop), cop, MAX_COP)
+    return np.where((cop < 0) | (cop > MAX_COP), MAX_COP, cop)
 
 
 @dataclass(frozen=True)
@@ -82,6 +163,9 @@ class CityLearnBuilding:
         The building CSV as read (rows of the simulated period only).
     source : pathlib.Path
         The building CSV file.
+    thermal_kwh : numpy.ndarray or None
+        Electricity of the heat pumps and electric heaters serving the thermal loads per
+        time step [kWh], included in ``load_kwh``; None without such devices.
     """
 
     name: str
@@ -91,6 +175,7 @@ class CityLearnBuilding:
     battery: BatterySpec | None
     frame: pd.DataFrame
     source: Path
+    thermal_kwh: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +206,10 @@ class CityLearnDataset:
         Length of a step [s].
     schema : dict
         The parsed ``schema.json``.
+    modelled : tuple of str
+        Devices turned into electricity (``building.device: how``).
+    ignored : tuple of str
+        Devices left idle because bitgaram cannot model them (``ignore_unsupported``).
     """
 
     path: Path
@@ -133,6 +222,8 @@ class CityLearnDataset:
     calendar: pd.DataFrame
     seconds_per_time_step: int
     schema: dict[str, Any] = field(repr=False)
+    modelled: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()
 
     @property
     def n_steps(self) -> int:
@@ -267,13 +358,126 @@ def _battery(spec: dict[str, Any] | None, where: str) -> BatterySpec | None:
     )
 
 
-def read_citylearn(path: str | Path) -> CityLearnDataset:
+#: Building keys of a schema that are settings, not devices.
+_SETTINGS = {
+    "include",
+    "energy_simulation",
+    "weather",
+    "carbon_intensity",
+    "pricing",
+    "inactive_observations",
+    "inactive_actions",
+    "type",
+}
+
+_WHY = {
+    "cooling_storage": "a thermal storage tank (bitgaram controls only batteries)",
+    "heating_storage": "a thermal storage tank (bitgaram controls only batteries)",
+    "dhw_storage": "a thermal storage tank (bitgaram controls only batteries)",
+    "dynamics": "indoor temperature dynamics (the cooling/heating devices are then controlled)",
+    "chargers": "EV chargers",
+    "electric_vehicle_chargers": "EV chargers",
+    "washing_machines": "shiftable appliances",
+}
+
+
+def _attr(attrs: dict[str, Any], key: str, default: tuple[float, float], notes: list[str]) -> float:
+    value = attrs.get(key)
+    if value is None:
+        span = f"{default[0]:g}-{default[1]:g}"
+        notes.append(f"{key} {sum(default) / 2:g} (CityLearn draws from {span})")
+        return sum(default) / 2
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"attribute {key!r}: expected a number, got {value!r}") from exc
+
+
+def _thermal_kwh(
+    key: str, device: dict[str, Any], frame: pd.DataFrame, path: Path, outdoor_c: np.ndarray | None
+) -> tuple[np.ndarray, str]:
+    """Electricity of a device serving an uncontrolled thermal load [kWh] and how it was got."""
+    column, heating = THERMAL_LOADS[key]
+    demand = _numeric_column(frame, column, path)
+    kind = str(device.get("type", "")).rsplit(".", 1)[-1]
+    attrs = device.get("attributes") or {}
+    notes: list[str] = []
+    if kind == "HeatPump":
+        if outdoor_c is None:
+            raise DataError(
+                f"{path}: a heat pump serves {column} but the weather file has no "
+                "'outdoor_dry_bulb_temperature' for its COP"
+            )
+        eta = _attr(attrs, "efficiency", HEAT_PUMP_DEFAULTS["efficiency"], notes)
+        name = "target_heating_temperature" if heating else "target_cooling_temperature"
+        target = _attr(attrs, name, HEAT_PUMP_DEFAULTS[name], notes)
+        cop = heat_pump_cop(outdoor_c, eta, target, heating)
+        how = f"{column} / heat pump COP (mean {float(np.mean(cop)):.2f})"
+        out = demand / cop
+    elif kind == "ElectricHeater":
+        eff = _attr(attrs, "efficiency", ELECTRIC_HEATER_DEFAULT_EFFICIENCY, notes)
+        how = f"{column} / electric heater efficiency {eff:g}"
+        out = demand / eff
+    else:
+        raise UnsupportedDeviceError(f"device type {device.get('type')!r}")
+    return out, how + (f"; defaults: {', '.join(notes)}" if notes else "")
+
+
+def _devices(
+    name: str,
+    spec: dict[str, Any],
+    frame: pd.DataFrame,
+    path: Path,
+    outdoor_c: np.ndarray | None,
+    ignore_unsupported: bool,
+    where: Path,
+) -> tuple[np.ndarray | None, list[str], list[str]]:
+    """Electricity of the thermal devices, what was modelled and what was ignored."""
+    thermal: np.ndarray | None = None
+    modelled: list[str] = []
+    ignored: list[str] = []
+    for key, device in spec.items():
+        if key in _SETTINGS or not device:
+            continue
+        role = DEVICE_KEYS.get(key)
+        if role is None and not (isinstance(device, dict) and "type" in device):
+            continue  # a setting of a later CityLearn version, not a device
+        dtype = device.get("type", "?") if isinstance(device, dict) else "?"
+        attrs = (device.get("attributes") or {}) if isinstance(device, dict) else {}
+        empty = float(attrs.get("capacity", 0.0) or 0.0) <= 0.0
+        if key.endswith("_storage") and role == "unsupported" and empty:
+            continue  # an empty tank does nothing
+        why = _WHY.get(key, "a device type it does not know")
+        if role == "load":
+            try:
+                kwh, how = _thermal_kwh(key, device, frame, path, outdoor_c)
+            except UnsupportedDeviceError:
+                role, why = "unsupported", f"a {dtype} serving a thermal load"
+            else:
+                thermal = kwh if thermal is None else thermal + kwh
+                modelled.append(f"{name}.{key}: {how}")
+                continue
+        if role == "unsupported" or role is None:
+            label = f"{name}.{key} ({dtype})"
+            if not ignore_unsupported:
+                raise UnsupportedDeviceError(
+                    f"{where}: buildings.{label}: bitgaram cannot model {why}; run with "
+                    "--ignore-unsupported to leave it idle (recorded in kpis.json as 'ignored')"
+                )
+            ignored.append(f"{label}: {why}, left idle")
+    return thermal, modelled, ignored
+
+
+def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLearnDataset:
     """Read a CityLearn 2022 dataset folder.
 
     Parameters
     ----------
     path : str or pathlib.Path
         Folder holding ``schema.json`` (or the path of the schema file itself).
+    ignore_unsupported : bool
+        Leave devices bitgaram cannot model idle (listed in ``ignored``) instead of
+        raising :class:`UnsupportedDeviceError`.
 
     Returns
     -------
@@ -287,6 +491,8 @@ def read_citylearn(path: str | Path) -> CityLearnDataset:
     DataError
         If the schema or a file it names is missing or malformed; the message
         names the file, line and column.
+    UnsupportedDeviceError
+        If a building declares a device bitgaram cannot model (named with its building).
 
     Examples
     --------
@@ -364,11 +570,25 @@ def read_citylearn(path: str | Path) -> CityLearnDataset:
     calendar = full_calendar.iloc[rows].reset_index(drop=True)
     index = pd.date_range(start, periods=len(calendar), freq=step)
 
+    weather_frame = shared.get("weather")
+    outdoor = None
+    if weather_frame is not None and "outdoor_dry_bulb_temperature" in weather_frame:
+        wpath = root / str(first_spec.get("weather"))
+        outdoor = _numeric_column(weather_frame, "outdoor_dry_bulb_temperature", wpath)
     buildings = []
+    modelled: list[str] = []
+    ignored: list[str] = []
     for name, spec in included:
         frame, frame_path = frames[name]
         frame = frame.iloc[rows].reset_index(drop=True)
         load = _numeric_column(frame, "non_shiftable_load", frame_path)
+        thermal, done, left = _devices(
+            name, spec, frame, frame_path, outdoor, ignore_unsupported, schema_path
+        )
+        modelled += done
+        ignored += left
+        if thermal is not None:
+            load = load + thermal
         solar = _numeric_column(frame, "solar_generation", frame_path)
         pv_spec = spec.get("pv") or {}
         pv_kwp = float((pv_spec.get("attributes") or {}).get("nominal_power", 0.0) or 0.0)
@@ -381,6 +601,7 @@ def read_citylearn(path: str | Path) -> CityLearnDataset:
                 battery=_battery(spec.get("electrical_storage"), f"buildings.{name}"),
                 frame=frame,
                 source=frame_path,
+                thermal_kwh=thermal,
             )
         )
 
@@ -406,4 +627,6 @@ def read_citylearn(path: str | Path) -> CityLearnDataset:
         calendar=calendar,
         seconds_per_time_step=seconds,
         schema=schema,
+        modelled=tuple(modelled),
+        ignored=tuple(ignored),
     )

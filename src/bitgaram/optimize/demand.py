@@ -7,7 +7,8 @@ convex piecewise-linear cost::
 
     rate * max(0, P - threshold_kw) + excess_rate * max(0, P - excess_threshold_kw)
 
-as ``P >= grid[t] / step_hours`` on metered steps and two non-negative slacks.
+as ``P >= grid[t] / step_hours + margin[t]`` on metered steps and two non-negative slacks
+(``margin``: load above the forecast the plan stays ready for, default 0).
 The threshold is the running billing demand (ratchet, 30 % contract floor and
 the month's peak so far), so a peak below what the month already pays costs
 nothing more, exactly the tariff's marginal demand charge.
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bitgaram.optimize.problem import LinearProgram
+from bitgaram.assets.battery import BatteryParams
+from bitgaram.optimize.battery import BatteryBlock, add_battery_block
+from bitgaram.optimize.problem import INF, HighsSession, LinearProgram, Term
 from bitgaram.tariff.marginal import DemandChargeSlope
 
 
@@ -46,6 +49,7 @@ def add_demand_term(
     slope: DemandChargeSlope,
     metered: np.ndarray,
     step_hours: float,
+    margin_kw: np.ndarray | None = None,
 ) -> DemandTerm:
     """Add the demand-charge term on grid-import columns.
 
@@ -61,6 +65,8 @@ def add_demand_term(
         Boolean (H,): steps whose demand counts (not in an excluded period).
     step_hours : float
         Step length [h]; it must be the tariff's demand interval.
+    margin_kw : numpy.ndarray, optional
+        Demand above the planned import each step must leave room for [kW], (H,).
 
     Returns
     -------
@@ -70,11 +76,115 @@ def add_demand_term(
     over = int(lp.add_variables((1,), 0.0, cost=slope.rate)[0])
     exc_cost = slope.excess_rate if np.isfinite(slope.excess_threshold_kw) else 0.0
     excess = int(lp.add_variables((1,), 0.0, cost=exc_cost)[0])
-    cols = np.asarray(grid_cols)[np.asarray(metered, dtype=bool)]
+    mask = np.asarray(metered, dtype=bool)
+    cols = np.asarray(grid_cols)[mask]
     if cols.size:
         r = np.arange(cols.size)
-        lp.add_rows(cols.size, [(r, cols, 1.0 / step_hours), (r, peak, -1.0)], ub=0.0)
+        room = 0.0 if margin_kw is None else -np.asarray(margin_kw, dtype=float)[mask]
+        lp.add_rows(cols.size, [(r, cols, 1.0 / step_hours), (r, peak, -1.0)], ub=room)
     lp.add_rows(1, [(0, over, 1.0), (0, peak, -1.0)], lb=-slope.threshold_kw)
     if np.isfinite(slope.excess_threshold_kw):
         lp.add_rows(1, [(0, excess, 1.0), (0, peak, -1.0)], lb=-slope.excess_threshold_kw)
     return DemandTerm(peak=peak, over=over, excess=excess)
+
+
+#: Cost of ESS throughput in the outlook LP [kW of peak per kWh]: small against the peak
+#: (1 kW of peak outweighs 1,000 kWh moved), only there to pick the plan that moves least.
+OUTLOOK_THROUGHPUT_COST = 1e-3
+
+
+class PeakOutlook:
+    """The lowest metered peak an ESS could hold a load forecast to [kW] (the peak outlook).
+
+    One small LP over the outlook (e.g. the next 24 h, longer than a controller's
+    horizon): minimise the peak of the import on metered steps with the ESS charging and
+    discharging freely within its power, energy and efficiency, starting from its stored
+    energy now. A short-horizon planner that prices the demand only above this level does
+    not spend the ESS on rises the coming day reaches anyway; a level it cannot see yet
+    is what it keeps the energy for. The LP is built once per length and battery and
+    re-solved with new bounds (which steps are metered is a row bound).
+
+    Parameters
+    ----------
+    battery : BatteryParams or None
+        The ESS (``step_hours`` equal to the load's); None: the load's own metered peak.
+    step_hours : float
+        Step length [h].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bitgaram.assets.battery import BatteryParams
+    >>> ess = BatteryParams(capacity_kwh=100.0, nominal_power_kw=100.0, initial_soc_kwh=100.0,
+    ...                     efficiency_curve=((0.0, 1.0), (1.0, 1.0)),
+    ...                     power_curve=((0.0, 1.0), (1.0, 1.0)), step_hours=1.0)
+    >>> load = np.array([100.0, 100.0, 300.0, 100.0])
+    >>> round(PeakOutlook(None, 1.0)(load, np.ones(4, bool)), 1)
+    300.0
+    >>> round(PeakOutlook(ess, 1.0)(load, np.ones(4, bool)), 1)  # 100 kWh shave 100 kW
+    200.0
+    """
+
+    def __init__(self, battery: BatteryParams | None, step_hours: float) -> None:
+        self.battery = battery
+        self.step_hours = step_hours
+        self._built: dict[int, tuple[HighsSession, tuple[np.ndarray, ...], BatteryBlock, int]] = {}
+
+    def _build(self, h: int) -> tuple[HighsSession, tuple[np.ndarray, ...], BatteryBlock, int]:
+        assert self.battery is not None
+        lp = LinearProgram()
+        grid = lp.add_variables((h,), 0.0)
+        spill = lp.add_variables((h,), 0.0)
+        bat = add_battery_block(lp, self.battery, h)
+        rows = np.arange(h)
+        terms: list[Term] = [(rows, grid, 1.0), (rows, spill, -1.0)]
+        for cols, sign in bat.grid_terms():
+            terms.append((np.broadcast_to(rows, cols.shape), cols, -sign))
+        lp.add_rows(h, terms, lb=0.0, ub=0.0)
+        peak = int(lp.add_variables((1,), 0.0, cost=1.0)[0])
+        lp.add_rows(h, [(rows, grid, 1.0 / self.step_hours), (rows, peak, -1.0)], ub=0.0)
+        arrays = lp.arrays()
+        arrays[0][bat.charge.ravel()] += OUTLOOK_THROUGHPUT_COST
+        arrays[0][bat.discharge.ravel()] += OUTLOOK_THROUGHPUT_COST
+        return HighsSession(lp), arrays, bat, peak
+
+    def __call__(
+        self, load_kw: np.ndarray, metered: np.ndarray, soc_kwh: float | None = None
+    ) -> float:
+        """The outlook [kW] of ``load_kw`` (N,) over its ``metered`` (N,) steps; 0 if none.
+
+        ``soc_kwh``: stored energy now [kWh] (default the battery's initial energy).
+
+        Raises
+        ------
+        SolveError
+            If HiGHS fails.
+        """
+        load = np.asarray(load_kw, dtype=float)
+        mask = np.asarray(metered, dtype=bool)
+        if not mask.any():
+            return 0.0
+        if self.battery is None:
+            return float(load[mask].max())
+        h = load.size
+        if h not in self._built:
+            self._built[h] = self._build(h)
+        session, arrays, bat, peak = self._built[h]
+        cost, col_lb, col_ub, row_lb, row_ub = (a.copy() for a in arrays)
+        firm = np.maximum(load, 0.0) * self.step_hours
+        # Rows: battery rows first, then the h balance rows, then the h peak rows.
+        first = row_lb.size - 2 * h
+        row_lb[first : first + h] = firm
+        row_ub[first : first + h] = firm
+        row_ub[first + h :] = np.where(mask, 0.0, INF)
+        soc = self.battery.initial_soc_kwh if soc_kwh is None else soc_kwh
+        bat.apply_state(
+            col_lb,
+            col_ub,
+            row_lb,
+            row_ub,
+            np.full(bat.n_batteries, float(soc)),
+            bat.model.capacity_kwh,
+        )
+        session.update(cost, col_lb, col_ub, row_lb, row_ub)
+        return float(session.solve().x[peak])

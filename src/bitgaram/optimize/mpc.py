@@ -328,8 +328,8 @@ class MPCController:
             base_blk = np.concatenate([hist.sum(axis=1), district_f[slot == 0]])
             mean, peak = float(base_blk.mean()), float(base_blk.max())
             wgt = peak_weight(mean, peak, rates.load_factor, cfg.block) * level_skill
-            reached = float(so_far.max()) if so_far.size else -1e6
-            outlook = (-1e6, -1e6)
+            reached = float(so_far.max()) if so_far.size else -np.inf
+            outlook = (-np.inf, -np.inf)
             if cfg.peak_outlook is not None:
                 # Steps of each block beyond the horizon: the current block's rest, and
                 # the next block minus its steps in the horizon.
@@ -383,12 +383,12 @@ def _peak_outlook(measured: np.ndarray, steps_left: int, q: float, days: int = 2
     The ``q``-quantile of the maximum over ``steps_left / 24`` independent days
     whose maxima follow the empirical distribution of the last ``days`` daily
     maxima of the measured net load ``measured`` (hourly, oldest first): the
-    quantile ``q ** (24 / steps_left)`` of those maxima. -1e6 (no outlook) with
+    quantile ``q ** (24 / steps_left)`` of those maxima. ``-inf`` (no outlook) with
     less than a week of history or no step left.
     """
     n_days = min(days, measured.size // 24)
     if n_days < 7 or steps_left <= 0:
-        return -1e6
+        return -np.inf
     daily = measured[measured.size - 24 * n_days :].reshape(n_days, 24).max(axis=1)
     return float(np.quantile(daily, q ** (24.0 / steps_left)))
 

@@ -62,7 +62,7 @@ class OracleController:
                 capacity_kwh=np.asarray(fleet.capacity_kwh, dtype=float),
                 weights=score_weights(rates, WEAR_WEIGHT),
                 peak_slot=slots,
-                peak_floor=np.full(n_slots, -1e6),
+                peak_floor=np.full(n_slots, -np.inf),
                 peak_weight=weights,
             )
         )

@@ -105,6 +105,11 @@ class ParkInputs:
         Price of emissions in the objective [KRW/kgCO2].
     wear_cost : float
         Battery and V2G wear per kWh discharged [KRW/kWh].
+    margin_kw : numpy.ndarray or None
+        Load above the firm forecast the plan stays ready for, per step [kW], (H,) (e.g. an
+        upper quantile of the forecaster's recent errors,
+        :class:`bitgaram.forecast.residuals.ErrorBook`): the planned import plus it is what
+        the demand term prices and what must stay under the connection limit. None = 0.
     """
 
     start: int
@@ -121,6 +126,7 @@ class ParkInputs:
     jobs: tuple[tuple[Job, JobState], ...] = ()
     carbon_price: float = 0.0
     wear_cost: float = 1.0
+    margin_kw: np.ndarray | None = None
 
     @property
     def horizon(self) -> int:
@@ -193,7 +199,9 @@ def solve_park(
     lp = LinearProgram()
     rate = np.asarray(inputs.energy_rate, dtype=float)
     grid_cost = rate + inputs.carbon_price * np.asarray(inputs.carbon, dtype=float)
-    ub = INF if inputs.limit_kw is None else inputs.limit_kw * dt
+    margin = np.zeros(h) if inputs.margin_kw is None else np.asarray(inputs.margin_kw, float)
+    margin = np.maximum(margin, 0.0)
+    ub = INF if inputs.limit_kw is None else np.maximum(inputs.limit_kw - margin, 0.0) * dt
     grid = lp.add_variables((h,), 0.0, ub, cost=grid_cost)
     spill = lp.add_variables((h,), 0.0)
     overload = lp.add_variables((h,), 0.0, cost=OVERLOAD_PENALTY)
@@ -217,7 +225,7 @@ def solve_park(
     lp.add_rows(h, terms, lb=firm, ub=firm)
     demand = None
     if inputs.demand is not None:
-        demand = add_demand_term(lp, grid, inputs.demand, inputs.metered, dt)
+        demand = add_demand_term(lp, grid, inputs.demand, inputs.metered, dt, margin)
 
     cost, col_lb, col_ub, row_lb, row_ub = lp.arrays()
     if bat is not None and inputs.battery is not None:

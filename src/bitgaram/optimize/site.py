@@ -124,7 +124,8 @@ class HorizonInput:
     peak_slot : numpy.ndarray or None
         Peak slot of each step, (H,) int, -1 = no peak term.
     peak_floor : numpy.ndarray or None
-        Peak already reached in each slot, (S,) [kWh].
+        Peak already reached in each slot, (S,) [kWh]; ``-inf`` = none yet (the slot's
+        peak is then bounded by its steps in the horizon alone).
     peak_weight : numpy.ndarray or None
         Cost per kWh of each slot's peak, (S,).
     terminal_value : numpy.ndarray or None
@@ -190,6 +191,46 @@ def _view(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return a[:0].reshape(idx.shape)
     first = int(idx.flat[0])
     return a[first : first + idx.size].reshape(idx.shape)
+
+
+#: Range every non-zero objective coefficient of the MPC's LP lies in [score units per kWh
+#: or per unit of the term]: the smallest is the throughput weight (1e-4) and the rare
+#: scenario segment of a nearly zero price difference; the largest a peak weight, which
+#: grows as the district's peak shrinks (``block * mean / peak^2``): a few tens for the
+#: five sample buildings, up to about 2e3 for three of them in a sunny week, a few
+#: hundred in the first hour of a run (rates floored, :mod:`bitgaram.optimize.weights`).
+#: Before the floors, the first hours reached 1.5e10.
+COST_RANGE = (1e-6, 1e4)
+
+
+def cost_range(cost: np.ndarray) -> tuple[float, float]:
+    """Smallest and largest non-zero ``|cost|`` of an objective (0, 0 if all are zero).
+
+    Every LP the MPC solves keeps these within :data:`COST_RANGE` (a test checks it over
+    a year): HiGHS's tolerances (1e-7 on optimality) are meaningful only when the
+    objective's coefficients span a few orders of magnitude.
+    """
+    a = np.abs(np.asarray(cost, dtype=float))
+    a = a[(a > 0) & np.isfinite(a)]
+    return (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+
+
+def _peak_bounds(
+    candidates: np.ndarray, slot: np.ndarray, n_slots: int, inp: HorizonInput
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lower bounds and costs of the peak columns, (S,) each.
+
+    A slot's peak is bounded below by its floor (the peak already reached) and by the rows
+    of its steps in the horizon. A slot with no step in the horizon has no term (cost 0,
+    column at 0), and a slot without a floor (``-inf``) is bounded by its rows alone: no
+    placeholder floor enters the objective as a constant.
+    """
+    has_step = np.zeros(n_slots, dtype=bool)
+    has_step[candidates[candidates == slot[:, None]]] = True
+    floor = np.zeros(n_slots) if inp.peak_floor is None else np.asarray(inp.peak_floor, float)
+    weight = np.zeros(n_slots) if inp.peak_weight is None else np.asarray(inp.peak_weight, float)
+    lb = np.where(has_step, np.where(np.isfinite(floor), floor, -INF), 0.0)
+    return lb, np.where(has_step, weight, 0.0)
 
 
 def _breakpoints(base: np.ndarray, errors: np.ndarray | None, k: int) -> np.ndarray:
@@ -308,6 +349,8 @@ class SiteProblem:
         self._session = open_session(lp)
         self._shift = shift_basis and isinstance(self._session, HighsCSession)
         self._warm = False
+        #: :func:`cost_range` of the objective of the last solve.
+        self.cost_range: tuple[float, float] = (0.0, 0.0)
         self._held: tuple[np.ndarray, ...] | None = None
         self._col_src, self._row_src = self._shift_maps()
 
@@ -435,12 +478,13 @@ class SiteProblem:
             slot = np.full(h, -1) if inp.peak_slot is None else np.asarray(inp.peak_slot, dtype=int)
             active = self.peak_candidates == slot[:, None]
             _view(row_lb, self.peak_rows)[:] = np.where(active, dist[:, None], -INF)
-            floor = np.zeros(self.p.size) if inp.peak_floor is None else inp.peak_floor
-            _view(col_lb, self.p)[:] = np.maximum(floor, -1e6)
-            _view(cost, self.p)[:] = 0.0 if inp.peak_weight is None else inp.peak_weight
+            lb, c = _peak_bounds(self.peak_candidates, slot, self.p.size, inp)
+            _view(col_lb, self.p)[:] = lb
+            _view(cost, self.p)[:] = c
         if self.zp.size:
             self._apply_peak_risk(inp, cost, col_ub, row_ub)
 
+        self.cost_range = cost_range(cost)
         session = self._session
         if isinstance(session, HighsCSession):
             statuses = session.basis() if self._shift and self._warm else None
@@ -634,9 +678,9 @@ class ReferenceSiteProblem:
             slot = np.full(h, -1) if inp.peak_slot is None else np.asarray(inp.peak_slot, dtype=int)
             active = self.peak_candidates == slot[:, None]
             row_lb[self.peak_rows] = np.where(active, dist[:, None], -INF)
-            floor = np.zeros(self.p.size) if inp.peak_floor is None else inp.peak_floor
-            col_lb[self.p] = np.maximum(floor, -1e6)
-            cost[self.p] = 0.0 if inp.peak_weight is None else inp.peak_weight
+            col_lb[self.p], cost[self.p] = _peak_bounds(
+                self.peak_candidates, slot, self.p.size, inp
+            )
         if self.q.size and inp.peak_risk_offsets is not None and inp.peak_risk_weight > 0:
             cost[self.q] = inp.peak_risk_weight
             row_lb[self.risk_rows] = np.asarray(inp.peak_risk_offsets, dtype=float)

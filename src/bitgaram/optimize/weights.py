@@ -15,6 +15,15 @@ optimum):
 
 The baseline rates are whatever the caller can know: the oracle uses the whole
 period, the MPC uses measured history plus the current forecast (causal).
+
+Scaling. In the first hours of a run the rates are estimated from almost nothing
+(one measured hour, a flat persistence forecast): a ramping or load-factor rate of 0
+would make its weight infinite. Each rate is therefore floored at a small, stated
+fraction of its own scale (:data:`MIN_RATE_FRACTION` of the mean absolute district
+load, times the mean price or carbon intensity for cost and emissions, and
+:data:`MIN_LOAD_FACTOR`), so every weight stays within a few orders of magnitude of
+the others and the LP's objective coefficients within
+:data:`bitgaram.optimize.site.COST_RANGE`.
 """
 
 from __future__ import annotations
@@ -27,6 +36,16 @@ from bitgaram.optimize.site import ObjectiveWeights
 
 #: Smallest baseline rate used as a divisor (avoids infinite weights on empty data).
 _EPS = 1e-9
+
+#: Floor of the cost, emissions and ramping rates as a fraction of their scale (the mean
+#: absolute district load per step [kWh], times the mean price or carbon intensity): a
+#: district whose baseline ramps by less than 1 % of its load per step is flat for the
+#: score, and the weight of a flat quantity must not exceed 100x that of a typical one.
+MIN_RATE_FRACTION = 0.01
+
+#: Floor of the load-factor KPI ``1 - mean/max`` [-]: a block whose peak is within 5 % of
+#: its mean (a flat forecast) caps the peak weight's ``1 / L0`` at 20.
+MIN_LOAD_FACTOR = 0.05
 
 
 @dataclass(frozen=True)
@@ -63,11 +82,19 @@ def baseline_rates(
         part = district[s : s + block]
         if part.size and part.max() > 0:
             lf.append(1.0 - part.mean() / part.max())
+    scale = float(np.abs(district).mean()) if district.size else 0.0
+    floor = MIN_RATE_FRACTION * scale
     return BaselineRates(
-        cost=float(np.clip(district * price, 0.0, None).sum()) / n,
-        emissions=float(np.clip(net * np.asarray(carbon)[:, None], 0.0, None).sum()) / n,
-        ramping=float(np.abs(np.diff(district)).sum()) / max(n - 1, 1),
-        load_factor=float(np.mean(lf)) if lf else 0.5,
+        cost=max(
+            float(np.clip(district * price, 0.0, None).sum()) / n,
+            floor * float(np.mean(np.abs(price))) if district.size else 0.0,
+        ),
+        emissions=max(
+            float(np.clip(net * np.asarray(carbon)[:, None], 0.0, None).sum()) / n,
+            floor * float(np.mean(np.abs(carbon))) if district.size else 0.0,
+        ),
+        ramping=max(float(np.abs(np.diff(district)).sum()) / max(n - 1, 1), floor),
+        load_factor=max(float(np.mean(lf)) if lf else 0.5, MIN_LOAD_FACTOR),
     )
 
 
@@ -118,6 +145,9 @@ class RunningBaselineRates:
         ramp = np.abs(np.diff(district, prepend=district[:1] if district.size else zero))
         self._ramp = np.concatenate([zero, np.cumsum(ramp)])
         self._sum = np.concatenate([zero, np.cumsum(district)])
+        self._abs = np.concatenate([zero, np.cumsum(np.abs(district))])
+        self._price = np.concatenate([zero, np.cumsum(np.abs(np.asarray(price, dtype=float)))])
+        self._carbon = np.concatenate([zero, np.cumsum(np.abs(np.asarray(carbon, dtype=float)))])
         # Running maximum within each block, and the load-factor term of every full block.
         self._runmax = np.empty_like(district)
         for s in range(0, district.size, block):
@@ -138,9 +168,10 @@ class RunningBaselineRates:
             peak = float(self._runmax[t - 1])
             if peak > 0:
                 lf.append(1.0 - (self._sum[t] - self._sum[start]) / (t - start) / peak)
+        floor = MIN_RATE_FRACTION * float(self._abs[t]) / n
         return BaselineRates(
-            cost=float(self._cost[t]) / n,
-            emissions=float(self._emis[t]) / n,
-            ramping=float(self._ramp[t]) / max(t - 1, 1),
-            load_factor=float(np.mean(lf)) if lf else 0.5,
+            cost=max(float(self._cost[t]) / n, floor * float(self._price[t]) / n),
+            emissions=max(float(self._emis[t]) / n, floor * float(self._carbon[t]) / n),
+            ramping=max(float(self._ramp[t]) / max(t - 1, 1), floor),
+            load_factor=max(float(np.mean(lf)) if lf else 0.5, MIN_LOAD_FACTOR),
         )
