@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Response
 
 from bitgaram.api.deps import LatestDep, PageDep, ScopeDep, StoreDep
 from bitgaram.api.period import Period, resolve_period
-from bitgaram.api.schemas.common import Paged, paged_points
+from bitgaram.api.schemas.common import Paged, paged_points, paginate
 from bitgaram.api.schemas.park import OverviewPublic, TenantEnergyPublic
 from bitgaram.api.schemas.readings import EnergyPointPublic
 from bitgaram.api.series import (
@@ -64,19 +64,7 @@ def _overview(
     tariff = site.site.tariff
     target = site.site.connection_limit_kw or (tariff.contract_kw if tariff else None)
 
-    tenant_rows = []
-    by_tenant = _tenant_hourly(store, period)
-    for tenant in site.tenants:
-        own = by_tenant.get(tenant.id, np.array([], dtype=float))
-        own = own[np.isfinite(own)]
-        tenant_rows.append(
-            TenantEnergyPublic(
-                tenant_id=tenant.id,
-                name=tenant.name,
-                energy_kwh=float(own.sum()),
-                peak_kw=float(own.max()) if own.size else None,
-            )
-        )
+    tenant_rows = _tenant_rows(store, [(t.id, t.name) for t in site.tenants], period)
     return OverviewPublic(
         site_id=site.site.id,
         start=period.start.to_pydatetime(),
@@ -159,3 +147,50 @@ def overview(
         ("overview", scope.site.site.id, hours),
         lambda: _overview(scope, store, latest, hours),
     )
+
+
+def _tenant_rows(
+    store: Store, tenants: list[tuple[str, str]], period: Period
+) -> list[TenantEnergyPublic]:
+    """Each tenant's load energy [kWh] and hourly peak [kW] in ``period`` (one store query)."""
+    by_tenant = _tenant_hourly(store, period)
+    rows = []
+    for tenant_id, name in tenants:
+        own = by_tenant.get(tenant_id, np.array([], dtype=float))
+        own = own[np.isfinite(own)]
+        rows.append(
+            TenantEnergyPublic(
+                tenant_id=tenant_id,
+                name=name,
+                energy_kwh=float(own.sum()),
+                peak_kw=float(own.max()) if own.size else None,
+            )
+        )
+    return rows
+
+
+@router.get("/tenants", response_model=Paged[TenantEnergyPublic])
+def park_tenants(
+    scope: ScopeDep,
+    store: StoreDep,
+    latest: LatestDep,
+    page: PageDep,
+    start: Annotated[datetime | None, Query(description="Default: last 7 days of data.")] = None,
+    end: Annotated[datetime | None, Query(description="Exclusive end.")] = None,
+) -> Response:
+    """Every tenant's consumption [kWh] and hourly peak demand [kW] in ``[start, end)``.
+
+    The dashboard's tenant table and top-N chart for the chosen period; the
+    peak is the highest hourly mean power. Tenants keep the site's order.
+    """
+    scope.require_park()
+    meters = energy_meters(scope.site.meters, MeterKind.LOAD)
+    period = resolve_period(store, [m.id for m in meters], start, end, default_days=7)
+    tenants = [(t.id, t.name) for t in scope.tenants()]
+
+    def build() -> Response:
+        rows = _tenant_rows(store, tenants, period)
+        return Response(paginate(rows, page).model_dump_json(), media_type="application/json")
+
+    key = ("park_tenants", scope.site.site.id, period.start, period.end, page.limit, page.offset)
+    return cached_json(latest, key, build)
