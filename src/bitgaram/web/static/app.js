@@ -240,7 +240,8 @@
   function periodTag() { return currentPeriod ? iso(currentPeriod.first) + "_" + iso(addDays(currentPeriod.end, -1)) : "period"; }
 
   function nativeStep(meters) {
-    const mins = meters.map((m) => { const x = /^(\d+)\s*(min|h|H|D)$/.exec(m.resolution); return x ? +x[1] * ({ min: 1, h: 60, H: 60, D: 1440 })[x[2]] : 15; });
+    const unit = { s: 1 / 60, S: 1 / 60, min: 1, T: 1, h: 60, H: 60, D: 1440, d: 1440 };
+    const mins = meters.map((m) => { const x = /^(\d*)\s*(s|S|min|T|h|H|D|d)$/.exec(m.resolution); return x ? (+x[1] || 1) * unit[x[2]] : 15; });
     return Math.max(15, ...mins);
   }
 
@@ -285,11 +286,19 @@
   }
 
   // ---- charts ------------------------------------------------------------------------------
+  // Tick labels in the site's zone and the page's language: the date at local midnight,
+  // the time of day elsewhere (short periods), months for long ones.
   function axisValues(spanS) {
-    const opts = spanS <= 2 * 86400 ? { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }
-      : spanS <= 70 * 86400 ? { month: "numeric", day: "numeric" } : { year: "numeric", month: "short" };
-    const f = dateFmt(opts);
-    return (u, splits) => splits.map((s) => (s === null ? "" : f.format(new Date(s * 1000))));
+    const hm = dateFmt({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const md = dateFmt({ month: "numeric", day: "numeric" });
+    const ym = dateFmt({ year: "numeric", month: "short" });
+    return (u, splits) => splits.map((s) => {
+      if (s === null) return "";
+      const d = new Date(s * 1000);
+      if (spanS > 70 * 86400) return ym.format(d);
+      const midnight = (s * 1000 + offsetMs(s * 1000)) % 86400000 === 0;
+      return midnight ? md.format(d) : spanS <= 14 * 86400 ? hm.format(d) : md.format(d);
+    });
   }
 
   function plot(container, xs, series, extra) {
@@ -319,13 +328,15 @@
     const f = bucket === "hour" ? dateFmt({ hour: "2-digit", hourCycle: "h23" })
       : bucket === "day" ? dateFmt({ month: "numeric", day: "numeric" }) : dateFmt({ year: "2-digit", month: "short" });
     const widths = [0.8, 0.45, 0.3];
+    const every = Math.max(1, Math.ceil(xs.length / Math.max(2, Math.floor((container.clientWidth || 600) / 70))));
     return plot(container, xs, series.map((s, i) => Object.assign({}, s, {
       opts: { fill: s.color + (i ? "cc" : "99"), paths: uPlot.paths.bars({ size: [widths[i % 3], 60] }), points: { show: false } },
     })), {
       unit: "kWh",
-      opts: { axes: [{ font: FONT, stroke: "#475467", values: (u, splits) => splits.map((s) => f.format(new Date(s * 1000))) },
+      opts: { axes: [{ font: FONT, stroke: "#475467", splits: () => xs.filter((x, i) => i % every === 0), values: (u, splits) => splits.map((s) => f.format(new Date(s * 1000))) },
         { font: FONT, size: 64, stroke: "#475467", values: (u, vals) => vals.map((v) => fmt(v, 0)) }],
-      scales: { x: { time: false, range: (u, lo, hi) => [lo - 0.6 * step(xs), hi + 0.6 * step(xs)] } } },
+      scales: { x: { time: false, range: () => [xs[0] - 0.6 * step(xs), xs[xs.length - 1] + 0.6 * step(xs)] },
+        y: { range: (u, lo, hi) => [Math.min(0, lo), Math.max(hi, 0) * 1.05 || 1] } } },
     });
   }
 
