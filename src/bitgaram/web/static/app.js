@@ -90,8 +90,8 @@
     return dateFmt({ dateStyle: "medium", timeStyle: "short", hourCycle: "h23" }).format(new Date(iso));
   }
 
-  function card(id, label, value, hint, over) {
-    return el("div", { class: "card", id: id }, [
+  function card(id, label, value, hint, over, raw) {
+    return el("div", { class: "card", id: id, "data-value": raw === undefined || raw === null ? undefined : String(raw) }, [
       el("div", { class: "label", text: label }),
       el("div", { class: "value" + (over ? " over" : ""), text: value }),
       el("div", { class: "hint", text: hint || "" }),
@@ -501,6 +501,7 @@
       Promise.all(socMeters.map((m) => q("/meters/" + encodeURIComponent(m.id) + "/readings?limit=10000&resolution=1h&" + pq))),
     ]);
     const stamps = Array.from(new Set([].concat(...plans.map((p) => p.items.map((x) => Date.parse(x.valid_from) / 1000))))).sort((a, b) => a - b);
+    if (!stamps.length && !socs.some((p) => p.items.length)) return;  // nothing planned or measured
     const where = new Map(stamps.map((s, i) => [s, i]));
     const series = batteries.map((a, k) => {
       const values = stamps.map(() => null);
@@ -508,11 +509,11 @@
       return { label: a.id + " " + t("series.plan"), values: values, opts: { paths: uPlot.paths.stepped({ align: 1 }) } };
     });
     const box = el("div", { class: "chart", id: id });
-    view.appendChild(panel(t("chart.plan"), box, id));
+    if (stamps.length) view.appendChild(panel(t("chart.plan"), box, id));
     register(id, ["valid_from"].concat(batteries.map((a) => a.id + "_kw")),
       stamps.map((s, i) => [new Date(s * 1000).toISOString()].concat(series.map((x) => x.values[i]))));
-    plot(box, stamps, series.filter((s) => s.values.length), { unit: "kW" });
-    if (socMeters.length) {
+    if (stamps.length) plot(box, stamps, series, { unit: "kW" });
+    if (socs.some((p) => p.items.length)) {
       const xs = Array.from(new Set([].concat(...socs.map((p) => p.items.map((x) => Date.parse(x.ts) / 1000))))).sort((a, b) => a - b);
       const at = new Map(xs.map((s, i) => [s, i]));
       const sseries = socMeters.map((m, k) => {
@@ -652,9 +653,9 @@
     const fullBand = await forecastBand(q, loads, per, data);
     const load = data.kinds.load;
     const cards = el("div", { class: "cards", id: opts.prefix + "-cards" }, [
-      card("card-consumption", t("card.consumption"), energy(load ? total(load.kwh) : null), ""),
-      card("card-generation", t("card.generation"), energy(data.kinds.pv ? total(data.kinds.pv.kwh) : null), ""),
-      card("card-peak", t("card.peak"), fmt(load ? maxOf(load.kw) : null, 0, "kW"), t("card.peak_hint", { step: t("step." + res) })),
+      card("card-consumption", t("card.consumption"), energy(load ? total(load.kwh) : null), "", false, load ? total(load.kwh) : null),
+      card("card-generation", t("card.generation"), energy(data.kinds.pv ? total(data.kinds.pv.kwh) : null), "", false, data.kinds.pv ? total(data.kinds.pv.kwh) : null),
+      card("card-peak", t("card.peak"), fmt(load ? maxOf(load.kw) : null, 0, "kW"), t("card.peak_hint", { step: t("step." + res) }), false, load ? maxOf(load.kw) : null),
     ].concat(opts.extraCards || []).concat(accountCards(acc)));
     view.appendChild(cards);
     register(opts.prefix + "-cards", ["figure", "value"], [
@@ -681,7 +682,11 @@
     const per = await energyPage(q, view, { base: "/park", meters: state.meters, title: t("park.title") + " · " + state.site.name, prefix: "park", extraCards: extra });
     const rows = await q("/park/tenants?limit=10000&" + periodQuery(per));
     tenantTable(view, rows.items);
-    await planPanel(q, view, (await q("/assets?limit=10000")).items, state.meters, per, "chart-park-schedule");
+    // the park's own batteries (a tenant's battery is on its page)
+    const parkAssets = (await q("/assets?limit=10000")).items.filter((a) => a.tenant === null);
+    const parkMeters = state.meters.filter((m) => m.tenant === null);
+    await planPanel(q, view, parkAssets.length ? parkAssets : state.tenants.length <= 10 ? (await q("/assets?limit=10000")).items : [],
+      parkMeters.length ? parkMeters : state.meters, per, "chart-park-schedule");
     await alertsPanel(q, view);
   }
 
