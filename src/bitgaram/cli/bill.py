@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.output import print_table
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.tariff import (
     BillingTariff,
@@ -393,10 +394,10 @@ def bill(
             raise DataError(f"no readings in month {month}")
     if bills:
         currency = bills[0].currency
-    console.print(_summary_table(bills, currency))
+    print_table(_summary_table(bills, currency), console)
     if detail:
         for b in bills:
-            console.print(_detail_table(b))
+            print_table(_detail_table(b), console)
     if output is not None:
         from bitgaram.tariff import bills_to_frame
 

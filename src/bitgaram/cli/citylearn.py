@@ -16,6 +16,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.demo import DemoContext, demo_step
+from bitgaram.cli.output import print_table
 from bitgaram.datasets.citylearn import read_citylearn
 from bitgaram.errors import BitgaramError
 from bitgaram.site import Site
@@ -180,7 +181,9 @@ def run(
         **controller_settings(controller, horizon, forecast, load_model),
     }
     files = write_outputs(result, site, out, extra)
-    console.print(score_table(result, f"{controller.value} on {dataset} ({site.n_steps} steps)"))
+    print_table(
+        score_table(result, f"{controller.value} on {dataset} ({site.n_steps} steps)"), console
+    )
     console.print(f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files))
 
 
@@ -211,7 +214,7 @@ def _demo_schedule(ctx: DemoContext) -> None:
         s = result.score
         kpis = (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor)
         table.add_row(result.controller, *(f"{v:.3f}" for v in kpis))
-    ctx.console.print(table)
+    print_table(table, ctx.console)
     result = results[-1]
     files = write_outputs(result, site, ctx.workdir / "schedule", {"days": DEMO_SCHEDULE_DAYS})
     ctx.artifacts.extend(files)

@@ -750,7 +750,9 @@
       box.appendChild(link("#/tenants" + qs, t("nav.tenants"), r.view !== "park"));
     } else {
       const own = state.tenants.find((x) => x.id === state.me.tenant_id);
-      box.appendChild(link("#/" + qs, own ? own.name : t("nav.tenants"), true));
+      const mine = link("#/" + qs, own ? own.name : t("nav.tenants"), true);
+      mine.classList.add("name");
+      box.appendChild(mine);
     }
     box.appendChild(el("a", { href: "/docs", text: t("nav.docs") }));
     const sites = document.getElementById("site-switch");
