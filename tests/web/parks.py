@@ -152,10 +152,14 @@ def serve(app: FastAPI) -> tuple[str, uvicorn.Server, threading.Thread]:
 BUILDERS = {"citylearn": citylearn_store, "industrial": industrial_store, "synth": synth_store}
 
 
-def served(name: str) -> Iterator[ServedPark]:
+def served(name: str, view_cache_seconds: float = 10.0) -> Iterator[ServedPark]:
     """Build park ``name``, serve it, yield it, stop it."""
     store, tenant, tokens = BUILDERS[name]()
-    settings = Settings(login_max_failures=0, site_id=store.list_sites()[0])
+    settings = Settings(
+        login_max_failures=0,
+        site_id=store.list_sites()[0],
+        view_cache_seconds=view_cache_seconds,
+    )
     app = create_app(settings, store, tokens)
     url, server, thread = serve(app)
     tenant_name = store.load_site(settings.site_id).tenant(tenant).name

@@ -140,7 +140,7 @@ def _english_strings() -> list[str]:
     for lang in ("ko", "en"):
         block = re.search(rf"\n    {lang}: {{(.*?)\n    }}", text, re.S)
         assert block is not None
-        tables[lang] = dict(re.findall(r'"([a-z0-9_.]+)": "((?:[^"\\]|\\.)*)"', block.group(1)))
+        tables[lang] = dict(re.findall(r'"([A-Za-z0-9_.]+)": "((?:[^"\\]|\\.)*)"', block.group(1)))
     out = []
     for key, en in tables["en"].items():
         if key.startswith("lang.") or en == tables["ko"].get(key):
@@ -157,7 +157,8 @@ ENGLISH = _english_strings()
 #: Text of the page without data (tenant, site, meter and asset names, which are not UI).
 PAGE_TEXT = """() => {
   const root = document.body.cloneNode(true);
-  root.querySelectorAll('.name, #who, #lang-switch, .u-legend, select#site-switch').forEach(e => e.remove());
+  const data = '.name, #who, #lang-switch, select#site-switch';
+  root.querySelectorAll(data).forEach(e => e.remove());
   return root.innerText;
 }"""
 
@@ -201,9 +202,7 @@ def _shot(page: Any, name: str) -> None:
 
 @pytest.mark.parametrize("user", ["operator", "manager"])
 @pytest.mark.parametrize("size", list(WIDTHS))
-def test_every_page_in_both_languages(
-    browser: Any, park: ServedPark, user: str, size: str
-) -> None:
+def test_every_page_in_both_languages(browser: Any, park: ServedPark, user: str, size: str) -> None:
     width = WIDTHS[size]
     for lang in ("ko", "en"):
         watched = open_page(browser, park.url, width, lang)

@@ -25,7 +25,6 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-
 _TAG = re.compile(r"\[(/?)([^\[\]]*)\]")
 
 
