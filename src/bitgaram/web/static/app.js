@@ -301,6 +301,12 @@
     });
   }
 
+  // Room for the longest tick label of the y axis (uPlot's fixed default cuts big numbers).
+  function axisSize(u, values) {
+    const longest = Math.max(3, ...(values || []).map((v) => String(v).length));
+    return Math.ceil(longest * 7.2) + 28;
+  }
+
   function plot(container, xs, series, extra) {
     const pts = series.reduce((n, s) => n + s.values.filter((v) => v !== null && v !== undefined).length, 0);
     container.setAttribute("data-points", String(pts));
@@ -316,7 +322,7 @@
         value: (u, v) => fmt(v, 1),
       }, s.opts || {}))),
       axes: [{ font: FONT, values: axisValues(span), stroke: "#475467" },
-        { font: FONT, size: 64, stroke: "#475467", label: extra && extra.unit, labelFont: FONT, values: (u, vals) => vals.map((v) => fmt(v, 1)) }],
+        { font: FONT, size: axisSize, stroke: "#475467", label: extra && extra.unit, labelFont: FONT, values: (u, vals) => vals.map((v) => fmt(v, 1)) }],
       legend: { live: true },
     }, (extra && extra.opts) || {});
     const chart = new uPlot(opts, [xs].concat(series.map((s) => s.values)), container);
@@ -334,7 +340,7 @@
     })), {
       unit: "kWh",
       opts: { axes: [{ font: FONT, stroke: "#475467", splits: () => xs.filter((x, i) => i % every === 0), values: (u, splits) => splits.map((s) => f.format(new Date(s * 1000))) },
-        { font: FONT, size: 64, stroke: "#475467", values: (u, vals) => vals.map((v) => fmt(v, 0)) }],
+        { font: FONT, size: axisSize, stroke: "#475467", values: (u, vals) => vals.map((v) => fmt(v, 0)) }],
       scales: { x: { time: false, range: () => [xs[0] - 0.6 * step(xs), xs[xs.length - 1] + 0.6 * step(xs)] },
         y: { range: (u, lo, hi) => [Math.min(0, lo), Math.max(hi, 0) * 1.05 || 1] } } },
     });
@@ -555,14 +561,21 @@
       list.textContent = "";
       const shown = a.items.filter((x) => (!kindSel.value || x.kind === kindSel.value) && (!sevSel.value || x.severity === sevSel.value));
       if (!shown.length) list.appendChild(el("li", { class: "muted", text: t("alerts.none") }));
-      shown.forEach((x) => list.appendChild(el("li", { class: x.severity }, [
+      shown.slice(0, alertRows).forEach((x) => list.appendChild(el("li", { class: x.severity }, [
         el("span", { class: "badge " + x.severity, text: t("severity." + x.severity) }),
         el("strong", { text: t("alerts." + x.kind) }), el("span", { text: " " + alertText(x) })])));
       register(id, ["kind", "severity", "meter_id", "ts", "value"], shown.map((x) => [x.kind, x.severity, x.meter_id, x.ts, x.value]));
+      count.textContent = t("alerts.shown", { shown: fmt(Math.min(alertRows, shown.length), 0), total: fmt(shown.length, 0) });
+      more.hidden = shown.length <= alertRows;
     }
-    kindSel.onchange = draw; sevSel.onchange = draw;
+    let alertRows = 20;
+    const count = el("p", { class: "hint muted", id: "alerts-count" });
+    const more = el("button", { type: "button", class: "more", id: "alerts-more", text: t("alerts.more") });
+    more.onclick = () => { alertRows += 50; draw(); };
+    kindSel.onchange = () => { alertRows = 20; draw(); };
+    sevSel.onchange = kindSel.onchange;
     draw();
-    const box = el("div", { id: "alerts" }, [el("div", { class: "filters" }, [kindSel, sevSel]), list,
+    const box = el("div", { id: "alerts" }, [el("div", { class: "filters" }, [kindSel, sevSel]), list, count, more,
       el("p", { class: "hint muted", text: t("alerts.readonly") })]);
     view.appendChild(panel(t("alerts.title") + " (" + a.total + ")", box, id));
   }
@@ -575,11 +588,12 @@
     const top = byEnergy.slice(0, TOP_N);
     const rest = byEnergy.slice(TOP_N);
     const chart = el("div", { class: "bars", id: "chart-park-tenants", "data-points": String(rows.length) });
-    const max = Math.max(1e-9, ...top.map((r) => r.energy_kwh), rest.reduce((a, r) => a + r.energy_kwh, 0));
-    const line = (label, kwh, href) => el("div", { class: "row" }, [
-      href ? el("a", { href: href, class: "name", text: label }) : el("span", { class: "name", text: label }),
-      el("div", { class: "track" }, [el("div", { class: "fill", style: "width:" + (100 * kwh / max).toFixed(2) + "%" })]),
-      el("span", { class: "num", text: fmt(kwh, 0) })]);
+    // bars scale to the largest tenant; "others" (often larger than all of them) is capped and greyed
+    const max = Math.max(1e-9, ...top.map((r) => r.energy_kwh));
+    const line = (label, kwh, href) => el("div", { class: "row" + (href ? "" : " others") }, [
+      href ? el("a", { href: href, class: "name", text: label }) : el("span", { text: label }),
+      el("div", { class: "track" }, [el("div", { class: "fill", style: "width:" + Math.min(100, 100 * kwh / max).toFixed(2) + "%" })]),
+      el("span", { class: "num", text: fmt(kwh, 0) + " (" + fmt(100 * kwh / sum, 1, "%") + ")" })]);
     top.forEach((r) => chart.appendChild(line(r.name, r.energy_kwh, tenantHref(r.tenant_id))));
     if (rest.length) chart.appendChild(line(t("tenants.others", { n: fmt(rest.length, 0) }), rest.reduce((a, r) => a + r.energy_kwh, 0)));
     view.appendChild(panel(t("tenants.top", { n: top.length }), chart, "tenants-top"));
