@@ -451,6 +451,20 @@
     bars(box, b.ts, kinds.map((k) => ({ label: t("series." + k), color: COLORS[k], values: b.sums[k] })), per.bucket);
   }
 
+  // Energy-account figures may be one number or a breakdown ({meter kind: kWh}): shown as the sum.
+  function amount(v) {
+    if (typeof v === "number") return v;
+    if (v && typeof v === "object") return Object.values(v).reduce((a, x) => a + (typeof x === "number" ? x : 0), 0);
+    return null;
+  }
+
+  function normalAccount(acc) {
+    if (!acc) return null;
+    const out = {};
+    Object.entries(acc).forEach(([k, v]) => { out[k] = k === "currency" ? v : amount(v); });
+    return out;
+  }
+
   function accountCards(acc) {
     if (!acc) {
       return [card("card-account", t("card.unavailable"), "–", t("card.unavailable_hint"))];
@@ -469,7 +483,7 @@
 
   async function account(q, path, per) {
     if (!(await hasPath(path.replace(/\/tenants\/[^/]+\//, "/tenants/{tenant_id}/")))) return null;
-    try { return await q(path + "?" + periodQuery(per)); } catch (err) { if (err instanceof Cancelled) throw err; return null; }
+    try { return normalAccount(await q(path + "?" + periodQuery(per))); } catch (err) { if (err instanceof Cancelled) throw err; return null; }
   }
 
   function flowPanel(view, id, data, acc) {
@@ -757,6 +771,12 @@
     const box = document.getElementById("nav");
     box.textContent = "";
     const r = route();
+    if (state.site && r.params.get("site") !== state.site.id) {  // the address names the site
+      const params = new URLSearchParams(r.params);
+      params.set("site", state.site.id);
+      const path = (window.location.hash || "#/").slice(1).split("?")[0] || "/";
+      history.replaceState(null, "", "#" + path + "?" + params.toString());
+    }
     const qs = "?" + (state.site ? "site=" + encodeURIComponent(state.site.id) : "");
     const link = (href, text, active) => el("a", { href: href, class: active ? "active" : "", "aria-current": active ? "page" : undefined, text: text });
     if (state.me.tenant_id === null) {
