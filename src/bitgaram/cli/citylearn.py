@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from bitgaram.cli import app
@@ -206,10 +213,25 @@ def _demo_schedule(ctx: DemoContext) -> None:
     table = Table(title=f"last {DEMO_SCHEDULE_DAYS} days, CityLearn 2022 score (lower is better)")
     for column in ("controller", "score", "price", "carbon", "ramping", "load factor"):
         table.add_column(column, justify="left" if column == "controller" else "right")
-    results = [
-        simulate(site, controller)
-        for controller in (NoBatteryController(), MPCController(MPCConfig(n_scenarios=3)))
-    ]
+    results = []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} h"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=ctx.console,
+        transient=True,
+    ) as progress:
+        for controller in (NoBatteryController(), MPCController(MPCConfig(n_scenarios=3))):
+            name = type(controller).__name__
+            task = progress.add_task(f"replay with {name}", total=site.n_steps)
+
+            def on_step(done: int, total: int, task: TaskID = task) -> None:
+                if done % 24 == 0 or done == total:
+                    progress.update(task, completed=done)
+
+            results.append(simulate(site, controller, on_step=on_step))
     for result in results:
         s = result.score
         kpis = (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor)
