@@ -581,6 +581,7 @@
       register(id, ["kind", "severity", "meter_id", "ts", "value"], shown.map((x) => [x.kind, x.severity, x.meter_id, x.ts, x.value]));
       count.textContent = t("alerts.shown", { shown: fmt(Math.min(alertRows, shown.length), 0), total: fmt(shown.length, 0) });
       more.hidden = shown.length <= alertRows;
+      count.hidden = shown.length === 0;
     }
     let alertRows = 20;
     const count = el("p", { class: "hint muted", id: "alerts-count" });
