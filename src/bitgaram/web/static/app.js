@@ -43,6 +43,10 @@
     };
   }
 
+  // A request started now and awaited later: marked handled at once, so a render that is
+  // superseded meanwhile leaves no unhandled rejection behind.
+  function early(promise) { promise.catch(() => {}); return promise; }
+
   async function hasPath(path) {
     if (state.paths === null) {
       try {
@@ -558,8 +562,8 @@
     return meter;
   }
 
-  async function alertsPanel(q, view) {
-    const a = await q("/alerts?limit=1000");
+  async function alertsPanel(q, view, pending) {
+    const a = await (pending || q("/alerts?limit=1000"));
     const id = "alerts";
     const list = el("ul", { class: "alerts", id: "alerts-list" });
     const kinds = Array.from(new Set(a.items.map((x) => x.kind)));
@@ -670,8 +674,9 @@
     const flow = opts.meters.filter((m) => m.unit === "kWh" && KINDS.includes(m.kind));
     const kinds = KINDS.filter((k) => flow.some((m) => m.kind === k));
     const loads = flow.filter((m) => m.kind === "load");
-    const per = period(await latestDate(q, opts.base, loads.length ? loads : flow));
+    const per = period(opts.latest || await latestDate(q, opts.base, loads.length ? loads : flow));
     currentPeriod = per;
+    if (opts.onPeriod) opts.onPeriod(per);
     const res = stepFor(per, flow);
     view.appendChild(el("h1", {}, [el("span", { class: "name", text: opts.title })]));
     view.appendChild(periodBar(per));
@@ -700,7 +705,10 @@
   }
 
   async function parkPage(q, view) {
+    const alerts = early(q("/alerts?limit=1000"));
+    const assets = early(q("/assets?limit=10000"));
     const o = await q("/park/overview?hours=24");
+    let rowsP = null;
     const extra = [];
     const flowMeters = state.meters.filter((m) => m.unit === "kWh" && KINDS.includes(m.kind));
     const stepName = "step." + (nativeStep(flowMeters) <= 15 ? "15min" : nativeStep(flowMeters) <= 60 ? "1h" : "1D");
@@ -708,15 +716,19 @@
     extra.push(card("card-demand", t("park.demand"), fmt(o.latest_demand_kw, 0, "kW"),
       t("park.demand_hint", { step: t(stepName), target: fmt(o.demand_target_kw, 0, "kW") }), over));
     if (o.latest_soc_percent !== null) extra.push(card("card-soc", t("park.soc"), fmt(o.latest_soc_percent, 0, "%"), ""));
-    const per = await energyPage(q, view, { base: "/park", meters: state.meters, title: t("park.title") + " · " + state.site.name, prefix: "park", extraCards: extra });
-    const rows = await q("/park/tenants?limit=10000&" + periodQuery(per));
-    tenantTable(view, rows.items);
-    // the park's own batteries (a tenant's battery is on its page)
-    const parkAssets = (await q("/assets?limit=10000")).items.filter((a) => a.tenant === null);
+    const per = await energyPage(q, view, {
+      base: "/park", meters: state.meters, title: t("park.title") + " · " + state.site.name, prefix: "park", extraCards: extra,
+      latest: o.end ? localDate(Date.parse(o.end) - 1) : null,
+      onPeriod: (p) => { rowsP = early(q("/park/tenants?limit=10000&" + periodQuery(p))); },
+    });
+    tenantTable(view, (await rowsP).items);
+    // the park's own batteries (a tenant's battery is on its page; a small park shows them all)
+    const all = (await assets).items;
+    const parkAssets = all.filter((a) => a.tenant === null);
     const parkMeters = state.meters.filter((m) => m.tenant === null);
-    await planPanel(q, view, parkAssets.length ? parkAssets : state.tenants.length <= 10 ? (await q("/assets?limit=10000")).items : [],
+    await planPanel(q, view, parkAssets.length ? parkAssets : state.tenants.length <= 10 ? all : [],
       parkMeters.length ? parkMeters : state.meters, per, "chart-park-schedule");
-    await alertsPanel(q, view);
+    await alertsPanel(q, view, alerts);
   }
 
   async function tenantsPage(q, view) {
@@ -729,12 +741,16 @@
 
   async function tenantPage(q, view, tenantId) {
     const base = "/tenants/" + encodeURIComponent(tenantId);
-    const tenant = await q(base);
-    const meters = await q(base + "/meters?limit=10000");
+    const alerts = early(q("/alerts?limit=1000"));
+    const assetsP = early(q("/assets?limit=10000"));
+    const re100 = early(q(base + "/re100"));
+    const [tenant, meters] = await Promise.all([q(base), q(base + "/meters?limit=10000")]);
     const own = meters.items;
-    const per = await energyPage(q, view, { base: base, meters: own, title: tenant.name, prefix: "tenant" });
+    let benchP = null;
+    const per = await energyPage(q, view, { base: base, meters: own, title: tenant.name, prefix: "tenant",
+      onPeriod: (p) => { benchP = early(q(base + "/benchmark?days=" + Math.max(1, Math.min(366, p.days)))); } });
     try {
-      const r = await q(base + "/re100");
+      const r = await re100;
       const pct = r.re_share === null ? null : 100 * r.re_share;
       const box = el("div", { class: "bars", id: "chart-tenant-re100", "data-points": "1" }, [el("div", { class: "row" }, [
         el("span", { text: t("re100.share") + " " + r.year }),
@@ -749,8 +765,7 @@
       if (err instanceof Cancelled || err.status !== 404) throw err;
     }
     try {
-      const days = Math.max(1, Math.min(366, per.days));
-      const b = await q(base + "/benchmark?days=" + days);
+      const b = await benchP;
       const box = el("div", { class: "bars", id: "chart-tenant-benchmark", "data-points": String(b.indicators.length) });
       b.indicators.forEach((i) => box.appendChild(el("div", { class: "row" }, [
         el("span", { text: t("ind." + i.name) + " (" + t("bench.better." + i.better) + ")" }),
@@ -762,9 +777,9 @@
     } catch (err) {
       if (err instanceof Cancelled || err.status !== 404) throw err;
     }
-    const assets = (await q("/assets?limit=10000")).items.filter((a) => a.tenant === tenantId);
+    const assets = (await assetsP).items.filter((a) => a.tenant === tenantId);
     await planPanel(q, view, assets, own, per, "chart-tenant-schedule");
-    await alertsPanel(q, view);
+    await alertsPanel(q, view, alerts);
   }
 
   // ---- shell -------------------------------------------------------------------------------
@@ -801,8 +816,9 @@
 
   async function loadSite(id) {
     state.site = state.sites.find((s) => s.id === id) || state.sites[0] || null;
-    state.meters = (await api("/meters?limit=10000")).items;
-    state.tenants = (await api("/tenants?limit=10000")).items;
+    const [meters, tenants] = await Promise.all([api("/meters?limit=10000"), api("/tenants?limit=10000")]);
+    state.meters = meters.items;
+    state.tenants = tenants.items;
   }
 
   async function render() {
