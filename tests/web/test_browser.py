@@ -360,3 +360,27 @@ def test_api_docs_work_offline(browser: Any, park: ServedPark) -> None:
     assert serious_violations(page) == []
     watched.assert_clean()
     page.context.close()
+
+
+@pytest.mark.parametrize(("day", "hours"), [("2022-11-06", 25), ("2023-03-12", 23)])
+def test_a_dst_day_has_its_real_length(
+    browser: Any, park: ServedPark, day: str, hours: int
+) -> None:
+    if park.name != "citylearn":
+        pytest.skip("the CityLearn park is in America/Los_Angeles, which has DST")
+    watched = open_page(browser, park.url)
+    page = login(watched, "operator", f"#/?p=day&d={day}")
+    start = page.get_attribute("#view", "data-period-start") or ""
+    end = page.get_attribute("#view", "data-period-end") or ""
+    from datetime import datetime
+
+    span = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(
+        start.replace("Z", "+00:00")
+    )
+    assert span.total_seconds() == hours * 3600
+    rows = json.loads(
+        page.evaluate("() => window.Bitgaram.exportText('chart-park-energy', 'json')")
+    )
+    assert len(rows) == hours  # one bar per local hour, the repeated or skipped one included
+    watched.assert_clean()
+    page.context.close()
