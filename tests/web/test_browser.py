@@ -217,6 +217,14 @@ def test_every_page_in_both_languages(browser: Any, park: ServedPark, user: str,
         else:
             assert park.tenant_name in page.inner_text("h1")
             assert page.locator("#tenant-table").count() == 0
+        if park.name == "citylearn":  # its plan is journaled, building_1 has quantile forecasts
+            prefix = "park" if user == "operator" else "tenant"
+            assert page.locator(f"#chart-{prefix}-schedule canvas").count() == 1
+            if user == "manager":
+                header = page.evaluate(
+                    "() => window.Bitgaram.exportText('chart-tenant-power', 'csv').split('\\n')[0]"
+                )
+                assert "forecast_p10_kw" in header and "forecast_p90_kw" in header
         _shot(page, f"{park.name}-{user}-{size}-{lang}")
         watched.assert_clean()
         page.context.close()
