@@ -714,7 +714,8 @@
     const stepName = "step." + (nativeStep(flowMeters) <= 15 ? "15min" : nativeStep(flowMeters) <= 60 ? "1h" : "1D");
     const over = o.demand_target_kw !== null && o.latest_demand_kw !== null && o.latest_demand_kw > o.demand_target_kw;
     extra.push(card("card-demand", t("park.demand"), fmt(o.latest_demand_kw, 0, "kW"),
-      t("park.demand_hint", { step: t(stepName), target: fmt(o.demand_target_kw, 0, "kW") }), over));
+      o.demand_target_kw === null ? t("card.peak_hint", { step: t(stepName) })
+        : t("park.demand_hint", { step: t(stepName), target: fmt(o.demand_target_kw, 0, "kW") }), over));
     if (o.latest_soc_percent !== null) extra.push(card("card-soc", t("park.soc"), fmt(o.latest_soc_percent, 0, "%"), ""));
     const per = await energyPage(q, view, {
       base: "/park", meters: state.meters, title: t("park.title") + " · " + state.site.name, prefix: "park", extraCards: extra,
