@@ -123,6 +123,8 @@ def login(watched: Watched, user: str, hash_: str = "") -> Any:
     page.click("#login-submit")
     page.wait_for_url(f"{watched.base}/dashboard")
     if hash_:
+        # leaving a page cancels what it still loads (the favicon): let it finish first
+        page.wait_for_load_state("networkidle")
         page.goto(f"{watched.base}/dashboard{hash_}")
     wait_ready(page)
     return page
@@ -300,6 +302,7 @@ def test_past_month_matches_the_api_and_exports_agree(browser: Any, park: Served
         if export_id == "tenants":
             per_tenant = sum(r["energy_kwh"] for r in rows)
             assert per_tenant == pytest.approx(api_kwh, rel=1e-6)
+    page.wait_for_load_state("networkidle")
     page.goto(page.url)  # a shared link opens the same period
     wait_ready(page)
     assert page.get_attribute("#view", "data-period-start") == start
@@ -345,6 +348,7 @@ def test_a_tenant_sees_only_its_own_page(browser: Any, park: ServedPark) -> None
     watched = open_page(browser, park.url)
     page = login(watched, "manager")
     assert page.locator("#nav a").count() == 2  # its own page and the API docs
+    page.wait_for_load_state("networkidle")
     page.goto(f"{park.url}/dashboard#/tenant/someone-else")
     page.wait_for_selector("#view[data-ready]")
     assert page.get_attribute("#view", "data-ready") == "error"
@@ -361,9 +365,11 @@ def test_api_docs_work_offline(browser: Any, park: ServedPark) -> None:
     page.goto(f"{park.url}/docs")
     page.wait_for_selector(".swagger-ui .info .title", timeout=30_000)
     assert "bitgaram" in page.inner_text(".swagger-ui .info .title")
+    page.wait_for_load_state("networkidle")
     page.goto(f"{park.url}/redoc")
     page.wait_for_selector("h1", timeout=30_000)
     assert "bitgaram" in page.inner_text("h1")
+    page.wait_for_load_state("networkidle")
     page.goto(f"{park.url}/login")
     assert serious_violations(page) == []
     watched.assert_clean()
