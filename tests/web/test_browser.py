@@ -149,6 +149,8 @@ def _english_strings() -> list[str]:
             continue
         for piece in re.split(r"\{[a-z]+\}|[()·:/,]", en):
             piece = piece.strip(" –-")
+            if piece in tables["ko"].get(key, ""):
+                continue  # a term both languages use (Scope 2, P10, RE100)
             if re.search(r"[A-Za-z]{2,}", piece) and piece not in {"kW", "kWh", "MWh", "SoC"}:
                 out.append(piece)
     return sorted(set(out), key=len, reverse=True)
@@ -396,5 +398,58 @@ def test_a_dst_day_has_its_real_length(
         page.evaluate("() => window.Bitgaram.exportText('chart-park-energy', 'json')")
     )
     assert len(rows) == hours  # one bar per local hour, the repeated or skipped one included
+    watched.assert_clean()
+    page.context.close()
+
+
+#: An energy account as the accounts API (issue 16) answers, for the contract test below.
+ACCOUNT = {
+    "consumption_kwh": {"load": 1000.0, "data_centre": 500.0},
+    "generation_kwh": 400.0,
+    "self_consumed_kwh": 350.0,
+    "exported_kwh": 50.0,
+    "import_kwh": 1150.0,
+    "export_kwh": 50.0,
+    "peak_demand_kw": 80.0,
+    "billing_demand_kw": 90.0,
+    "bill_energy": 150000.0,
+    "bill_demand": 70000.0,
+    "bill_total": 220000.0,
+    "currency": "KRW",
+    "scope2_location_kgco2": 480.0,
+    "scope2_market_kgco2": 455.0,
+    "re_share": 0.27,
+    "cfe_share": 0.31,
+    "self_sufficiency": 0.2333,
+}
+
+
+def test_account_cards_follow_the_accounts_contract(browser: Any, park: ServedPark) -> None:
+    """Until the accounts API is merged, its answer is played by the browser (contract test)."""
+    if park.name != "industrial":
+        pytest.skip("one park is enough for the contract")
+    watched = open_page(browser, park.url, 1440, "ko")
+    page = watched.page
+    seen: list[str] = []
+
+    def openapi(route: Any) -> None:
+        spec = route.fetch().json()
+        spec["paths"].setdefault("/api/v1/park/accounts", {"get": {}})
+        spec["paths"].setdefault("/api/v1/tenants/{tenant_id}/accounts", {"get": {}})
+        route.fulfill(json=spec)
+
+    def accounts(route: Any) -> None:
+        seen.append(route.request.url)
+        route.fulfill(json=ACCOUNT)
+
+    page.route(f"{park.url}/openapi.json", openapi)
+    page.route(f"{park.url}/api/v1/park/accounts*", accounts)
+    login(watched, "operator")
+    assert seen and "start=" in seen[0] and "end=" in seen[0]
+    assert "220,000" in page.inner_text("#card-cost .value")
+    assert "23.3" in page.inner_text("#card-self .value")
+    assert "1,150" in page.inner_text("#chart-park-flow")
+    assert page.locator("#card-account").count() == 0
+    assert english_on_page(page) == []
     watched.assert_clean()
     page.context.close()

@@ -51,7 +51,8 @@
     if (state.paths === null) {
       try {
         const res = await fetch("/openapi.json", { credentials: "same-origin" });
-        state.paths = res.ok ? Object.keys((await res.json()).paths || {}) : [];
+        // path parameters compared by position only: /tenants/{tenant_id}/x == /tenants/{}/x
+        state.paths = res.ok ? Object.keys((await res.json()).paths || {}).map((x) => x.replace(/\{[^}]*\}/g, "{}")) : [];
       } catch (err) { state.paths = []; }
     }
     return state.paths.includes("/api/v1" + path);
@@ -486,7 +487,7 @@
   }
 
   async function account(q, path, per) {
-    if (!(await hasPath(path.replace(/\/tenants\/[^/]+\//, "/tenants/{tenant_id}/")))) return null;
+    if (!(await hasPath(path.replace(/\/tenants\/[^/]+\//, "/tenants/{}/")))) return null;
     try { return normalAccount(await q(path + "?" + periodQuery(per))); } catch (err) { if (err instanceof Cancelled) throw err; return null; }
   }
 
