@@ -1,6 +1,7 @@
 # bitgaram: the two commands of the README.
 #   make demo   installs what it needs into .venv, then runs the demo on the embedded store
 #   make test   installs what it needs into .venv, then runs ruff, mypy and pytest
+#               (Chromium and a Korean font for the browser tests come from apt first)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -24,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	bash .ci/install-browser
 	$(BIN)/pytest
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.

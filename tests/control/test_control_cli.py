@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -51,11 +52,18 @@ def test_replay_then_status_and_alerts(store_path: str) -> None:
         ],
     )
     assert status.exit_code == 0, status.output
+
     # 14:12 in Seoul: the 14:00 window, two of three 5-min readings in, bump included.
+    # a table on a terminal, CSV when captured (bitgaram.cli.output): read the cells either way
+    def cells_of(line: str) -> list[str]:
+        if "│" in line or "|" in line:
+            return [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
+        return [c.strip() for c in next(csv.reader([line]), [])]
+
     rows = {
         cells[0]: cells[1:]
         for line in status.output.splitlines()
-        if len(cells := [c.strip() for c in re.split(r"[│|]", line) if c.strip()]) == 7
+        if len(cells := cells_of(line)) == 7
     }
     window, covered, projected = rows["b"][:3]
     assert (window, covered) == ("14:00", "67%")

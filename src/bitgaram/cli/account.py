@@ -18,6 +18,7 @@ from bitgaram.account.instruments import InstrumentBook, read_instruments
 from bitgaram.account.ledger import Account, account, hourly_balance, park_account
 from bitgaram.account.re100 import PARK_TARGETS, Target
 from bitgaram.cli import app
+from bitgaram.cli.output import print_table
 from bitgaram.cli.verify import load_meter_data, read_tenant_map
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.verify.inputs import MeterData
@@ -277,4 +278,4 @@ def _print(accounts: list[Account], factors: dict[int, GridFactor], residual: fl
                     f"{p.target.year}",
                     f"{p.gap_kwh / 1000:,.1f}",
                 )
-    console.print(table)
+    print_table(table, console)

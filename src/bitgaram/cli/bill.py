@@ -14,6 +14,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.options import SiteOption
+from bitgaram.cli.output import print_table
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import choose_site_id
 from bitgaram.tariff import (
@@ -370,10 +371,10 @@ def bill(
     if as_json:
         print(json.dumps([_bill_record(b) for b in bills], indent=1))
         return
-    console.print(_summary_table(bills, currency))
+    print_table(_summary_table(bills, currency), console)
     if detail:
         for b in bills:
-            console.print(_detail_table(b))
+            print_table(_detail_table(b), console)
     if output is not None:
         from bitgaram.tariff import bills_to_frame
 

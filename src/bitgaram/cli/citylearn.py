@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.demo import DemoContext, demo_step
+from bitgaram.cli.output import print_table
 from bitgaram.datasets.citylearn import read_citylearn
+from bitgaram.errors import BitgaramError
+from bitgaram.site import Site
+from bitgaram.store import Store
 
 if TYPE_CHECKING:
     from bitgaram.simulate.engine import Controller, SimulationResult
@@ -192,7 +205,9 @@ def run(
     files = write_outputs(result, site, out, extra)
     for note in ds.ignored:
         console.print(f"[yellow]ignored[/yellow] {note}")
-    console.print(score_table(result, f"{controller.value} on {dataset} ({site.n_steps} steps)"))
+    print_table(
+        score_table(result, f"{controller.value} on {dataset} ({site.n_steps} steps)"), console
+    )
     console.print(f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files))
 
 
@@ -215,15 +230,95 @@ def _demo_schedule(ctx: DemoContext) -> None:
     table = Table(title=f"last {DEMO_SCHEDULE_DAYS} days, CityLearn 2022 score (lower is better)")
     for column in ("controller", "score", "price", "carbon", "ramping", "load factor"):
         table.add_column(column, justify="left" if column == "controller" else "right")
-    results = [
-        simulate(site, controller)
-        for controller in (NoBatteryController(), MPCController(MPCConfig(n_scenarios=3)))
-    ]
+    results = []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} h"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=ctx.console,
+        transient=True,
+    ) as progress:
+        for controller in (NoBatteryController(), MPCController(MPCConfig(n_scenarios=3))):
+            name = type(controller).__name__
+            task = progress.add_task(f"replay with {name}", total=site.n_steps)
+
+            def on_step(done: int, total: int, task: TaskID = task) -> None:
+                if done % 24 == 0 or done == total:
+                    progress.update(task, completed=done)
+
+            results.append(simulate(site, controller, on_step=on_step))
     for result in results:
         s = result.score
         kpis = (s.score, s.price_cost, s.emission_cost, s.ramping, s.load_factor)
         table.add_row(result.controller, *(f"{v:.3f}" for v in kpis))
-    ctx.console.print(table)
+    print_table(table, ctx.console)
     result = results[-1]
     files = write_outputs(result, site, ctx.workdir / "schedule", {"days": DEMO_SCHEDULE_DAYS})
     ctx.artifacts.extend(files)
+    stored = ctx.require_site()
+    n = journal_plan(ctx.require_store(), stored, site.names, result.battery_kwh, site.step_hours)
+    ctx.console.print(f"journaled {n:,} battery setpoints for the dashboard's plan panel")
+
+
+def journal_plan(
+    store: Store,
+    stored: Site,
+    names: Sequence[str],
+    battery_kwh: np.ndarray,
+    step_hours: float,
+) -> int:
+    """Record a replay's battery schedule in the store's control journal.
+
+    The replay covers the *last* ``len(battery_kwh)`` intervals of the stored
+    data; step ``i`` of building ``names[b]`` becomes a setpoint of the site's
+    asset ``<building>-battery`` of ``battery_kwh[i, b] / step_hours`` [kW]
+    (+ charge, - discharge), valid for that interval. This is what the API's
+    ``/assets/{id}/schedule`` and the dashboard's plan panel read.
+
+    Parameters
+    ----------
+    store : Store
+        A SQL store holding the site's readings (the journal's tables are created).
+    stored : Site
+        The site as imported (its battery assets and load meters).
+    names : sequence of str
+        Building names of the replay, in the column order of ``battery_kwh``.
+    battery_kwh : numpy.ndarray
+        Battery grid energy per interval, (N, B) [kWh, + = charge].
+    step_hours : float
+        Interval length [h].
+
+    Returns
+    -------
+    int
+        Setpoints recorded.
+    """
+    from bitgaram.control.journal import StoreJournal
+    from bitgaram.control.setpoints import Mode, Setpoint
+
+    batteries = {a.tenant: a.id for a in stored.assets if a.type == "battery"}
+    loads = [m.id for m in stored.meters if m.kind.value == "load"]
+    stamps = pd.DatetimeIndex(store.read_readings(loads[:1])["ts"]).tz_convert("UTC")
+    steps = battery_kwh.shape[0]
+    if not loads or len(stamps) < steps:
+        raise BitgaramError("the replay is longer than the stored data: import the park first")
+    starts = stamps[len(stamps) - steps :]
+    width = pd.Timedelta(hours=step_hours)
+    setpoints = [
+        Setpoint(
+            asset=batteries[tenant],
+            kind="battery",
+            power_kw=float(battery_kwh[i, b]) / step_hours,
+            valid_from=starts[i],
+            valid_until=starts[i] + width,
+            mode=Mode.MPC,
+            reason="plan",
+        )
+        for b, name in enumerate(names)
+        if (tenant := name.lower()) in batteries
+        for i in range(steps)
+    ]
+    StoreJournal(store).record_setpoints(stored.site.id, starts[0] - width, setpoints)
+    return len(setpoints)

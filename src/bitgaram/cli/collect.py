@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.output import print_table
 from bitgaram.errors import ConfigError
 
 collect_app = typer.Typer(
@@ -102,7 +103,7 @@ def status(
             _fmt(s.get("rate_per_s")),
             _fmt(s.get("lag_s"), ".0f"),
         )
-    console.print(table)
+    print_table(table, console)
     w = doc.get("writer", {})
     console.print(
         f"writer: {w.get('batches', 0)} batches, {w.get('rows_written', 0)} rows written, "

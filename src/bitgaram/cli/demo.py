@@ -27,6 +27,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.importing import print_report
+from bitgaram.cli.output import print_table
 from bitgaram.collect.citylearn import import_citylearn, sample_overrides_file, sample_park_dir
 from bitgaram.errors import BitgaramError
 from bitgaram.report import (
@@ -165,7 +166,7 @@ def print_summary(summary: ParkSummary, out: Console | None = None) -> None:
         f"[bold]{summary.peak_import_kw:,.1f}[/] net",
         when(summary.peak_at),
     )
-    out.print(table)
+    print_table(table, out)
     out.print(
         f"grid import {summary.grid_import_kwh:,.0f} kWh, export {summary.export_kwh:,.0f} kWh",
         highlight=False,

@@ -12,6 +12,7 @@ from rich.table import Table
 from bitgaram.cli import app
 from bitgaram.cli.demo import DemoContext, demo_step
 from bitgaram.cli.options import SiteOption, resolve_site_id
+from bitgaram.cli.output import print_table, stage_progress
 from bitgaram.errors import ConfigError
 
 forecast_app = typer.Typer(help="Load, PV and wind forecasting.", no_args_is_help=True)
@@ -44,7 +45,7 @@ def backtest(
     ds = read_citylearn(citylearn)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with console.status("backtesting...") as status:
+    with stage_progress(console, "backtest") as started:
         reports = backtest_citylearn(
             ds,
             horizon=horizon,
@@ -52,7 +53,7 @@ def backtest(
             warmup_days=warmup_days,
             country=country or None,
             subdiv=subdiv or None,
-            on_model=lambda name: status.update(f"backtesting {name}..."),
+            on_model=started,
         )
     elapsed = time.perf_counter() - start
     lines = [f"# Forecast backtest: {ds.path}", ""]
@@ -76,7 +77,7 @@ def backtest(
                 str(model),
                 *[f"{row[('mae', h)]:.3f} / {row[('skill', h)]:+.2f}" for h in horizons],
             )
-        console.print(rich_table)
+        print_table(rich_table, console)
         models = [m for m in report.runs if m.startswith("bitgaram")] + [report.reference]
         series = report.runs[models[0]].result.series[0]
         png = out / f"{target}_week.png"
@@ -184,5 +185,5 @@ def _demo_forecast(ctx: DemoContext) -> None:
             f"{err.mean():.3f}",
             f"{part['value_actual'].mean():.3f}",
         )
-    ctx.console.print(table)
+    print_table(table, ctx.console)
     ctx.console.print(f"{done.written} forecast rows stored (P10/P50/P90) for the dashboard")

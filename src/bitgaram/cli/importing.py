@@ -33,6 +33,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.options import load_cli_site
+from bitgaram.cli.output import print_table
 from bitgaram.cli.store import StoreOption, open_cli_store
 from bitgaram.collect.citylearn import import_citylearn
 from bitgaram.collect.files import DEFAULT_CHUNK_ROWS, ChunkProgress, ImportReport, import_file
@@ -97,7 +98,7 @@ def print_report(report: ImportReport, out: Console | None = None) -> None:
             table.add_row(
                 *(_text(getattr(row, c)) for c in ("line", "meter_id", "field", "raw", "reason"))
             )
-        out.print(table)
+        print_table(table, out)
 
 
 def _import_files(
@@ -259,7 +260,7 @@ def quarantine_list(
         table.add_column(column, overflow="fold")
     for row in rows.itertuples(index=False):
         table.add_row(*(_text(getattr(row, c)) for c in shown))
-    console.print(table)
+    print_table(table, console)
 
 
 @quarantine_app.command("replay")

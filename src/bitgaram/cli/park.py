@@ -23,6 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.output import print_table
 from bitgaram.simulate.park import (
     ControllerName,
     ParkRun,
@@ -133,7 +134,7 @@ def print_park_table(runs: list[ParkRun], out: Console | None = None) -> None:
             str(r["ev_short"]),
             str(r["jobs_late"]),
         )
-    out.print(table)
+    print_table(table, out)
     if len(rows) > 1:
         base = float(rows[0]["total_krw"])
         for r in rows[1:]:
@@ -160,7 +161,7 @@ def print_schedule(run: ParkRun, out: Console | None = None, day: int = 0) -> No
     ]
     for h in range(hourly[0].size):
         table.add_row(f"{h:02d}", *(f"{x[h]:,.0f}" for x in hourly))
-    out.print(table)
+    print_table(table, out)
 
 
 def print_bill_lines(runs: list[ParkRun], out: Console | None = None) -> None:
@@ -182,7 +183,7 @@ def print_bill_lines(runs: list[ParkRun], out: Console | None = None) -> None:
         )
     for name in ("subtotal", "fund", "vat", "total"):
         table.add_row(name, *(f"{getattr(r.bill, name):,.0f}" for r in runs))
-    out.print(table)
+    print_table(table, out)
 
 
 def run_park_demo(out: Console | None = None, days: int = 7) -> list[ParkRun]:
@@ -256,4 +257,4 @@ def split(
     for member, share in result.share.items():
         pct = share / result.saving if result.saving else 0.0
         table.add_row(member, f"{result.contribution[member]:,.0f}", f"{share:,.0f}", f"{pct:.1%}")
-    console.print(table)
+    print_table(table, console)

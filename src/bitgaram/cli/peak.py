@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.options import SiteOption, load_cli_site
+from bitgaram.cli.output import print_table
 from bitgaram.control.journal import StoreJournal
 from bitgaram.peak import PeakWatch
 from bitgaram.peak.watch import metered_by
@@ -73,7 +74,7 @@ def status(
             f"{s.billing_kw:,.1f}",
             f"{s.target_kw:,.1f}" if s.target_kw > 0 else "-",
         )
-    console.print(table)
+    print_table(table, console)
 
 
 @peak_app.command("alerts")
@@ -101,4 +102,4 @@ def alerts(
             f"{float(r['target_kw']):,.0f}",
             str(r["message"]),
         )
-    console.print(table)
+    print_table(table, console)

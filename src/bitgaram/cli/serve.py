@@ -154,6 +154,32 @@ def _dashboard(ctx: DemoContext) -> None:
     )
 
 
+#: Shortest password ``users add`` accepts [characters] (NIST SP 800-63B asks for at least 8;
+#: 12 keeps a browser password out of reach of an offline guess against a leaked hash).
+MIN_PASSWORD_LENGTH = 12
+
+
+def check_password(password: str, user: str) -> None:
+    """Refuse a browser password that is too short or trivially guessable.
+
+    Raises
+    ------
+    ConfigError
+        Naming the rule that failed, so the user can pick another password.
+    """
+    from bitgaram.errors import ConfigError
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ConfigError(
+            f"password too short: {len(password)} characters, at least "
+            f"{MIN_PASSWORD_LENGTH} needed (a passphrase of a few words works well)"
+        )
+    if len(set(password)) < 4:
+        raise ConfigError("password too simple: use at least 4 different characters")
+    if user.lower() in password.lower():
+        raise ConfigError("password must not contain the user name")
+
+
 @users_app.command("add")
 def add_user(
     name: Annotated[str, typer.Argument(help="User name (also the login name).")],
@@ -183,10 +209,18 @@ def add_user(
     from bitgaram.store import open_store
 
     secret = (
-        typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
+        typer.prompt(
+            f"Password (at least {MIN_PASSWORD_LENGTH} characters)",
+            hide_input=True,
+            confirmation_prompt=True,
+        )
+        if password
+        else None
     )
     if all_sites and (tenant is not None or site is not None):
         raise ConfigError("--all-sites is for users without --tenant or --site")
+    if secret is not None:
+        check_password(secret, name)
     with open_store(store, ProcessSettings.from_env()) as opened:
         site_id: str | None = None
         if not all_sites:

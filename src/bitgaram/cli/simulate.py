@@ -30,6 +30,7 @@ from bitgaram.cli.citylearn import (
     score_table,
 )
 from bitgaram.cli.options import SiteOption, resolve_site_id
+from bitgaram.cli.output import print_table
 from bitgaram.cli.store import StoreOption, open_cli_store, parse_time
 
 simulate_app = typer.Typer(
@@ -108,7 +109,7 @@ def run(
         f"{controller.value} on {stored.site.site.id}, {stored.start:%Y-%m-%d %H:%M} to "
         f"{stored.end:%Y-%m-%d %H:%M} UTC ({site.n_steps} h)"
     )
-    console.print(score_table(result, title))
+    print_table(score_table(result, title), console)
     console.print(
         f"price from {stored.sources['price']}, carbon from {stored.sources['carbon']}; "
         f"run time {result.seconds:.1f} s; wrote " + ", ".join(str(f) for f in files)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from bitgaram.cli import app
 from bitgaram.cli.options import SiteOption, load_cli_site
+from bitgaram.cli.output import print_table
 from bitgaram.config import Settings
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site, load_site
@@ -194,7 +195,7 @@ def site_show(
         with open_cli_store(store_url) as store:
             site = load_cli_site(store, site_id)
     for table in _site_tables(site):
-        console.print(table)
+        print_table(table, console)
 
 
 @app.command("query")
@@ -269,6 +270,6 @@ def query(
         table.add_column(column, justify="right" if column == "value" else "left")
     for row in result.head(_MAX_TABLE_ROWS).itertuples(index=False):
         table.add_row(*(f"{v:,.3f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(table)
+    print_table(table, console)
     if len(result) > _MAX_TABLE_ROWS:
         console.print(f"... {len(result) - _MAX_TABLE_ROWS:,} more rows (use --csv FILE)")

@@ -11,6 +11,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from bitgaram.cli import app
+from bitgaram.cli.output import print_table
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.verify.anomalies import anomalies_frame
 from bitgaram.verify.inputs import (
@@ -248,7 +249,7 @@ def _print(v: Verification) -> None:
             else "not computed",
             f"{s.uncertainty_kwh:,.0f} ({s.confidence:.0%})" if s else "",
         )
-    console.print(table)
+    print_table(table, console)
     for r in v.meters:
         if not r.selection.chosen.accepted:
             console.print(f"[red]{r.meter}[/]: {r.selection.chosen.acceptance.summary()}")
