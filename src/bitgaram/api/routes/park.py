@@ -169,22 +169,33 @@ def overview(
 def _tenant_rows(
     store: Store, site: Site, tenants: list[tuple[str, str]], period: Period
 ) -> list[TenantEnergyPublic]:
-    """Each tenant's consumption [kWh] and peak demand [kW] in ``period``.
+    """Each tenant's load energy [kWh] and hourly peak [kW] in ``period`` (one store query).
 
-    Both come from the energy flows of :func:`bitgaram.account.energy.read_flows`,
-    the same numbers the accounts, bills and the overview use.
+    The same load-meter series as ``/tenants/{id}/energy`` and ``/park/energy``,
+    so the table adds up to the park chart it sits under.
     """
-    flows = read_flows(store, site, period.start, period.end)
+    table = store.tenant_totals_arrow(
+        MeterKind.LOAD.value,
+        start=period.start,
+        end=period.end,
+        resolution="1h",
+        site_id=site.site.id,
+    )
+    ids = table.column("tenant_id").to_pylist()
+    values = np.asarray(table.column("value").to_numpy(zero_copy_only=False), dtype=float)
+    by_tenant: dict[str, list[float]] = {}
+    for tid, v in zip(ids, values, strict=True):
+        if np.isfinite(v):
+            by_tenant.setdefault(str(tid), []).append(float(v))
     rows = []
     for tenant_id, name in tenants:
-        mine = flows[tenant_id]
-        kw = mine.power_kw("consumption_kwh")
+        own = np.asarray(by_tenant.get(tenant_id, []), dtype=float)
         rows.append(
             TenantEnergyPublic(
                 tenant_id=tenant_id,
                 name=name,
-                energy_kwh=float(mine.frame["consumption_kwh"].sum()),
-                peak_kw=float(np.nanmax(kw)) if np.isfinite(kw).any() else None,
+                energy_kwh=float(own.sum()),
+                peak_kw=float(own.max()) if own.size else None,
             )
         )
     return rows
@@ -202,8 +213,7 @@ def park_tenants(
     """Every tenant's consumption [kWh] and peak demand [kW] in ``[start, end)``.
 
     The dashboard's tenant table and top-N chart for the chosen period; the
-    peak is the highest mean power over the account step (15 min for 15-min meters).
-    Tenants keep the site's order.
+    peak is the highest hourly mean power of the load meters. Tenants keep the site's order.
     """
     scope.require_park()
     meters = energy_meters(scope.site.meters, MeterKind.LOAD)
