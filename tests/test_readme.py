@@ -110,10 +110,18 @@ def _wait(check: Callable[[], bool], proc: subprocess.Popen[str], timeout: float
 
 
 def _serve_check(port: int, log: Path) -> Callable[[], bool]:
-    """The API answers, and lists both sites to the first-start admin token."""
+    """The API answers, and lists both sites to the first-start admin token.
+
+    Not on a terminal, ``serve`` writes that token to ``bitgaram-admin.secret`` beside
+    its log, never to the log itself.
+    """
+    secret = log.with_name("bitgaram-admin.secret")
 
     def check() -> bool:
-        match = re.search(r"API token: (bg_\S+)", log.read_text(encoding="utf-8"))
+        assert "bg_" not in log.read_text(encoding="utf-8"), "a token reached the log"
+        if not secret.exists():
+            return False
+        match = re.search(r"api_token: (bg_\S+)", secret.read_text(encoding="utf-8"))
         if match is None:
             return False
         request = urllib.request.Request(
