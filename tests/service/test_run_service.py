@@ -95,7 +95,10 @@ def test_run_collects_controls_serves_restarts_and_drains(
         assert service.metric("bitgaram_component_restarts_total", component="collect") == 1
 
         # The control loop ticks every 2 s on recent data: it plans (solves), journals.
-        assert wait_until(lambda: service.metric("bitgaram_control_solve_seconds_count") >= 1)
+        # The first plan fits the forecaster first: give it time on a busy 2-core machine.
+        assert wait_until(
+            lambda: service.metric("bitgaram_control_solve_seconds_count") >= 1, timeout=120
+        ), service.output()
         assert service.metric("bitgaram_control_ticks_total") >= 1
     finally:
         pub.close()
