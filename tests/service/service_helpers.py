@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+#: The drain time of the test's site file [s].
+DRAIN_S = 6
+
 SITE = """\
 [site]
 id = "{site_id}"
@@ -67,7 +70,7 @@ session_expiry_s = 300
 
 [service]
 store = "park.duckdb"
-drain_s = 6
+drain_s = {drain_s}
 
 [service.admin]
 port = {admin_port}
@@ -120,6 +123,7 @@ class RunningService:
                 prefix=self.prefix,
                 admin_port=self.admin_port,
                 api_port=self.api_port,
+                drain_s=DRAIN_S,
             ),
             encoding="utf-8",
         )

@@ -9,12 +9,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_helpers import Publisher, RunningService, forget_session, park_messages, wait_until
+from service_helpers import (
+    DRAIN_S,
+    Publisher,
+    RunningService,
+    forget_session,
+    park_messages,
+    wait_until,
+)
 from typer.testing import CliRunner
 
 from bitgaram.cli import app
 from bitgaram.cli import store as _store_commands  # noqa: F401
 from bitgaram.errors import StoreError
+from bitgaram.service.run import SHUTDOWN_GRACE_S
 from bitgaram.store import open_store
 
 pytestmark = pytest.mark.mqtt
@@ -103,9 +111,12 @@ def test_run_collects_controls_serves_restarts_and_drains(
     finally:
         pub.close()
     code, seconds = service.terminate()
-    assert code == 0, service.output()
-    assert seconds < 10
+    assert code == 0, service.output()  # 1: the drain overran (the log holds every stack)
+    # The drain (6 s in the test's site file) plus the grace before the deadline ends it.
+    assert seconds < DRAIN_S + SHUTDOWN_GRACE_S + 2, service.output()
     events = service.events()
+    overran = [e for e in events if e["event"] == "shutdown overran its deadline; exiting"]
+    assert all(e["store_closed"] for e in overran), overran
     assert events and all(e.get("site") == service.site_id for e in events)
     assert any(e["event"] == "component failed; restarting" for e in events)
     assert any(e["event"] == "setpoint published" and e.get("tenant") == "a" for e in events)

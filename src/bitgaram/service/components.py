@@ -136,10 +136,15 @@ class CollectComponent:
         task = asyncio.create_task(service.run(), name="collector")
         reasons: dict[str, int] = {}
         try:
-            while not task.done() and not stop.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), 2.0)
-                self._log_quarantine(reasons)
+            waiter = asyncio.create_task(stop.wait())
+            try:
+                while not task.done() and not stop.is_set():  # a stop is seen at once
+                    await asyncio.wait(
+                        {task, waiter}, timeout=2.0, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    self._log_quarantine(reasons)
+            finally:
+                waiter.cancel()
             if not task.done():
                 service.stop()
             await task  # raises what the collector raised

@@ -15,6 +15,8 @@ The admin port (default 127.0.0.1:9108, keep it local or firewalled) serves:
 
 On SIGTERM or SIGINT the components drain (the collector flushes and acknowledges what it
 holds, the API finishes its requests) within ``[service] drain_s`` (8 s) and the process exits 0.
+A thread that outlives that (a plan being solved) does not hold the process up: it ends
+:data:`SHUTDOWN_GRACE_S` after the drain at the latest (:mod:`bitgaram.service.deadline`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from bitgaram.service.components import (
     quiet_server_class,
 )
 from bitgaram.service.config import ServiceConfig
+from bitgaram.service.deadline import ShutdownDeadline
 from bitgaram.service.metrics import ServiceMetrics
 from bitgaram.service.supervisor import Backoff, Component, Supervisor
 from bitgaram.store import Store, open_store
@@ -53,6 +56,10 @@ from bitgaram.store.backup import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Time after the drain for closing the admin port and the store, and for the interpreter to
+#: exit, before :class:`~bitgaram.service.deadline.ShutdownDeadline` ends the process [s].
+SHUTDOWN_GRACE_S = 4.0
 
 
 class BackupIn(BaseModel):
@@ -176,6 +183,13 @@ class Service:
         self.stop = asyncio.Event()
         self.supervisor: Supervisor | None = None
         self.admin_url: str | None = None
+        #: Set by :func:`run_service` (the process's own entry): armed by the stop.
+        self.deadline: ShutdownDeadline | None = None
+
+    async def _arm_deadline(self) -> None:
+        await self.stop.wait()
+        if self.deadline is not None:
+            self.deadline.arm()
 
     def _open(self) -> Store:
         if self.db is not None:
@@ -195,6 +209,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stop.set)
+        arming = asyncio.create_task(self._arm_deadline(), name="shutdown-deadline")
         store = await asyncio.to_thread(self._open)
         s = self.config.service
         try:
@@ -262,12 +277,18 @@ class Service:
             if self.db is not None:
                 service_file(self.db).unlink(missing_ok=True)
             store.close()
+            if self.deadline is not None:
+                self.deadline.closed()
+            arming.cancel()
             log.info("service stopped")
 
 
 def run_service(config: ServiceConfig, store_url: str | None = None) -> None:
     """Run :class:`Service` in a new event loop (the ``bitgaram run`` command)."""
-    asyncio.run(Service(config, store_url).run())
+    service = Service(config, store_url)
+    # The process ends at the latest this long after a stop, even if a thread hangs.
+    service.deadline = ShutdownDeadline(config.service.drain_s + SHUTDOWN_GRACE_S)
+    asyncio.run(service.run())
 
 
 def admin_request(db: Path, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
