@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,32 @@ def mqtt_server() -> tuple[str, int]:
     port = int(os.environ.get("BITGARAM_TEST_MQTT_PORT", "1883"))
     require_server("Mosquitto", host, port)
     return host, port
+
+
+#: ``bitgaram ARGS`` run in this process: (exit code, stdout, stderr).
+CliMain = Callable[[list[str]], tuple[int, str, str]]
+
+
+@pytest.fixture
+def bitgaram_main(capsys: pytest.CaptureFixture[str]) -> CliMain:
+    """Run ``bitgaram ARGS`` through the console script's own entry point.
+
+    Same error handling and exit codes as the installed command, without a new process per
+    call: returns (exit code, stdout, stderr).
+    """
+    from bitgaram.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        saved = sys.argv
+        sys.argv = ["bitgaram", *args]
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            sys.argv = saved
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

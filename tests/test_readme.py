@@ -1,13 +1,15 @@
-"""The README's Usage section, run line by line, in order, in an empty directory.
+"""The README's Usage and Deployment sections, run line by line, in order, in an empty directory.
 
-Every ``bitgaram ...`` line of the Usage code block is taken from README.md as
+Every ``bitgaram ...`` line of their code blocks is taken from README.md as
 written and run on the shipped sample data (``data/`` linked, ``examples/``
 copied into the temporary directory), and must exit 0. Short commands run in
 this process through :func:`bitgaram.cli.main` (the console script's own entry
 point: same error handling and exit codes, without paying the import time per
 line). Long runs are bounded by options appended to the README line
-(:data:`BOUNDED`); the servers (``collect run``, ``control run``, ``serve``)
-run as child processes that the test starts, checks and stops with SIGTERM.
+(:data:`BOUNDED`); the servers (``collect run``, ``control run``, ``serve``, ``run``,
+``devices run``) run as child processes that the test starts, checks and stops with
+SIGTERM. The only change to the shipped files: the copied ``examples/park.toml`` gets free
+ports for ``bitgaram run``'s admin port and API (the defaults may be taken on a test machine).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +32,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: The ``bitgaram_main`` fixture (tests/conftest.py): (exit code, stdout, stderr).
+CliMain = Callable[[list[str]], tuple[int, str, str]]
 README = ROOT / "README.md"
 
 #: Options appended to a README line so the test finishes in minutes; the line's own
@@ -42,20 +48,23 @@ BOUNDED: dict[tuple[str, ...], list[str]] = {
 }
 
 #: Lines run as servers: started, checked, then stopped with SIGTERM (must exit 0).
-SERVERS = {("collect", "run"), ("control", "run"), ("serve",)}
+SERVERS = {("collect", "run"), ("control", "run"), ("serve",), ("run",), ("devices", "run")}
+
+#: The README sections whose lines the walkthrough runs, in this order.
+WALKED = ("Usage", "Deployment")
 
 
-def usage_commands(readme: Path = README) -> list[list[str]]:
-    """The ``bitgaram`` lines of the README's Usage section, as argument lists (comments cut)."""
+def usage_commands(readme: Path = README, section_name: str = "Usage") -> list[list[str]]:
+    """The ``bitgaram`` lines of one README section, as argument lists (comments cut)."""
     text = readme.read_text(encoding="utf-8")
-    section = text.split("\n## Usage", 1)[1].split("\n## ", 1)[0]
+    section = text.split(f"\n## {section_name}", 1)[1].split("\n## ", 1)[0]
     out = []
     for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S):
         for line in block.splitlines():
             words = shlex.split(line, comments=True)
             if words:
                 assert words[0] == "bitgaram", (
-                    f"README Usage line is not a bitgaram command: {line}"
+                    f"README {section_name} line is not a bitgaram command: {line}"
                 )
                 out.append(words[1:])
     return out
@@ -70,23 +79,6 @@ def _bounded(args: list[str]) -> list[str]:
         if tuple(args[: len(key)]) == key:
             return [*args, *extra]
     return args
-
-
-def _run_inline(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run one command through the console script's entry point; (exit code, output)."""
-    from bitgaram.cli import main
-
-    saved = sys.argv
-    sys.argv = ["bitgaram", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = saved
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
 
 
 def _free_port() -> int:
@@ -135,6 +127,28 @@ def _serve_check(port: int, log: Path) -> Callable[[], bool]:
     return check
 
 
+def _service_ports(site: Path) -> None:
+    """Give ``bitgaram run`` free ports for its admin port and API in the copied site file."""
+    with site.open("a", encoding="utf-8") as out:
+        out.write(
+            f"\n[service.admin]\nport = {_free_port()}\n\n[service.api]\nport = {_free_port()}\n"
+        )
+
+
+def _admin_ready(site: Path) -> Callable[[], bool]:
+    """``bitgaram run``'s admin port answers ``/readyz`` with 200 (every component ready)."""
+    port = re.findall(r"\[service\.admin\]\nport = (\d+)", site.read_text(encoding="utf-8"))[-1]
+
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
+                return bool(r.status == 200)
+        except urllib.error.HTTPError:
+            return False
+
+    return check
+
+
 def _run_server(args: list[str], workdir: Path, env: dict[str, str]) -> None:
     """Start a long-running line, wait until it works, stop it with SIGTERM; it must exit 0."""
     log = workdir / f"server-{args[0]}.log"
@@ -142,6 +156,11 @@ def _run_server(args: list[str], workdir: Path, env: dict[str, str]) -> None:
     check: Callable[[], bool]
     if args[:2] == ["collect", "run"]:
         check = lambda: "collecting for site" in log.read_text(encoding="utf-8")  # noqa: E731
+    elif args[:2] == ["devices", "run"]:
+        extra = ["--ocpp-port", str(_free_port())]
+        check = lambda: "devices of 'example-park'" in log.read_text(encoding="utf-8")  # noqa: E731
+    elif args[:1] == ["run"]:
+        check = _admin_ready(workdir / "examples" / "park.toml")
     elif args[:2] == ["control", "run"]:
         extra = ["--interval", "2", "--ticks", "2"]  # two 2-second ticks, then it stops itself
         check = lambda: "control loop on" in log.read_text(encoding="utf-8")  # noqa: E731
@@ -172,7 +191,10 @@ def test_usage_lines_are_found() -> None:
     commands = usage_commands()
     assert len(commands) >= 20
     assert commands[0][:2] == ["init", "--site"]
-    for args in commands:  # every file a line names is shipped
+    deployment = usage_commands(section_name="Deployment")
+    assert ["run", "--site", "examples/park.toml"] in deployment
+    assert any(a[:2] == ["devices", "cbl"] for a in deployment)
+    for args in commands + deployment:  # every file a line names is shipped
         for word in args:
             if word.startswith(("examples/", "data/")):
                 assert (ROOT / word).exists(), f"README names {word}, which is not shipped"
@@ -183,6 +205,7 @@ def test_usage_lines_are_found() -> None:
 def test_readme_usage_runs_in_order(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    bitgaram_main: CliMain,
     monkeypatch: pytest.MonkeyPatch,
     mqtt_server: tuple[str, int],
 ) -> None:
@@ -193,13 +216,15 @@ def test_readme_usage_runs_in_order(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BITGARAM_")}
+    _service_ports(tmp_path / "examples" / "park.toml")
     timings = []
-    for args in usage_commands():
+    for args in [a for name in WALKED for a in usage_commands(section_name=name)]:
         start = time.perf_counter()
         if _key(args, SERVERS):
             _run_server(args, tmp_path, env)
         else:
-            code, output = _run_inline(_bounded(args), capsys)
+            code, out, err = bitgaram_main(_bounded(args))
+            output = out + err
             assert code == 0, f"`bitgaram {shlex.join(args)}` exited {code}:\n{output}"
         timings.append((time.perf_counter() - start, shlex.join(args)))
     with capsys.disabled():
@@ -208,7 +233,7 @@ def test_readme_usage_runs_in_order(
 
 
 def test_several_sites_need_a_name(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, bitgaram_main: CliMain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After the README's first lines the store has two sites: unnamed, a one-line error."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
@@ -219,14 +244,16 @@ def test_several_sites_need_a_name(
     other = re.sub(r'"(acme|bestfoods)-(load|pv)"', r'"b-\1-\2"', other)
     (tmp_path / "second.toml").write_text(other, encoding="utf-8")
     for line in ("init --site examples/park.toml", "init --site second.toml"):
-        assert _run_inline(line.split(), capsys)[0] == 0
+        assert bitgaram_main(line.split())[0] == 0
     for line in ("site show", "query --tenant acme", "forecast run", "simulate run --out o"):
-        code, output = _run_inline(line.split(), capsys)
+        code, out, err = bitgaram_main(line.split())
+        output = out + err
         assert code == 2, output
         lines = [t for t in output.splitlines() if t.strip()]
         assert len(lines) == 1, output
         assert "example-park, second-park" in lines[0] and "--site ID" in lines[0]
-    code, output = _run_inline(["site", "show", "--site", "second-park"], capsys)
+    code, output, _ = bitgaram_main(["site", "show", "--site", "second-park"])
     assert code == 0 and "b-acme-load" in output
-    code, output = _run_inline(["site", "show", "--site", "nowhere"], capsys)
+    code, out, err = bitgaram_main(["site", "show", "--site", "nowhere"])
+    output = out + err
     assert code == 2 and "'nowhere'" in output and "example-park, second-park" in output

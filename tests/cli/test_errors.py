@@ -5,28 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import typer
 
-from bitgaram.cli import USAGE_EXIT_CODE, _register, app, main
+from bitgaram.cli import USAGE_EXIT_CODE, _register, app
 
-
-def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """``bitgaram ARGS`` through the console script's entry point: (exit code, stdout, stderr)."""
-    saved = sys.argv
-    sys.argv = ["bitgaram", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return code, out.out, out.err
+#: The ``bitgaram_main`` fixture (tests/conftest.py): (exit code, stdout, stderr).
+CliMain = Callable[[list[str]], tuple[int, str, str]]
 
 
 @pytest.mark.parametrize(
@@ -41,9 +29,9 @@ def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
     ],
 )
 def test_usage_errors_are_one_line_with_exit_code_2(
-    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+    args: list[str], expected: str, bitgaram_main: CliMain
 ) -> None:
-    code, out, err = _main(args, capsys)
+    code, out, err = bitgaram_main(args)
     assert code == USAGE_EXIT_CODE == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
@@ -63,12 +51,12 @@ def test_console_script_prints_no_traceback() -> None:
 
 def test_domain_errors_keep_their_exit_code(
     tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    bitgaram_main: CliMain,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("BITGARAM_DATABASE_URL", raising=False)
     store = str(tmp_path / "empty.duckdb")
-    code, _, err = _main(["site", "show", "--store", store], capsys)
+    code, _, err = bitgaram_main(["site", "show", "--store", store])
     assert code == 4  # StoreError: no site stored
     assert err.count("\n") == 1 and "bitgaram init --site FILE" in err
 
@@ -82,7 +70,7 @@ def _commands(group: typer.core.TyperGroup, path: str) -> Iterator[tuple[str, ob
             yield sub, command
 
 
-def test_help_shows_every_bracketed_word(capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_shows_every_bracketed_word(bitgaram_main: CliMain) -> None:
     """Rich markup would swallow ``[kW]``-style words of option help; plain help keeps them."""
     _register()
     root = typer.main.get_command(app)
@@ -92,7 +80,7 @@ def test_help_shows_every_bracketed_word(capsys: pytest.CaptureFixture[str]) -> 
         brackets = {b for t in texts for b in re.findall(r"\[[^\]\s]{1,20}\]", t)}
         if not brackets:
             continue
-        code, out, _ = _main([*path.split()[1:], "--help"], capsys)
+        code, out, _ = bitgaram_main([*path.split()[1:], "--help"])
         assert code == 0
         flat = " ".join(out.split())
         for word in brackets:

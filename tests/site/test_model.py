@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,15 @@ def test_sign_rules_allow_negative_prices_and_net_flows_but_not_load() -> None:
     assert not meter(MeterKind.LOAD, Unit.KWH).allows_negative
     assert not meter(MeterKind.PV, Unit.KWH).allows_negative
     assert not meter(MeterKind.CARBON_INTENSITY, Unit.KGCO2_PER_KWH).allows_negative
+
+
+def test_the_service_and_collector_sections_may_share_the_site_file(tmp_path: Path) -> None:
+    """`bitgaram init` takes the same file `bitgaram run` does; a typo elsewhere still fails."""
+    shared = "\n[service]\ndrain_s = 5\n\n[service.api]\nport = 8080\n"
+    shared += "\n[collect.mqtt]\nport = 1883\n"
+    path = tmp_path / "park.toml"
+    path.write_text(GOOD + shared, encoding="utf-8")
+    assert load_site(path).site.id == parse_site(tomllib.loads(GOOD)).site.id
+    path.write_text(GOOD + shared + "\n[servce]\nport = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="servce"):
+        load_site(path)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from datetime import date
 from pathlib import Path
@@ -58,6 +60,11 @@ def run_cmd(
     status = _status_path(site_file, site.site.id)
 
     async def main() -> None:
+        stop = asyncio.Event()  # SIGTERM (a service manager) or Ctrl-C: stop cleanly, exit 0
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
         link: MqttSetpoints | None = None
         service: DeviceService
         holder: list[DeviceService] = []
@@ -82,10 +89,9 @@ def run_cmd(
             f"devices of {site.site.id!r}: {len(site.devices)} links; OCPP on "
             f"ws://{ocpp_host}:{service.ocpp_port}/<charge point id>; status in {status}"
         )
-        end = time.monotonic() + seconds if seconds is not None else float("inf")
         try:
-            while time.monotonic() < end:
-                await asyncio.sleep(min(1.0, max(end - time.monotonic(), 0.0)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
         finally:
             await service.stop()
             if link is not None:

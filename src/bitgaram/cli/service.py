@@ -141,6 +141,10 @@ def export(
     out: Annotated[Path, typer.Option("--out", help="Folder to write (new or empty).")],
     store: StoreOption = None,
     site: SiteOption = None,
+    site_id: Annotated[
+        str | None,
+        typer.Option("--site-id", help="Stored site of the tenant (default: the only one)."),
+    ] = None,
 ) -> None:
     """Export one tenant's site data, readings, forecasts, setpoints and users (CSV + JSON)."""
     from bitgaram.service.export import export_tenant
@@ -152,11 +156,11 @@ def export(
     if db is not None and running_service(db) is not None:
         from bitgaram.service.run import admin_request
 
-        body = {"tenant": tenant, "path": str(out.resolve())}
+        body = {"tenant": tenant, "path": str(out.resolve()), "site_id": site_id}
         files = admin_request(db, "POST", "/export", body)["files"]
     else:
         with open_store(url, migrate=False) as opened:
-            files = export_tenant(opened, tenant, out).files
+            files = export_tenant(opened, tenant, out, site_id).files
     for name, rows in files.items():
         console.print(f"  {name:<16} {rows:>10,} rows")
     console.print(f"tenant {tenant} exported to {out}")

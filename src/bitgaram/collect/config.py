@@ -31,14 +31,13 @@ section; :func:`load_collect_site` splits it off before validating the site.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bitgaram.errors import ConfigError, validation_message
-from bitgaram.site import Site, parse_site
+from bitgaram.site import Site, read_site_file
 
 
 class _Model(BaseModel):
@@ -129,14 +128,8 @@ def load_collect_site(path: str | Path) -> tuple[Site, CollectConfig, Path]:
         If the file cannot be read or a field is invalid.
     """
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read site file: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
-    collect = data.pop("collect", {})
-    site = parse_site(data, str(file))
+    site, sections = read_site_file(file)
+    collect = sections.get("collect", {})
     config = parse_collect(collect, str(file))
     state = (
         file.parent / config.state_file

@@ -30,7 +30,6 @@ names one.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bitgaram.collect.config import CollectConfig, parse_collect
 from bitgaram.errors import ConfigError
-from bitgaram.site import Site, parse_site
+from bitgaram.site import Site, read_site_file
 
 
 class _Model(BaseModel):
@@ -161,15 +160,9 @@ def load_service_site(path: str | Path) -> ServiceConfig:
         loop is enabled without a ``target_kw``.
     """
     file = Path(path)
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read site file: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
-    service = parse_service(data.pop("service", {}), str(file))
-    collect_data = data.pop("collect", None)
-    site = parse_site(data, str(file))
+    site, sections = read_site_file(file)
+    service = parse_service(sections.get("service", {}), str(file))
+    collect_data = sections.get("collect")
     collect = None
     if collect_data is not None and service.collect.enabled:
         collect = parse_collect(collect_data, str(file))

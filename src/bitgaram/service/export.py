@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from bitgaram.errors import ConfigError
+from bitgaram.site import choose_site_id
 from bitgaram.store.base import Store
 
 
@@ -61,8 +62,12 @@ def export_tenant(
     ------
     ConfigError
         If the tenant is unknown or the folder is not empty.
+    bitgaram.site.SiteChoiceError
+        If ``site_id`` is not stored, or it is None and several sites are.
     """
-    site = store.load_site(site_id)
+    site = store.load_site(
+        choose_site_id(store.list_sites(), site_id, how="--site-id ID", where=store.url)
+    )
     tenant = site.tenant(tenant_id)
     out = Path(folder)
     if out.exists() and any(out.iterdir()):

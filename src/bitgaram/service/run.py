@@ -69,10 +69,11 @@ class BackupIn(BaseModel):
 
 
 class ExportIn(BaseModel):
-    """``POST /export``: the tenant and the folder to write."""
+    """``POST /export``: the tenant, the folder to write, the site (the only one if None)."""
 
     tenant: str
     path: str
+    site_id: str | None = None
 
 
 def admin_app(supervisor: Supervisor, metrics: ServiceMetrics, store: Store) -> Any:
@@ -126,7 +127,9 @@ def admin_app(supervisor: Supervisor, metrics: ServiceMetrics, store: Store) -> 
         from bitgaram.service.export import export_tenant
 
         try:
-            done = await asyncio.to_thread(export_tenant, store, body.tenant, body.path)
+            done = await asyncio.to_thread(
+                export_tenant, store, body.tenant, body.path, body.site_id
+            )
         except BitgaramError as exc:
             raise HTTPException(409, str(exc)) from exc
         log.info("tenant exported", extra={"tenant": body.tenant, "path": body.path})

@@ -2,6 +2,7 @@
 
 from bitgaram.site.choice import SiteChoiceError, choose_site_id
 from bitgaram.site.model import (
+    COMPONENT_SECTIONS,
     BatteryAsset,
     Meter,
     MeterKind,
@@ -12,9 +13,11 @@ from bitgaram.site.model import (
     Unit,
     load_site,
     parse_site,
+    read_site_file,
 )
 
 __all__ = [
+    "COMPONENT_SECTIONS",
     "BatteryAsset",
     "Meter",
     "MeterKind",
@@ -27,4 +30,5 @@ __all__ = [
     "choose_site_id",
     "load_site",
     "parse_site",
+    "read_site_file",
 ]

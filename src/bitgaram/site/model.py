@@ -44,7 +44,7 @@ import tomllib
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
@@ -568,8 +568,46 @@ def parse_site(data: dict[str, object], source: str = "<site>") -> Site:
         raise ConfigError(validation_message(exc, source)) from exc
 
 
+#: Sections of a site file that belong to the components using it, not to the site model:
+#: the collector's (:mod:`bitgaram.collect.config`) and ``bitgaram run``'s
+#: (:mod:`bitgaram.service.config`); each is validated where it is used.
+COMPONENT_SECTIONS = ("collect", "service")
+
+
+def read_site_file(path: str | Path) -> tuple[Site, dict[str, Any]]:
+    """Read a TOML site file: the validated site and the components' own sections.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The site file.
+
+    Returns
+    -------
+    tuple of (Site, dict)
+        The site, and the raw :data:`COMPONENT_SECTIONS` present in the file, by name.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not TOML, or a field of the site is invalid (the message
+        gives the file and the path of the field).
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read site file: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    sections = {name: data.pop(name) for name in COMPONENT_SECTIONS if name in data}
+    return parse_site(data, str(file)), sections
+
+
 def load_site(path: str | Path) -> Site:
-    """Read and validate a TOML site file.
+    """Read and validate a TOML site file (its :data:`COMPONENT_SECTIONS` are left out).
 
     Parameters
     ----------
@@ -584,18 +622,6 @@ def load_site(path: str | Path) -> Site:
     ------
     ConfigError
         If the file is missing, is not TOML, or a field is invalid (the
-        message gives the file and the path of the field). A ``[collect]``
-        section (the collector's, :mod:`bitgaram.collect.config`) is ignored here.
+        message gives the file and the path of the field).
     """
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read site file: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
-    # The collector's own section (validated by bitgaram.collect.config) may share the file.
-    data.pop("collect", None)
-    return parse_site(data, str(file))
+    return read_site_file(path)[0]
