@@ -25,7 +25,7 @@ from bitgaram.devices.sim import SimCharger, SimPcs, SimSunSpecInverter, start_m
 from bitgaram.devices.status import read_status
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import load_site, parse_site
-from bitgaram.store import open_store
+from bitgaram.store import DrEventRecord, open_store
 
 
 def _port() -> int:
@@ -409,6 +409,19 @@ def test_cli_cbl_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ],
     )
     assert r.exit_code != 0 and "UTC offset" in str(r.exception)
+    # a stored event by its id: the same figures as its start and end
+    with open_store(url) as store:
+        store.write_dr_events([
+            DrEventRecord("cblpark", "ev7", pd.Timestamp("2026-06-10 05:00", tz="UTC"),
+                          pd.Timestamp("2026-06-10 07:00", tz="UTC"), 100.0, "SIMPLE/level",
+                          True, "", pd.Timestamp("2026-06-09", tz="UTC"))
+        ])  # fmt: skip
+    r = CliRunner().invoke(app, ["devices", "cbl", "--store", url, "--event", "ev7"])
+    assert r.exit_code == 0, r.output
+    park = next(ln for ln in r.output.splitlines() if "park" in ln and "Mid" in ln)
+    assert "300.0" in park and "240.0" in park and "60.0" in park
+    r = CliRunner().invoke(app, ["devices", "cbl", "--store", url, "--event", "nope"])
+    assert r.exit_code != 0 and "nope" in str(r.exception)
 
 
 def test_registry_example_in_the_package_docstring_is_valid() -> None:
@@ -431,3 +444,43 @@ def test_registry_example_in_the_package_docstring_is_valid() -> None:
         }
     )
     assert [d.protocol for d in site.devices] == ["ocpp1.6", "modbus", "openadr2.0b"]
+
+
+def test_dr_events_of_the_ven_are_kept_in_the_store() -> None:
+    """Each tick keeps the VEN's events (a re-sent event replaces its row); an ended event,
+    pruned from the VEN, stays in the store for its CBL report."""
+    from bitgaram.devices.openadr_ven import DrEvent
+
+    site = parse_site(
+        {
+            "site": {"id": "drsite", "name": "D", "timezone": "Asia/Seoul"},
+            "devices": [
+                {
+                    "id": "ven",
+                    "protocol": "openadr2.0b",
+                    "asset": "park",
+                    "vtn_url": "http://127.0.0.1:1/OpenADR2/Simple/2.0b",
+                    "ven_name": "drsite-ven",
+                }
+            ],
+        }
+    )
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    with open_store(":memory:") as store:
+        svc = DeviceService(site, Fleet({}, None), store=store)
+        assert svc.ven is not None
+        published = DrEvent("e1", now + pd.Timedelta(hours=1), now + pd.Timedelta(hours=3), 800.0,
+                            "LOAD_CONTROL/x-loadControlCapacity", opted_in=True)  # fmt: skip
+        svc.ven.events["e1"] = published
+        asyncio.run(svc.tick())
+        svc.ven.events["e1"] = DrEvent("e1", published.start, published.end, 650.0,
+                                       published.signal, opted_in=True)  # fmt: skip
+        svc.ven.events["old"] = DrEvent("old", now - pd.Timedelta(hours=3), now - pd.Timedelta(hours=1),
+                                        None, "SIMPLE/level", opted_in=False, reason="no level")  # fmt: skip
+        asyncio.run(svc.tick())
+        assert "old" not in svc.ven.events  # ended: pruned from the VEN...
+        stored = {e.event_id: e for e in store.read_dr_events("drsite")}
+        assert set(stored) == {"e1", "old"}  # ...but kept in the store
+        assert stored["e1"].target_kw == 650.0 and stored["e1"].opted_in
+        assert pd.Timestamp(stored["e1"].start_at) == published.start
+        assert stored["old"].reason == "no level" and stored["old"].target_kw is None

@@ -14,7 +14,13 @@ import pytest
 from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site, parse_site
 from bitgaram.store import Store, WriteReport, open_store
-from bitgaram.store.base import ALERT_COLUMNS, SETPOINT_COLUMNS, AlertRecord, SetpointRecord
+from bitgaram.store.base import (
+    ALERT_COLUMNS,
+    SETPOINT_COLUMNS,
+    AlertRecord,
+    DrEventRecord,
+    SetpointRecord,
+)
 from bitgaram.store.sql import SqlStore
 
 T0 = pd.Timestamp("2022-03-26 22:00", tz="UTC")
@@ -619,3 +625,46 @@ def test_control_timeline_survives_reopening(store_url: str) -> None:
         assert second.latest_setpoint_end("park", "ess") == T0 + pd.Timedelta(minutes=15)
         assert second.write_setpoints([_setpoint("ess", 1, 0, 20.0)]) == 1
         assert len(second.read_setpoints()) == 2
+
+
+# -- demand-response events -------------------------------------------------------------
+
+
+def _event(
+    site: str, event_id: str, start_h: int, target: float | None, seen: int = 0
+) -> DrEventRecord:
+    at = T0.to_pydatetime()
+    return DrEventRecord(
+        site_id=site,
+        event_id=event_id,
+        start_at=at + pd.Timedelta(hours=start_h),
+        end_at=at + pd.Timedelta(hours=start_h + 2),
+        target_kw=target,
+        signal="LOAD_DISPATCH/setpoint",
+        opted_in=target is not None,
+        reason="" if target is not None else "no target",
+        received_at=at + pd.Timedelta(minutes=seen),
+    )
+
+
+def test_dr_events_read_empty_before_any_write(store: Store) -> None:
+    assert store.read_dr_events() == [] and store.read_dr_events("park") == []
+    assert store.write_dr_events([]) == 0
+
+
+def test_dr_events_are_kept_once_per_id_newest_start_first(store: Store) -> None:
+    assert (
+        store.write_dr_events([_event("park", "e1", 14, 500.0), _event("park", "e2", 38, None)])
+        == 2
+    )
+    store.write_dr_events([_event("other", "e1", 10, 100.0)])
+    # the VEN re-sends e1 with a new target: the row is replaced, not duplicated
+    assert store.write_dr_events([_event("park", "e1", 14, 450.0, seen=5)]) == 1
+    park = store.read_dr_events("park")
+    assert [(e.event_id, e.target_kw, e.opted_in) for e in park] == [
+        ("e2", None, False),
+        ("e1", 450.0, True),
+    ]
+    assert park[1] == _event("park", "e1", 14, 450.0, seen=5)
+    assert str(park[1].start_at.tzinfo) == "UTC"
+    assert len(store.read_dr_events()) == 3

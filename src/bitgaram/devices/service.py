@@ -12,7 +12,8 @@ Every ``tick_s`` it publishes what the planner needs as the loop's state message
 (``<prefix>/<site>/<asset>/state``, retained: ``{"sessions": [...]}`` per charging hub,
 ``{"soc_kwh": x}`` per ESS, ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
 which ``bitgaram control run --dr`` turns into import caps), an alert per device fault
-(``<prefix>/<site>/alerts``), stores the chargers' energy as readings, and rewrites the status
+(``<prefix>/<site>/alerts``), stores the chargers' energy as readings and the DR events (table
+``dr_events``, read by the CBL reports), and rewrites the status
 file read by ``bitgaram devices status``. Finished EV sessions are appended to a JSON-lines
 file, one line each, flushed at once.
 """
@@ -42,7 +43,7 @@ from bitgaram.devices.sunspec import layout, sunspec_map
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
 from bitgaram.site.model import BatteryAsset, ModbusDevice, OcppDevice, OpenAdrDevice, PVAsset
-from bitgaram.store.base import Store
+from bitgaram.store.base import DrEventRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +293,7 @@ class DeviceService:
             if "soc_kwh" in w.last_state and self.publish is not None:
                 self.publish(f"{topic}/{asset}/state", json.dumps(w.last_state))
         if self.ven is not None:
+            self._store_events()
             self.ven.prune(pd.Timestamp.now(tz="UTC"))
             if self.publish is not None:
                 events = [event_json(e) for e in self.ven.events.values()]
@@ -306,6 +308,28 @@ class DeviceService:
                 "rejected": self.rejected,
             }
             write_status(self.status_path, self.statuses(), extra)
+
+    def _store_events(self) -> None:
+        """Keep the VEN's events in the store (for the CBL reports of the API and CLI)."""
+        if self.ven is None or self.store is None or not self.ven.events:
+            return
+        now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        self.store.write_dr_events(
+            [
+                DrEventRecord(
+                    site_id=self.site.site.id,
+                    event_id=e.id,
+                    start_at=e.start.to_pydatetime(),
+                    end_at=e.end.to_pydatetime(),
+                    target_kw=e.target_kw,
+                    signal=e.signal,
+                    opted_in=e.opted_in,
+                    reason=e.reason,
+                    received_at=now,
+                )
+                for e in self.ven.events.values()
+            ]
+        )
 
     def _flush_readings(self) -> None:
         if not self._pending or self.store is None:

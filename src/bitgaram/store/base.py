@@ -15,6 +15,9 @@ Tables (logical):
   (:data:`SETPOINT_COLUMNS`): the control loop's timeline (every alert event,
   every setpoint published). Created on their first write; a store where no
   control loop has written yet reads them as empty.
+- ``dr_events`` (:data:`DR_EVENT_COLUMNS`): the demand-response events the device
+  service's VEN received, one row per ``(site_id, event_id)`` (a re-sent event
+  replaces its row). Created on its first write, read as empty before.
 
 Semantics:
 
@@ -116,6 +119,19 @@ SETPOINT_COLUMNS = (
     "reason",
 )
 
+#: Columns of the demand-response event table (``dr_events``), in order.
+DR_EVENT_COLUMNS = (
+    "site_id",
+    "event_id",
+    "start_at",
+    "end_at",
+    "target_kw",
+    "signal",
+    "opted_in",
+    "reason",
+    "received_at",
+)
+
 
 class Quality(IntEnum):
     """Quality flag of a stored reading."""
@@ -201,6 +217,39 @@ class AlertRecord:
     billing_kw: float | None
     message: str
     actions: str
+
+
+@dataclass(frozen=True)
+class DrEventRecord:
+    """One demand-response event as the VEN understood it, as stored (:data:`DR_EVENT_COLUMNS`).
+
+    Attributes
+    ----------
+    site_id, event_id : str
+        Whose event and its id at the VTN.
+    start_at, end_at : datetime.datetime
+        The active period ``[start_at, end_at)`` (tz-aware).
+    target_kw : float or None
+        Import cap during the event [kW] (None: no usable target).
+    signal : str
+        ``<signal name>/<signal type>``.
+    opted_in : bool
+        Whether the park takes part.
+    reason : str
+        Why the policy opted out ("" when opted in).
+    received_at : datetime.datetime
+        When the device service last saw the event (tz-aware).
+    """
+
+    site_id: str
+    event_id: str
+    start_at: datetime
+    end_at: datetime
+    target_kw: float | None
+    signal: str
+    opted_in: bool
+    reason: str
+    received_at: datetime
 
 
 @dataclass(frozen=True)
@@ -480,4 +529,14 @@ class Store(Protocol):
 
     def latest_setpoint_end(self, site_id: str, asset: str) -> pd.Timestamp | None:
         """The latest ``valid_until`` stored for ``asset`` (UTC), or None without setpoints."""
+        ...
+
+    # -- demand-response events ---------------------------------------------------------
+    def write_dr_events(self, events: Sequence[DrEventRecord]) -> int:
+        """Keep DR events (one transaction): each replaces the stored row of its
+        ``(site_id, event_id)``; returns the rows written."""
+        ...
+
+    def read_dr_events(self, site_id: str | None = None) -> list[DrEventRecord]:
+        """The stored DR events, newest start first (timestamps UTC)."""
         ...

@@ -40,12 +40,14 @@ from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site
 from bitgaram.store.base import (
     ALERT_COLUMNS,
+    DR_EVENT_COLUMNS,
     FINGERPRINT,
     FORECAST_COLUMNS,
     QUARANTINE_COLUMNS,
     RECORD,
     SETPOINT_COLUMNS,
     AlertRecord,
+    DrEventRecord,
     Resolution,
     SetpointRecord,
     WriteReport,
@@ -101,6 +103,16 @@ _CONTROL_DDL = (
     " issued_at TIMESTAMPTZ NOT NULL, asset VARCHAR NOT NULL, kind VARCHAR NOT NULL,"
     " power_kw DOUBLE PRECISION NOT NULL, valid_from TIMESTAMPTZ NOT NULL,"
     " valid_until TIMESTAMPTZ NOT NULL, mode VARCHAR NOT NULL, reason VARCHAR)",
+)
+
+#: The demand-response events of the device service, created on their first write
+#: (additive like the control tables: no migration step). One row per (site_id, event_id),
+#: kept by the write path (delete then insert in one transaction).
+_DR_DDL = (
+    "CREATE TABLE IF NOT EXISTS dr_events (site_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL,"
+    " start_at TIMESTAMPTZ NOT NULL, end_at TIMESTAMPTZ NOT NULL, target_kw DOUBLE PRECISION,"
+    " signal VARCHAR NOT NULL, opted_in BOOLEAN NOT NULL, reason VARCHAR NOT NULL,"
+    " received_at TIMESTAMPTZ NOT NULL)"
 )
 
 
@@ -197,6 +209,7 @@ class SqlStore(ABC):
         self._lock = threading.RLock()
         # set once the control tables are known to exist (they are never dropped)
         self._control_tables = False
+        self._dr_table = False
 
     # -- transport hooks ---------------------------------------------------------
     @abstractmethod
@@ -1305,3 +1318,74 @@ class SqlStore(ABC):
         if not rows or rows[0][0] is None:
             return None
         return pd.Timestamp(_utc_datetime(rows[0][0]))
+
+    # -- demand-response events ----------------------------------------------------------
+    def _has_dr_table(self) -> bool:
+        if not self._dr_table:
+            rows = self._fetch(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_name = 'dr_events' AND table_schema = current_schema()"
+            )
+            self._dr_table = bool(rows and rows[0][0])
+        return self._dr_table
+
+    def write_dr_events(self, events: Sequence[DrEventRecord]) -> int:
+        """Keep DR events in one transaction, each replacing its ``(site_id, event_id)`` row."""
+        if not events:
+            return 0
+        p = self._param
+        rows = [
+            (
+                e.site_id,
+                e.event_id,
+                _utc(e.start_at, "start_at"),
+                _utc(e.end_at, "end_at"),
+                None if e.target_kw is None else float(e.target_kw),
+                e.signal,
+                bool(e.opted_in),
+                e.reason,
+                _utc(e.received_at, "received_at"),
+            )
+            for e in events
+        ]
+        insert = (
+            f"INSERT INTO dr_events ({', '.join(DR_EVENT_COLUMNS)})"
+            f" VALUES ({', '.join([p] * len(DR_EVENT_COLUMNS))})"
+        )
+        with self._lock:
+            if not self._dr_table:
+                self._exec(_DR_DDL)
+                self._dr_table = True
+            with self._transaction():
+                for row in rows:
+                    self._exec(
+                        f"DELETE FROM dr_events WHERE site_id = {p} AND event_id = {p}", row[:2]
+                    )
+                    self._exec(insert, row)
+        return len(rows)
+
+    def read_dr_events(self, site_id: str | None = None) -> list[DrEventRecord]:
+        """The stored DR events, newest start first (timestamps UTC)."""
+        where, params = (f" WHERE site_id = {self._param}", [site_id]) if site_id else ("", [])
+        with self._lock:
+            if not self._has_dr_table():
+                return []
+            rows = self._fetch(
+                f"SELECT {', '.join(DR_EVENT_COLUMNS)} FROM dr_events{where}"
+                " ORDER BY start_at DESC, event_id",
+                params,
+            )
+        return [
+            DrEventRecord(
+                site_id=str(r[0]),
+                event_id=str(r[1]),
+                start_at=_utc_datetime(r[2]),
+                end_at=_utc_datetime(r[3]),
+                target_kw=None if r[4] is None else float(r[4]),
+                signal=str(r[5]),
+                opted_in=bool(r[6]),
+                reason=str(r[7]),
+                received_at=_utc_datetime(r[8]),
+            )
+            for r in rows
+        ]

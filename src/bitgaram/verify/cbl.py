@@ -284,7 +284,7 @@ def cbl_report(
     timezone: str,
     holidays: Collection[date] = (),
     excluded: Collection[date] = (),
-    park: str = "park",
+    park: str | None = "park",
     park_energy: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Event performance per member and method: one row each.
@@ -296,8 +296,8 @@ def cbl_report(
     start, end, timezone, holidays, excluded
         See :func:`cbl`.
     methods : collection of CblMethod
-    park : str
-        Name of the park row.
+    park : str or None
+        Name of the park row; None: no park row (the tenants only).
     park_energy : pandas.Series, optional
         The park's metered import [kWh per interval] when it is not the tenants' sum (shared
         assets behind the park meter, such as the ESS).
@@ -306,10 +306,11 @@ def cbl_report(
     -------
     pandas.DataFrame
         Columns ``member, method, days, baseline_kwh, metered_kwh, reduction_kwh,
-        baseline_kw, metered_kw`` (the kW columns: mean power over the event).
+        baseline_kw, metered_kw, reduction_kw`` (the kW columns: mean power over the event).
     """
     members = {str(c): energy[c] for c in energy.columns}
-    members[park] = energy.sum(axis=1, min_count=1) if park_energy is None else park_energy
+    if park is not None:
+        members[park] = energy.sum(axis=1, min_count=1) if park_energy is None else park_energy
     hours = (end - start).total_seconds() / 3600.0
     rows = []
     for name, series in members.items():
@@ -326,6 +327,7 @@ def cbl_report(
                     "reduction_kwh": base - met,
                     "baseline_kw": base / hours,
                     "metered_kw": met / hours,
+                    "reduction_kw": (base - met) / hours,
                 }
             )
     return pd.DataFrame(rows)
