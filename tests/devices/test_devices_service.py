@@ -475,8 +475,10 @@ def test_dr_events_of_the_ven_are_kept_in_the_store() -> None:
         asyncio.run(svc.tick())
         svc.ven.events["e1"] = DrEvent("e1", published.start, published.end, 650.0,
                                        published.signal, opted_in=True)  # fmt: skip
-        svc.ven.events["old"] = DrEvent("old", now - pd.Timedelta(hours=3), now - pd.Timedelta(hours=1),
-                                        None, "SIMPLE/level", opted_in=False, reason="no level")  # fmt: skip
+        ago = now - pd.Timedelta(hours=3)
+        svc.ven.events["old"] = DrEvent(
+            "old", ago, ago + pd.Timedelta(hours=2), None, "SIMPLE/level", reason="no level"
+        )
         asyncio.run(svc.tick())
         assert "old" not in svc.ven.events  # ended: pruned from the VEN...
         stored = {e.event_id: e for e in store.read_dr_events("drsite")}
