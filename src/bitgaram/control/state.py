@@ -120,6 +120,9 @@ class ParkSnapshot:
         Jobs not finished.
     firm_forecast_kw : numpy.ndarray or None
         Forecast of ``firm_kw`` for the next steps [kW]; None = the planner's own forecast.
+    battery_available : bool
+        Whether the ESS takes setpoints (False: its PCS rejected or ignored the last write;
+        the planner leaves it out, 0 kW, until the device confirms a write again).
     """
 
     at: pd.Timestamp
@@ -129,6 +132,7 @@ class ParkSnapshot:
     evs: tuple[EVSession, ...] = ()
     jobs: tuple[JobItem, ...] = ()
     firm_forecast_kw: np.ndarray | None = None
+    battery_available: bool = True
 
     def data_age_s(self) -> float:
         """Age of the newest reading at ``at`` [s] (infinite without data)."""

@@ -10,7 +10,8 @@ in-process) and routes each to its device:
 
 Every ``tick_s`` it publishes what the planner needs as the loop's state messages
 (``<prefix>/<site>/<asset>/state``, retained: ``{"sessions": [...]}`` per charging hub,
-``{"soc_kwh": x}`` per ESS, ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
+``{"soc_kwh": x, "available": true}`` per ESS (false, with the fault, after a rejected or
+ignored write), ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
 which ``bitgaram control run --dr`` turns into import caps), an alert per device fault
 (``<prefix>/<site>/alerts``), stores the chargers' energy as readings and the DR events (table
 ``dr_events``, read by the CBL reports), and rewrites the status
@@ -237,7 +238,11 @@ class DeviceService:
         if sp.kind == "ev" and self.central is not None:
             c = await self.central.apply(sp)
         elif sp.asset in self.writers:
-            c = await self.writers[sp.asset].apply(sp)
+            w = self.writers[sp.asset]
+            was = w.available
+            c = await w.apply(sp)
+            if w.available and not was:
+                self._publish_writer_state(sp.asset)  # back in the plan at once
         if c is not None:
             self.confirmations.append(c)
         return c
@@ -266,6 +271,24 @@ class DeviceService:
                 "message": message,
             }
             self.publish(alert_topic(self.prefix, self.site.site.id), json.dumps(alert))
+        for asset, w in self.writers.items():
+            if w.config.id == device:
+                self._publish_writer_state(asset)  # the planner is told at once
+
+    def _publish_writer_state(self, asset: str) -> None:
+        """An ESS's state for the planner: its energy and whether it takes setpoints.
+
+        ``{"soc_kwh": x, "available": false, "fault": "..."}``: a PCS that rejected or ignored
+        its last write is unavailable until a write is confirmed again; the planner leaves it
+        out meanwhile (:class:`~bitgaram.control.live.LiveController`).
+        """
+        w = self.writers[asset]
+        if self.publish is None or w.config.soc is None:
+            return  # a PV inverter's export limit is not the planner's state
+        state: dict[str, Any] = {**w.last_state, "available": w.available}
+        if not w.available:
+            state["fault"] = w.last_fault
+        self.publish(f"{self.prefix}/{self.site.site.id}/{asset}/state", json.dumps(state))
 
     def _on_meter(self, cp_id: str, ts: pd.Timestamp, register_kwh: float, kw: float) -> None:
         meter = self.meters.get(cp_id)
@@ -289,9 +312,8 @@ class DeviceService:
             for asset, evs in self.central.ev_sessions().items():
                 sessions = [_session_json(e) for e in evs]
                 self.publish(f"{topic}/{asset}/state", json.dumps({"sessions": sessions}))
-        for asset, w in self.writers.items():
-            if "soc_kwh" in w.last_state and self.publish is not None:
-                self.publish(f"{topic}/{asset}/state", json.dumps(w.last_state))
+        for asset in self.writers:
+            self._publish_writer_state(asset)
         if self.ven is not None:
             self._store_events()
             self.ven.prune(pd.Timestamp.now(tz="UTC"))
