@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from bitgaram.cli import app
 from bitgaram.control.setpoints import Mode, Setpoint
+from bitgaram.control.state import stored_sessions
 from bitgaram.devices.fleet import Fleet, FleetDefault
 from bitgaram.devices.service import DeviceService, MqttSetpoints, parse_setpoint
 from bitgaram.devices.sim import SimCharger, SimPcs, SimSunSpecInverter, start_modbus_server
@@ -246,6 +247,10 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
         session = asyncio.ensure_future(cp.charge("anyone", 0.5))
         await asyncio.to_thread(got.wait, 5)
         now = pd.Timestamp.now(tz="UTC")
+        # the planner reading the store sees the session the chargers' state message carries
+        from_store = stored_sessions(store, "devpark")(now)
+        assert [(e.id, e.required_kwh) for e in from_store] == [("cp0.1", 20.0)]
+        assert from_store[0].departure == pd.Timestamp(planned[0][0]["departure"])
         for sp in (
             Setpoint("ess", "battery", -40.0, now, now + pd.Timedelta("1min"), Mode.MPC),
             Setpoint("cp0.1", "ev", 11.0, now, now + pd.Timedelta("1min"), Mode.MPC),
@@ -284,6 +289,10 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     line = json.loads((tmp_path / "sessions.jsonl").read_text().splitlines()[0])
     assert line["energy_kwh"] == pytest.approx(0.5, abs=0.01) and line["id_tag"] == "anyone"
     assert store.count_readings("hub-energy") >= 1
+    (kept,) = store.read_ev_sessions("devpark")  # the finished session, once
+    assert kept.id_tag == "anyone" and kept.asset == "hub" and kept.ended_at is not None
+    assert kept.delivered_kwh == pytest.approx(line["energy_kwh"], abs=1e-3)
+    assert stored_sessions(store, "devpark")(pd.Timestamp.now(tz="UTC")) == ()
     devices, extra = read_status(tmp_path / "status.json")
     by_id = {d.id: d for d in devices}
     assert by_id["pcs"].last_setpoint_kw == 10.0 and by_id["cp0"].last_setpoint_kw == 11.0

@@ -13,10 +13,11 @@ Every ``tick_s`` it publishes what the planner needs as the loop's state message
 ``{"soc_kwh": x, "available": true}`` per ESS (false, with the fault, after a rejected or
 ignored write), ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
 which ``bitgaram control run --dr`` turns into import caps), an alert per device fault
-(``<prefix>/<site>/alerts``), stores the chargers' energy as readings and the DR events (table
-``dr_events``, read by the CBL reports), and rewrites the status
-file read by ``bitgaram devices status``. Finished EV sessions are appended to a JSON-lines
-file, one line each, flushed at once.
+(``<prefix>/<site>/alerts``), stores the chargers' energy as readings, the EV sessions (table
+``ev_sessions``, plugged-in ones rewritten every tick, read by ``bitgaram control run
+--evs-from-store``) and the DR events (table ``dr_events``, read by the CBL reports), and
+rewrites the status file read by ``bitgaram devices status``. Finished EV sessions are also
+appended to a JSON-lines file, one line each, flushed at once.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bitgaram.devices.sunspec import layout, sunspec_map
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
 from bitgaram.site.model import BatteryAsset, ModbusDevice, OcppDevice, OpenAdrDevice, PVAsset
-from bitgaram.store.base import DrEventRecord, Store
+from bitgaram.store.base import DrEventRecord, EvSessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class DeviceService:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._written_sessions = 0
+        self._stored_sessions = 0
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -322,6 +324,7 @@ class DeviceService:
                 self.publish(f"{topic}/dr/state", json.dumps({"events": events}))
         self._flush_readings()
         self._flush_sessions()
+        self._store_sessions()
         if self.status_path is not None:
             extra = {
                 "at": time.time(),
@@ -371,6 +374,43 @@ class DeviceService:
                 f.write(json.dumps(_finished_json(s)) + "\n")
             f.flush()
         self._written_sessions += len(new)
+
+    def _store_sessions(self) -> None:
+        """Keep the plugged-in sessions and those finished since the last tick in the store."""
+        if self.central is None or self.store is None:
+            return
+        finished = self.central.finished[self._stored_sessions :]
+        sessions = [*self.central.sessions.values(), *finished]
+        if not sessions:
+            return
+        now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        records = []
+        for s in sessions:
+            cfg = self.central.chargers[s.cp_id]
+            records.append(
+                EvSessionRecord(
+                    site_id=self.site.site.id,
+                    session_id=s.id,
+                    started_at=s.started_at.to_pydatetime(),
+                    asset=cfg.asset,
+                    cp_id=s.cp_id,
+                    connector=s.connector,
+                    transaction_id=s.transaction_id,
+                    id_tag=s.id_tag,
+                    vehicle=s.vehicle,
+                    ended_at=None if s.ended_at is None else s.ended_at.to_pydatetime(),
+                    departure=None if s.departure is None else s.departure.to_pydatetime(),
+                    needed_kwh=s.needed_kwh,
+                    capacity_kwh=s.capacity_kwh,
+                    delivered_kwh=s.delivered_kwh,
+                    power_kw=s.power_kw,
+                    charger_kw=cfg.max_kw,
+                    soc_pct=s.soc_pct,
+                    updated_at=now,
+                )
+            )
+        self.store.write_ev_sessions(records)
+        self._stored_sessions += len(finished)
 
     async def _ticker(self) -> None:
         while not self._stop.is_set():

@@ -36,6 +36,7 @@ from bitgaram.site import Site
 from bitgaram.store.base import (
     AlertRecord,
     DrEventRecord,
+    EvSessionRecord,
     Resolution,
     SetpointRecord,
     WriteReport,
@@ -544,7 +545,21 @@ class DuckDBStore(_DuckDBHooks):
         with self._reading() as reader:
             return reader.read_dr_events(site_id)
 
+    def read_ev_sessions(
+        self, site_id: str | None = None, *, at: pd.Timestamp | None = None
+    ) -> list[EvSessionRecord]:
+        """See :meth:`SqlStore.read_ev_sessions`."""
+        with self._reading() as reader:
+            return reader.read_ev_sessions(site_id, at=at)
+
     # -- writes: the store's connection and lock; each bumps data_version --------------
+    def write_ev_sessions(self, sessions: Sequence[EvSessionRecord]) -> int:
+        """See :meth:`SqlStore.write_ev_sessions`."""
+        try:
+            return super().write_ev_sessions(sessions)
+        finally:
+            self._writes[0] += 1
+
     def write_dr_events(self, events: Sequence[DrEventRecord]) -> int:
         """See :meth:`SqlStore.write_dr_events`."""
         try:
