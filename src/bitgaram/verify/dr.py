@@ -25,7 +25,7 @@ from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
 from bitgaram.store.base import DrEventRecord, Store
 from bitgaram.tariff import load_tariff
-from bitgaram.verify.cbl import MAX_4_5, MID_6_10, CblMethod, cbl_report, high_x_of_y
+from bitgaram.verify.cbl import MAX_4_5, MID_6_10, CblMethod, cbl_rows, high_x_of_y
 
 #: Methods used when none is asked for: the two KPX methods.
 DEFAULT_METHODS = ("mid", "max")
@@ -166,7 +166,7 @@ def event_report(
         tenant_ids=None if tenant_ids is None else sorted(tenant_ids),
         site_id=sid,
     )
-    energy = tenants.pivot_table(index="ts", columns="tenant_id", values="value")
+    energy = tenants.pivot(index="ts", columns="tenant_id", values="value")
     if energy.empty:
         raise DataError(f"site {sid!r}: no load readings in the store before {start}")
     park_series = None
@@ -174,23 +174,15 @@ def event_report(
         park = store.park_totals("grid_import", start - look, end, CBL_RESOLUTION, site_id=sid)
         park_series = park.set_index("ts")["value"] if not park.empty else None
     holidays = site_holidays(site, range(start.year - 1, start.year + 1))
-    frames, unavailable = [], {}
-    for m in methods:
-        try:
-            frames.append(
-                cbl_report(
-                    energy,
-                    start,
-                    end,
-                    [m],
-                    site.site.timezone,
-                    holidays,
-                    excluded,
-                    park="park" if tenant_ids is None else None,
-                    park_energy=park_series,
-                )
-            )
-        except DataError as exc:
-            unavailable[m.name] = str(exc)
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    rows, unavailable = cbl_rows(
+        energy,
+        start,
+        end,
+        methods,
+        site.site.timezone,
+        holidays,
+        excluded,
+        park="park" if tenant_ids is None else None,
+        park_energy=park_series,
+    )
     return EventReport(start, end, rows.reindex(columns=list(REPORT_COLUMNS)), unavailable)
