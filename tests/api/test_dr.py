@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from bitgaram.api.app import token_store_for
 from bitgaram.api.auth import Role
 from bitgaram.api.testing import DR_EVENT_IDS
 from bitgaram.site import parse_site
-from bitgaram.store import DrEventRecord, open_store
+from bitgaram.store import DrEventRecord, Store, open_store
 from bitgaram.verify.cbl import MAX_4_5, MID_6_10
 from bitgaram.verify.dr import event_report
 
@@ -60,8 +61,19 @@ def _site_and_readings() -> tuple[object, pd.DataFrame]:
     return site, pd.concat(frames, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class DrPark:
+    """The app's clients per user, and its store."""
+
+    clients: dict[str, TestClient]
+    store: Store
+
+    def __getitem__(self, user: str) -> TestClient:
+        return self.clients[user]
+
+
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def dr_park(request: pytest.FixtureRequest) -> Iterator[dict[str, TestClient]]:
+def dr_park(request: pytest.FixtureRequest) -> Iterator[DrPark]:
     """A two-tenant site with one stored event, on each backend: a client per user."""
     schema = None
     if request.param == "duckdb":
@@ -93,7 +105,7 @@ def dr_park(request: pytest.FixtureRequest) -> Iterator[dict[str, TestClient]]:
             c = TestClient(app, raise_server_exceptions=False)
             c.headers["Authorization"] = f"Bearer {tokens.issue_token(user)}"
             clients[user] = c
-        yield clients
+        yield DrPark(clients, store)
     finally:
         store.close()
         if schema is not None:
@@ -105,7 +117,7 @@ def _by(rows: list[dict[str, object]]) -> dict[tuple[object, object], dict[str, 
     return {(r["tenant_id"] or "park", r["method"]): r for r in rows}
 
 
-def test_park_report_is_hand_checked(dr_park: dict[str, TestClient]) -> None:
+def test_park_report_is_hand_checked(dr_park: DrPark) -> None:
     events = dr_park["op"].get("/api/v1/park/dr/events").json()
     assert [e["event_id"] for e in events["items"]] == ["ev1"] and events["total"] == 1
     assert events["items"][0]["target_kw"] == 200.0
@@ -130,7 +142,7 @@ def test_park_report_is_hand_checked(dr_park: dict[str, TestClient]) -> None:
         assert park["reduction_kwh"] == pytest.approx(2 * (CUT_A + busy_kw[method]))
 
 
-def test_tenant_reads_its_own_rows_only(dr_park: dict[str, TestClient]) -> None:
+def test_tenant_reads_its_own_rows_only(dr_park: DrPark) -> None:
     ma, vb = dr_park["ma"], dr_park["vb"]
     assert [e["event_id"] for e in ma.get("/api/v1/tenants/a/dr/events").json()["items"]] == ["ev1"]
     mine = ma.get("/api/v1/tenants/a/dr/events/ev1/cbl", params={"method": "max"})
@@ -146,7 +158,7 @@ def test_tenant_reads_its_own_rows_only(dr_park: dict[str, TestClient]) -> None:
     assert {r["tenant_id"] for r in theirs} == {"b"}
 
 
-def test_bad_requests_name_the_problem(dr_park: dict[str, TestClient]) -> None:
+def test_bad_requests_name_the_problem(dr_park: DrPark) -> None:
     op = dr_park["op"]
     missing = op.get("/api/v1/park/dr/events/nope/cbl")
     assert missing.status_code == 404 and "nope" in missing.json()["message"]
@@ -157,7 +169,7 @@ def test_bad_requests_name_the_problem(dr_park: dict[str, TestClient]) -> None:
     assert len(high.json()["rows"]) == 3  # asked twice, computed once
 
 
-def test_excluded_days_change_the_baseline_days(dr_park: dict[str, TestClient]) -> None:
+def test_excluded_days_change_the_baseline_days(dr_park: DrPark) -> None:
     # leaving out the busy day: Max(4/5) goes one working day further back, to a usual one
     r = dr_park["op"].get(
         "/api/v1/park/dr/events/ev1/cbl", params={"method": "max", "exclude": str(BUSY_DAY)}
@@ -167,6 +179,22 @@ def test_excluded_days_change_the_baseline_days(dr_park: dict[str, TestClient]) 
     assert {row["days"] for row in rows.values()} == {5}
     assert rows["a", "Max(4/5)"]["baseline_kw"] == pytest.approx(LOAD_A)
     assert rows["park", "Max(4/5)"]["reduction_kw"] == pytest.approx(CUT_A)
+
+
+def test_a_write_is_seen_by_the_next_report(dr_park: DrPark) -> None:
+    """The report is cached per event and query, until the store's data changes."""
+    if dr_park.store.data_version is None:
+        pytest.skip("a backend without a write counter caches by time only (as every view)")
+    url = "/api/v1/park/dr/events/ev1/cbl"
+    first = _by(dr_park["op"].get(url, params={"method": "max"}).json()["rows"])
+    assert _by(dr_park["op"].get(url, params={"method": "max"}).json()["rows"]) == first
+    # b sheds 10 kWh in each event hour: its meter corrected after the fact
+    ts = pd.date_range(START, END, freq="1h", inclusive="left").tz_convert("UTC")
+    fixed = pd.DataFrame({"meter_id": "b-load", "ts": ts, "value": LOAD_B - 10.0, "quality": 0})
+    dr_park.store.write_readings(fixed, on_conflict="replace")
+    second = _by(dr_park["op"].get(url, params={"method": "max"}).json()["rows"])
+    assert first["b", "Max(4/5)"]["reduction_kwh"] == pytest.approx(0.0)
+    assert second["b", "Max(4/5)"]["reduction_kwh"] == pytest.approx(20.0)
 
 
 def test_api_rows_are_event_report_rows(api_park: ApiPark) -> None:
