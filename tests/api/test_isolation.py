@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from bitgaram.api import Settings, create_app
 from bitgaram.api.app import token_store_for
 from bitgaram.api.auth import TokenStore
-from bitgaram.api.testing import TENANT_IDS, populate, relabel, synthetic_park
+from bitgaram.api.testing import DR_EVENT_IDS, TENANT_IDS, populate, relabel, synthetic_park
 from bitgaram.store import Store, open_store
 
 OWN = "acme"
@@ -34,6 +34,7 @@ OWN_VALUE = {
     "meter_id": f"{OWN}-load",
     "asset_id": f"{OWN}-ess",
     "site_id": "testpark",
+    "event_id": DR_EVENT_IDS[0],
 }
 
 #: The same park's other tenants: their ids (also prefixes of their meter ids) and names.

@@ -19,13 +19,14 @@ from typer.testing import CliRunner
 
 from bitgaram.cli import app
 from bitgaram.control.setpoints import Mode, Setpoint
+from bitgaram.control.state import stored_sessions
 from bitgaram.devices.fleet import Fleet, FleetDefault
 from bitgaram.devices.service import DeviceService, MqttSetpoints, parse_setpoint
 from bitgaram.devices.sim import SimCharger, SimPcs, SimSunSpecInverter, start_modbus_server
 from bitgaram.devices.status import read_status
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import load_site, parse_site
-from bitgaram.store import open_store
+from bitgaram.store import DrEventRecord, open_store
 
 
 def _port() -> int:
@@ -246,6 +247,10 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
         session = asyncio.ensure_future(cp.charge("anyone", 0.5))
         await asyncio.to_thread(got.wait, 5)
         now = pd.Timestamp.now(tz="UTC")
+        # the planner reading the store sees the session the chargers' state message carries
+        from_store = stored_sessions(store, "devpark")(now)
+        assert [(e.id, e.required_kwh) for e in from_store] == [("cp0.1", 20.0)]
+        assert from_store[0].departure == pd.Timestamp(planned[0][0]["departure"])
         for sp in (
             Setpoint("ess", "battery", -40.0, now, now + pd.Timedelta("1min"), Mode.MPC),
             Setpoint("cp0.1", "ev", 11.0, now, now + pd.Timedelta("1min"), Mode.MPC),
@@ -284,6 +289,10 @@ def test_service_over_mqtt(tmp_path: Path, mqtt_server: tuple[str, int]) -> None
     line = json.loads((tmp_path / "sessions.jsonl").read_text().splitlines()[0])
     assert line["energy_kwh"] == pytest.approx(0.5, abs=0.01) and line["id_tag"] == "anyone"
     assert store.count_readings("hub-energy") >= 1
+    (kept,) = store.read_ev_sessions("devpark")  # the finished session, once
+    assert kept.id_tag == "anyone" and kept.asset == "hub" and kept.ended_at is not None
+    assert kept.delivered_kwh == pytest.approx(line["energy_kwh"], abs=1e-3)
+    assert stored_sessions(store, "devpark")(pd.Timestamp.now(tz="UTC")) == ()
     devices, extra = read_status(tmp_path / "status.json")
     by_id = {d.id: d for d in devices}
     assert by_id["pcs"].last_setpoint_kw == 10.0 and by_id["cp0"].last_setpoint_kw == 11.0
@@ -409,6 +418,19 @@ def test_cli_cbl_from_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         ],
     )
     assert r.exit_code != 0 and "UTC offset" in str(r.exception)
+    # a stored event by its id: the same figures as its start and end
+    with open_store(url) as store:
+        store.write_dr_events([
+            DrEventRecord("cblpark", "ev7", pd.Timestamp("2026-06-10 05:00", tz="UTC"),
+                          pd.Timestamp("2026-06-10 07:00", tz="UTC"), 100.0, "SIMPLE/level",
+                          True, "", pd.Timestamp("2026-06-09", tz="UTC"))
+        ])  # fmt: skip
+    r = CliRunner().invoke(app, ["devices", "cbl", "--store", url, "--event", "ev7"])
+    assert r.exit_code == 0, r.output
+    park = next(ln for ln in r.output.splitlines() if "park" in ln and "Mid" in ln)
+    assert "300.0" in park and "240.0" in park and "60.0" in park
+    r = CliRunner().invoke(app, ["devices", "cbl", "--store", url, "--event", "nope"])
+    assert r.exit_code != 0 and "nope" in str(r.exception)
 
 
 def test_registry_example_in_the_package_docstring_is_valid() -> None:
@@ -431,3 +453,45 @@ def test_registry_example_in_the_package_docstring_is_valid() -> None:
         }
     )
     assert [d.protocol for d in site.devices] == ["ocpp1.6", "modbus", "openadr2.0b"]
+
+
+def test_dr_events_of_the_ven_are_kept_in_the_store() -> None:
+    """Each tick keeps the VEN's events (a re-sent event replaces its row); an ended event,
+    pruned from the VEN, stays in the store for its CBL report."""
+    from bitgaram.devices.openadr_ven import DrEvent
+
+    site = parse_site(
+        {
+            "site": {"id": "drsite", "name": "D", "timezone": "Asia/Seoul"},
+            "devices": [
+                {
+                    "id": "ven",
+                    "protocol": "openadr2.0b",
+                    "asset": "park",
+                    "vtn_url": "http://127.0.0.1:1/OpenADR2/Simple/2.0b",
+                    "ven_name": "drsite-ven",
+                }
+            ],
+        }
+    )
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    with open_store(":memory:") as store:
+        svc = DeviceService(site, Fleet({}, None), store=store)
+        assert svc.ven is not None
+        published = DrEvent("e1", now + pd.Timedelta(hours=1), now + pd.Timedelta(hours=3), 800.0,
+                            "LOAD_CONTROL/x-loadControlCapacity", opted_in=True)  # fmt: skip
+        svc.ven.events["e1"] = published
+        asyncio.run(svc.tick())
+        svc.ven.events["e1"] = DrEvent("e1", published.start, published.end, 650.0,
+                                       published.signal, opted_in=True)  # fmt: skip
+        ago = now - pd.Timedelta(hours=3)
+        svc.ven.events["old"] = DrEvent(
+            "old", ago, ago + pd.Timedelta(hours=2), None, "SIMPLE/level", reason="no level"
+        )
+        asyncio.run(svc.tick())
+        assert "old" not in svc.ven.events  # ended: pruned from the VEN...
+        stored = {e.event_id: e for e in store.read_dr_events("drsite")}
+        assert set(stored) == {"e1", "old"}  # ...but kept in the store
+        assert stored["e1"].target_kw == 650.0 and stored["e1"].opted_in
+        assert pd.Timestamp(stored["e1"].start_at) == published.start
+        assert stored["old"].reason == "no level" and stored["old"].target_kw is None

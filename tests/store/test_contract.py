@@ -14,7 +14,14 @@ import pytest
 from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site, parse_site
 from bitgaram.store import Store, WriteReport, open_store
-from bitgaram.store.base import ALERT_COLUMNS, SETPOINT_COLUMNS, AlertRecord, SetpointRecord
+from bitgaram.store.base import (
+    ALERT_COLUMNS,
+    SETPOINT_COLUMNS,
+    AlertRecord,
+    DrEventRecord,
+    EvSessionRecord,
+    SetpointRecord,
+)
 from bitgaram.store.sql import SqlStore
 
 T0 = pd.Timestamp("2022-03-26 22:00", tz="UTC")
@@ -619,3 +626,106 @@ def test_control_timeline_survives_reopening(store_url: str) -> None:
         assert second.latest_setpoint_end("park", "ess") == T0 + pd.Timedelta(minutes=15)
         assert second.write_setpoints([_setpoint("ess", 1, 0, 20.0)]) == 1
         assert len(second.read_setpoints()) == 2
+
+
+# -- demand-response events -------------------------------------------------------------
+
+
+def _event(
+    site: str, event_id: str, start_h: int, target: float | None, seen: int = 0
+) -> DrEventRecord:
+    at = T0.to_pydatetime()
+    return DrEventRecord(
+        site_id=site,
+        event_id=event_id,
+        start_at=at + pd.Timedelta(hours=start_h),
+        end_at=at + pd.Timedelta(hours=start_h + 2),
+        target_kw=target,
+        signal="LOAD_DISPATCH/setpoint",
+        opted_in=target is not None,
+        reason="" if target is not None else "no target",
+        received_at=at + pd.Timedelta(minutes=seen),
+    )
+
+
+def test_dr_events_read_empty_before_any_write(store: Store) -> None:
+    assert store.read_dr_events() == [] and store.read_dr_events("park") == []
+    assert store.write_dr_events([]) == 0
+
+
+def test_dr_events_are_kept_once_per_id_newest_start_first(store: Store) -> None:
+    assert (
+        store.write_dr_events([_event("park", "e1", 14, 500.0), _event("park", "e2", 38, None)])
+        == 2
+    )
+    store.write_dr_events([_event("other", "e1", 10, 100.0)])
+    # the VEN re-sends e1 with a new target: the row is replaced, not duplicated
+    assert store.write_dr_events([_event("park", "e1", 14, 450.0, seen=5)]) == 1
+    park = store.read_dr_events("park")
+    assert [(e.event_id, e.target_kw, e.opted_in) for e in park] == [
+        ("e2", None, False),
+        ("e1", 450.0, True),
+    ]
+    assert park[1] == _event("park", "e1", 14, 450.0, seen=5)
+    assert str(park[1].start_at.tzinfo) == "UTC"
+    assert len(store.read_dr_events()) == 3
+
+
+# -- EV charging sessions ----------------------------------------------------------------
+
+
+def _session(site: str, sid: str, start_min: int, **kw: object) -> EvSessionRecord:
+    at = T0.to_pydatetime()
+    fields: dict[str, object] = {
+        "site_id": site,
+        "session_id": sid,
+        "started_at": at + pd.Timedelta(minutes=start_min),
+        "asset": "hub",
+        "cp_id": sid.split(".")[0],
+        "connector": 1,
+        "transaction_id": 7,
+        "id_tag": "TAG1",
+        "vehicle": "van1",
+        "ended_at": None,
+        "departure": at + pd.Timedelta(hours=8),
+        "needed_kwh": 40.0,
+        "capacity_kwh": 60.0,
+        "delivered_kwh": 0.0,
+        "power_kw": 0.0,
+        "charger_kw": 22.0,
+        "soc_pct": None,
+        "updated_at": at + pd.Timedelta(minutes=start_min),
+        **kw,
+    }
+    return EvSessionRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_ev_sessions_read_empty_before_any_write(store: Store) -> None:
+    assert store.read_ev_sessions() == [] and store.read_ev_sessions("park", at=T0) == []
+    assert store.write_ev_sessions([]) == 0
+
+
+def test_ev_sessions_are_rewritten_as_they_go_and_read_by_time(store: Store) -> None:
+    first = _session("park", "cp1.1", 0)
+    later = _session("park", "cp2.1", 30, vehicle=None, departure=None, needed_kwh=None)
+    assert store.write_ev_sessions([first, later, _session("other", "cp1.1", 0)]) == 3
+    # the session goes on, then ends: its row is rewritten, not duplicated
+    at = T0.to_pydatetime()
+    two = at + pd.Timedelta(hours=2)
+    done = _session("park", "cp1.1", 0, delivered_kwh=12.5, power_kw=11.0, soc_pct=55.0,
+                    ended_at=two, updated_at=two)  # fmt: skip
+    assert store.write_ev_sessions([done]) == 1
+    # the same connector, a new transaction: a new row
+    again = _session("park", "cp1.1", 180, transaction_id=8)
+    store.write_ev_sessions([again])
+    park = store.read_ev_sessions("park")
+    assert [(s.session_id, s.transaction_id) for s in park] == [
+        ("cp1.1", 7), ("cp2.1", 7), ("cp1.1", 8)
+    ]  # fmt: skip
+    assert park[0] == done and park[1] == later and park[1].departure is None
+    assert str(park[0].ended_at.tzinfo) == "UTC"  # type: ignore[union-attr]
+    plugged = store.read_ev_sessions("park", at=T0 + pd.Timedelta(hours=1))
+    assert [s.session_id for s in plugged] == ["cp1.1", "cp2.1"]
+    plugged = store.read_ev_sessions("park", at=T0 + pd.Timedelta(hours=2))  # cp1.1 ended
+    assert [s.session_id for s in plugged] == ["cp2.1"]
+    assert len(store.read_ev_sessions()) == 4

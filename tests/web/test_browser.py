@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from parks import PASSWORD, ServedPark, served
 from tests_support import in_ci_env
 
+from bitgaram.store import DrEventRecord
 from bitgaram.web.pages import STATIC_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -349,7 +351,7 @@ def test_tenant_list_scales_and_two_quick_clicks_show_one_tenant(
 def test_a_tenant_sees_only_its_own_page(browser: Any, park: ServedPark) -> None:
     watched = open_page(browser, park.url)
     page = login(watched, "manager")
-    assert page.locator("#nav a").count() == 2  # its own page and the API docs
+    assert page.locator("#nav a").count() == 3  # its own page, its DR events, the API docs
     page.wait_for_load_state("networkidle")
     page.goto(f"{park.url}/dashboard#/tenant/someone-else")
     page.wait_for_selector("#view[data-ready]")
@@ -453,3 +455,64 @@ def test_account_cards_follow_the_accounts_contract(browser: Any, park: ServedPa
     assert english_on_page(page) == []
     watched.assert_clean()
     page.context.close()
+
+
+# -- demand response: the events and their CBL, as the API gives them -------------------------
+
+
+@pytest.fixture(scope="module")
+def dr_park() -> Iterator[ServedPark]:
+    """The industrial park with one DR event (a Wednesday, 14:00-16:00 local) in its store."""
+    for served_park in served("industrial"):
+        start = pd.Timestamp("2026-06-24 14:00", tz="Asia/Seoul").tz_convert("UTC")
+        served_park.store.write_dr_events([
+            DrEventRecord(served_park.store.list_sites()[0], "kpx-0624", start.to_pydatetime(),
+                          (start + pd.Timedelta(hours=2)).to_pydatetime(), 1500.0,
+                          "LOAD_CONTROL/x-loadControlCapacity", True, "",
+                          (start - pd.Timedelta(days=1)).to_pydatetime())
+        ])  # fmt: skip
+        yield served_park
+
+
+@pytest.mark.parametrize("user", ["operator", "manager"])
+def test_dr_view_shows_the_apis_cbl_in_both_languages(
+    browser: Any, dr_park: ServedPark, user: str
+) -> None:
+    base = "/park" if user == "operator" else f"/tenants/{dr_park.tenant}"
+    for lang, width in (("ko", WIDTHS["phone"]), ("en", WIDTHS["wide"])):
+        watched = open_page(browser, dr_park.url, width, lang)
+        page = login(watched, user, "#/dr")
+        assert page.locator("#dr-events-table tbody tr").count() == 1
+        url = f"/api/v1{base}/dr/events/kpx-0624/cbl?method=mid&method=max"
+        api = page.evaluate(
+            f"async () => (await fetch('{url}', {{credentials: 'same-origin'}})).json()"
+        )
+        # every column is shown on a phone too (the baseline is the point)
+        assert (
+            page.locator("#dr-cbl-table thead th").evaluate_all(
+                "ths => ths.filter(th => th.offsetWidth === 0).map(th => th.textContent)"
+            )
+            == []
+        )
+        rows = page.locator("#dr-cbl-table tbody tr")
+        assert rows.count() == len(api["rows"]) > 0
+        kinds = {r["kind"] for r in api["rows"]}
+        assert kinds == ({"tenant", "park"} if user == "operator" else {"tenant"})
+        for i, r in enumerate(api["rows"]):
+            cells = rows.nth(i).locator("th, td").all_inner_texts()
+            assert cells[0] == r["name"] and cells[1] == r["method"]
+            reduction = float(re.sub(r"[^0-9.\-]", "", cells[6].replace("−", "-")))
+            assert reduction == pytest.approx(r["reduction_kw"], abs=0.05)
+        csv_rows = list(csv.DictReader(io.StringIO(
+            page.evaluate("() => window.Bitgaram.exportText('dr-cbl', 'csv')")
+        )))  # fmt: skip
+        assert [float(c["reduction_kwh"]) for c in csv_rows] == pytest.approx(
+            [r["reduction_kwh"] for r in api["rows"]]
+        )
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        if lang == "ko":
+            assert english_on_page(page) == []
+        assert serious_violations(page) == []
+        _shot(page, f"dr-{user}-{lang}")
+        watched.assert_clean()
+        page.context.close()

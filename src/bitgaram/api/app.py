@@ -23,6 +23,7 @@ from bitgaram.api.routes import (
     assets,
     auth,
     bills,
+    dr,
     health,
     meters,
     park,
@@ -166,6 +167,7 @@ def create_app(settings: Settings, store: Store, tokens: TokenStore | None = Non
     api.include_router(accounts.router)
     api.include_router(alerts.router)
     api.include_router(assets.router)
+    api.include_router(dr.router)
     app.include_router(api)
     collector = _collector_router()
     if collector is not None:  # its paths already start with /api/v1

@@ -4,8 +4,9 @@
 meter each, PV on every other tenant, a site-level battery with a
 state-of-charge meter, a site-level price series, batteries of the first two
 tenants) and 15-minute readings with a daily shape and noise, plus a day of
-battery setpoints; :func:`populate` writes it into a store (setpoints into the
-control journal) and creates one user per role.
+battery setpoints and two demand-response events; :func:`populate` writes it
+into a store (setpoints into the control journal, events as the device service
+keeps them) and creates one user per role.
 """
 
 from __future__ import annotations
@@ -20,7 +21,12 @@ from bitgaram.control.journal import StoreJournal
 from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.site import Site, parse_site
 from bitgaram.site.model import BatteryAsset
-from bitgaram.store.base import Store
+from bitgaram.store.base import DrEventRecord, Store
+
+#: Ids of the synthetic DR events: 14:00-16:00 local of the last working day before the end
+#: of the data (opted in, 70 % of the park's mean load as target), and 10:00-11:00 of the
+#: last day off (opted out: no target).
+DR_EVENT_IDS = ("dr-weekday", "dr-dayoff")
 
 #: Tenant ids of the synthetic park, in order.
 TENANT_IDS = ("acme", "borealis", "cygnus", "deltafoods", "ember", "fjord")
@@ -35,6 +41,7 @@ class SyntheticPark:
     readings: pd.DataFrame
     forecasts: pd.DataFrame
     setpoints: list[tuple[pd.Timestamp, list[Setpoint]]] = field(default_factory=list)
+    dr_events: list[DrEventRecord] = field(default_factory=list)
 
 
 def synthetic_park(
@@ -172,7 +179,41 @@ def synthetic_park(
             "model": "synthetic",
         }
     )
-    return SyntheticPark(site, readings, forecasts, _setpoints(site, stop))
+    park_kw = float(sum(80.0 + 40.0 * i for i in range(n_tenants))) * 0.8
+    return SyntheticPark(
+        site, readings, forecasts, _setpoints(site, stop), _dr_events(site, stop, 0.7 * park_kw)
+    )
+
+
+def _dr_events(site: Site, stop: pd.Timestamp, target_kw: float) -> list[DrEventRecord]:
+    """The two DR events of :data:`DR_EVENT_IDS` before ``stop``."""
+    tz = site.site.timezone
+    day = (stop.tz_convert(tz) - pd.Timedelta(days=1)).normalize()
+    weekday = next(
+        day - pd.Timedelta(days=k) for k in range(7) if (day - pd.Timedelta(days=k)).weekday() < 5
+    )
+    dayoff = next(
+        day - pd.Timedelta(days=k) for k in range(7) if (day - pd.Timedelta(days=k)).weekday() >= 5
+    )
+    out = []
+    for event_id, start, hours, target in (
+        (DR_EVENT_IDS[0], weekday + pd.Timedelta(hours=14), 2, target_kw),
+        (DR_EVENT_IDS[1], dayoff + pd.Timedelta(hours=10), 1, None),
+    ):
+        out.append(
+            DrEventRecord(
+                site_id=site.site.id,
+                event_id=event_id,
+                start_at=start.tz_convert("UTC").to_pydatetime(),
+                end_at=(start + pd.Timedelta(hours=hours)).tz_convert("UTC").to_pydatetime(),
+                target_kw=target,
+                signal="LOAD_CONTROL/x-loadControlCapacity",
+                opted_in=target is not None,
+                reason="" if target is not None else "no usable target",
+                received_at=(start - pd.Timedelta(days=1)).tz_convert("UTC").to_pydatetime(),
+            )
+        )
+    return out
 
 
 def _setpoints(site: Site, stop: pd.Timestamp) -> list[tuple[pd.Timestamp, list[Setpoint]]]:
@@ -237,7 +278,8 @@ def relabel(park: SyntheticPark, site_id: str, prefix: str, scale: float = 1.0) 
     setpoints = [
         (at, [replace(sp, asset=prefix + sp.asset) for sp in plan]) for at, plan in park.setpoints
     ]
-    return SyntheticPark(parse_site(doc), readings, forecasts, setpoints)
+    events = [replace(e, site_id=site_id) for e in park.dr_events]
+    return SyntheticPark(parse_site(doc), readings, forecasts, setpoints, events)
 
 
 def populate(
@@ -266,6 +308,8 @@ def populate(
     store.write_readings(park.readings, source="synthetic")
     if not park.forecasts.empty:
         store.write_forecasts(park.forecasts)
+    if park.dr_events:
+        store.write_dr_events(park.dr_events)
     if park.setpoints:
         journal = StoreJournal(store)
         for issued_at, setpoints in park.setpoints:

@@ -19,6 +19,7 @@ from bitgaram.control.loop import ControlLoop, LoopConfig
 from bitgaram.control.mqtt_link import MqttLink
 from bitgaram.control.planner import ParkPlanner, site_battery
 from bitgaram.control.replay import firm_from_store, replay
+from bitgaram.control.state import stored_sessions
 from bitgaram.devices.openadr_ven import CappedPlanner, DrCaps
 from bitgaram.errors import ConfigError
 from bitgaram.peak import PeakWatch
@@ -108,6 +109,11 @@ def run_cmd(
     dr: bool = typer.Option(
         False, help="Cap the import in DR events (the `devices run` VEN's dr/state messages)."
     ),
+    evs_from_store: bool = typer.Option(
+        False,
+        help="Plan the EV sessions `devices run --store` keeps in the store (instead of the "
+        "chargers' MQTT state messages).",
+    ),
 ) -> None:
     """Run the live loop: readings in, alerts and setpoints out on MQTT."""
     site = load_site(site_file)
@@ -138,7 +144,8 @@ def run_cmd(
             float(bat[1].nominal_power_kw) if bat else 0.0,
             LoopConfig(interval_s=interval, limit_kw=site.site.connection_limit_kw),
         )
-        holder["c"] = LiveController(loop)
+        evs = stored_sessions(store, site.site.id) if evs_from_store else None
+        holder["c"] = LiveController(loop, evs=evs)
         link.start()
         console.print(f"control loop on {host}:{port} for site {site.site.id!r}; Ctrl-C stops")
         stop = threading.Event()

@@ -21,8 +21,7 @@ from bitgaram.devices.status import read_status
 from bitgaram.errors import ConfigError
 from bitgaram.site import load_site
 from bitgaram.store import open_store
-from bitgaram.tariff import load_tariff
-from bitgaram.verify.cbl import MAX_4_5, MID_6_10, CblMethod, cbl_report, high_x_of_y
+from bitgaram.verify.dr import event_report, find_event, parse_method
 
 devices_app = typer.Typer(help="Device links: chargers, PCS/inverters, DR.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
@@ -133,59 +132,39 @@ def status_cmd(
     console.print(table)
 
 
-def _method(text: str) -> CblMethod:
-    if text == "mid":
-        return MID_6_10
-    if text == "max":
-        return MAX_4_5
-    if text.startswith("high:"):
-        try:
-            x, y = (int(v) for v in text[5:].split("/"))
-            return high_x_of_y(x, y)
-        except ValueError as exc:
-            raise ConfigError(f"--method {text!r}: use high:X/Y, e.g. high:5/10") from exc
-    raise ConfigError(f"--method {text!r}: use mid, max or high:X/Y")
-
-
 @devices_app.command("cbl")
 def cbl_cmd(
     store_url: str | None = typer.Option(None, "--store", help="Store with site and readings."),
-    start: str = typer.Option(..., help="Event start, ISO 8601 with offset."),
-    end: str = typer.Option(..., help="Event end, ISO 8601 with offset."),
+    event: str | None = typer.Option(None, help="A stored DR event's id (instead of start/end)."),
+    start: str | None = typer.Option(None, help="Event start, ISO 8601 with offset."),
+    end: str | None = typer.Option(None, help="Event end, ISO 8601 with offset."),
     method: list[str] = typer.Option(["mid", "max"], help="mid, max or high:X/Y (repeatable)."),
     exclude: list[str] = typer.Option([], help="Days to leave out, YYYY-MM-DD (repeatable)."),
     site_id: str | None = typer.Option(None, help="Site id (the only one if omitted)."),
 ) -> None:
     """Customer baseline load and reduction of a DR event, per tenant and for the park."""
-    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
-    if t0.tzinfo is None or t1.tzinfo is None:
-        raise ConfigError("--start and --end need a UTC offset (e.g. 2026-06-10T14:00+09:00)")
-    methods = [_method(m) for m in method]
-    look = pd.Timedelta(days=2 * 2 * max(m.days for m in methods) + 7)
+    methods = [parse_method(m) for m in method]
+    excluded = {date.fromisoformat(d) for d in exclude}
     with open_store(store_url) as store:
         site = store.load_site(site_id)
-        tenants = store.tenant_totals("load", t0 - look, t1, resolution="1h")
-        park = store.park_totals("grid_import", t0 - look, t1, resolution="1h")
-    energy = tenants.pivot_table(index="ts", columns="tenant_id", values="value")
-    if energy.empty:
-        raise ConfigError(f"no load readings in the store before {t0}")
-    park_series = park.set_index("ts")["value"] if not park.empty else None
-    holidays: set[date] = set()
-    if site.site.tariff is not None:
-        tariff = load_tariff(site.site.tariff.name, option=site.site.tariff.option)
-        country = getattr(tariff, "holiday_country", None)
-        if country:
-            import holidays as hol
-
-            holidays = set(hol.country_holidays(country, years=range(t0.year - 1, t0.year + 1)))
-    excluded = {date.fromisoformat(d) for d in exclude}
-    rep = cbl_report(
-        energy, t0, t1, methods, site.site.timezone, holidays, excluded, park_energy=park_series
-    )
+        if event is not None:
+            found = find_event(store, site.site.id, event)
+            if found is None:
+                raise ConfigError(f"--event {event!r}: no such DR event of {site.site.id!r}")
+            t0, t1 = pd.Timestamp(found.start_at), pd.Timestamp(found.end_at)
+        elif start is None or end is None:
+            raise ConfigError("give --event, or --start and --end")
+        else:
+            t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
+            if t0.tzinfo is None or t1.tzinfo is None:
+                raise ConfigError(
+                    "--start and --end need a UTC offset (e.g. 2026-06-10T14:00+09:00)"
+                )
+        rep = event_report(store, site, t0, t1, methods, excluded)
     table = Table(title=f"{site.site.id}: DR event {t0} - {t1}, customer baseline load")
     for col in ("member", "method", "days", "CBL kWh", "metered kWh", "reduction kWh", "CBL kW"):
         table.add_column(col)
-    for r in rep.itertuples():
+    for r in rep.rows.itertuples():
         table.add_row(
             str(r.member),
             str(r.method),
@@ -196,3 +175,5 @@ def cbl_cmd(
             f"{r.baseline_kw:,.1f}",
         )
     console.print(table)
+    for name, why in rep.unavailable.items():
+        console.print(f"{name}: not available: {why}")

@@ -4,7 +4,9 @@ Readings reach the peak watch as they arrive (so an alert or a peak action is pu
 the same callback); every ``tick_s`` (aligned to the clock) the loop plans with the latest
 state. The state kept here is what MQTT told, on ``<prefix>/<site>/<asset>/state``:
 
-- an ESS: ``{"soc_kwh": 812.0}`` (energy above its minimum state of charge);
+- an ESS: ``{"soc_kwh": 812.0}`` (energy above its minimum state of charge), with
+  ``"available": false`` (and ``"fault"``) while its PCS rejects or ignores setpoints (the
+  device service says so): the planner leaves the ESS out until ``"available": true``;
 - an EV charger: ``{"sessions": [...]}`` (:func:`~bitgaram.control.state.parse_sessions`), the
   vehicles plugged into it, replacing what it said before;
 - a job controller: ``{"jobs": [...]}`` (:func:`~bitgaram.control.state.parse_jobs`).
@@ -52,6 +54,7 @@ class LiveController:
         self.evs = evs
         self.jobs = jobs
         self.soc_kwh: float | None = None
+        self.battery_available = True
         self.data_time: pd.Timestamp | None = None
         self.rejected = 0
         self._sessions: dict[str, tuple[EVSession, ...]] = {}
@@ -84,6 +87,16 @@ class LiveController:
                     if isinstance(soc, bool) or not isinstance(soc, int | float) or soc < 0:
                         raise DataError(f"{asset}: soc_kwh must be a number >= 0, got {soc!r}")
                     self.soc_kwh = float(soc)
+                if "available" in data and asset in self.loop.battery_ids:
+                    ok = data["available"]
+                    if not isinstance(ok, bool):
+                        raise DataError(f"{asset}: available must be true or false, got {ok!r}")
+                    if ok != self.battery_available:
+                        log.warning(
+                            "ESS %s %s", asset, "available again" if ok else
+                            f"unavailable ({data.get('fault', 'device fault')}): planned at 0 kW",
+                        )  # fmt: skip
+                    self.battery_available = ok
                 if "sessions" in data:
                     self._sessions[asset] = parse_sessions(data)
                 if "jobs" in data:
@@ -118,6 +131,7 @@ class LiveController:
             battery_soc_kwh=self.soc_kwh,
             evs=evs,
             jobs=jobs,
+            battery_available=self.battery_available,
         )
 
     def tick(self, now: pd.Timestamp | None = None) -> None:

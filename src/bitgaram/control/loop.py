@@ -211,7 +211,9 @@ class ControlLoop:
         """What can cut import now, from the current setpoints and the latest snapshot."""
         snap = self.snapshot
         bats = []
-        for b in self.battery_ids:
+        # a faulted ESS (its PCS rejected or ignored a write) is no flexibility
+        usable = snap is None or snap.battery_available
+        for b in self.battery_ids if usable else ():
             cur = self.setpoints.get(b)
             soc = snap.battery_soc_kwh if snap is not None and snap.battery_soc_kwh else 0.0
             bats.append(

@@ -275,7 +275,7 @@ class ParkPlanner:
             jobs.append((job, JobState(0, j.started)))
         soc = None
         params = None
-        if self.battery is not None:
+        if self.battery is not None and snap.battery_available:  # a faulted ESS is left out
             params = self.battery[1]
             if snap.battery_soc_kwh is not None:
                 soc = np.array([snap.battery_soc_kwh])
@@ -324,6 +324,10 @@ class ParkPlanner:
         if self.battery is not None and plan.battery_kwh.size:
             kw = float(plan.battery_kwh[0, 0]) / self.dt
             out.append(Setpoint(self.battery[0], "battery", kw, start, until, Mode.MPC, "plan"))
+        elif self.battery is not None and not snapshot.battery_available:
+            # idle until the device confirms a write again (this write is the probe)
+            reason = "ESS unavailable: device fault"
+            out.append(Setpoint(self.battery[0], "battery", 0.0, start, until, Mode.SAFE, reason))
         for ev in snapshot.evs:
             kw = float(plan.ev_kwh[ev.id][0]) / self.dt
             out.append(Setpoint(ev.id, "ev", kw, start, until, Mode.MPC, "plan"))

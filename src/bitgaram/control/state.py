@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from bitgaram.errors import DataError
+from bitgaram.store.base import Store
+
+#: A stored EV session not rewritten for this long is not planned: the device service that
+#: kept it up to date is gone, and the vehicle may have left unseen [s].
+STORED_SESSION_MAX_AGE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,65 @@ class EVSession:
         return float(min(need / hours, self.charger_kw))
 
 
+def charger_session(
+    session_id: str,
+    delivered_kwh: float,
+    needed_kwh: float | None,
+    capacity_kwh: float,
+    departure: pd.Timestamp | datetime | None,
+    charger_kw: float,
+) -> EVSession | None:
+    """The planner's view of a session at a charger, energies at the charger's meter.
+
+    The energy delivered so far stands for the stored energy and the energy needed by the
+    departure for the required energy (both counted at the meter, so efficiency 1). None
+    without a departure or a need (such a vehicle is charged at the charger's safe rate).
+
+    Examples
+    --------
+    >>> ev = charger_session("cp1.1", 5.0, 30.0, 60.0, pd.Timestamp("2026-06-10 18:00+09:00"), 22.0)
+    >>> ev.required_kwh - ev.stored_kwh, str(ev.departure)
+    (25.0, '2026-06-10 09:00:00+00:00')
+    """
+    if departure is None or needed_kwh is None:
+        return None
+    return EVSession(
+        session_id,
+        stored_kwh=delivered_kwh,
+        required_kwh=needed_kwh,
+        capacity_kwh=max(capacity_kwh, needed_kwh),
+        departure=pd.Timestamp(departure).tz_convert("UTC"),
+        charger_kw=charger_kw,
+        efficiency=1.0,
+    )
+
+
+def stored_sessions(
+    store: Store, site_id: str, max_age_s: float = STORED_SESSION_MAX_AGE_S
+) -> Callable[[pd.Timestamp], tuple[EVSession, ...]]:
+    """The vehicles plugged in at a time, from the store's ``ev_sessions`` (OCPP chargers).
+
+    For :class:`~bitgaram.control.live.LiveController`'s ``evs``: the sessions the device
+    service keeps in the store (``bitgaram devices run --store``), plugged in at ``now``,
+    rewritten within ``max_age_s`` [s], with a departure still ahead.
+    """
+
+    def evs(now: pd.Timestamp) -> tuple[EVSession, ...]:
+        out = []
+        for r in store.read_ev_sessions(site_id, at=now):
+            if (now - pd.Timestamp(r.updated_at)).total_seconds() > max_age_s:
+                continue
+            ev = charger_session(
+                r.session_id, r.delivered_kwh, r.needed_kwh, r.capacity_kwh, r.departure,
+                r.charger_kw,
+            )  # fmt: skip
+            if ev is not None and ev.departure > now:
+                out.append(ev)
+        return tuple(out)
+
+    return evs
+
+
 @dataclass(frozen=True)
 class JobItem:
     """A deferrable job in the queue.
@@ -120,6 +185,9 @@ class ParkSnapshot:
         Jobs not finished.
     firm_forecast_kw : numpy.ndarray or None
         Forecast of ``firm_kw`` for the next steps [kW]; None = the planner's own forecast.
+    battery_available : bool
+        Whether the ESS takes setpoints (False: its PCS rejected or ignored the last write;
+        the planner leaves it out, 0 kW, until the device confirms a write again).
     """
 
     at: pd.Timestamp
@@ -129,6 +197,7 @@ class ParkSnapshot:
     evs: tuple[EVSession, ...] = ()
     jobs: tuple[JobItem, ...] = ()
     firm_forecast_kw: np.ndarray | None = None
+    battery_available: bool = True
 
     def data_age_s(self) -> float:
         """Age of the newest reading at ``at`` [s] (infinite without data)."""

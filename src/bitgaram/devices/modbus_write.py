@@ -13,7 +13,9 @@ setpoint is valid; when the plan expires without a new one the writer explicitly
 device's safe value (a PCS: 0 kW, idle; a PV inverter: its full rating, no curtailment) once.
 A write the device rejects (exception response) or ignores (read-back differs) is a failed
 :class:`~bitgaram.devices.status.Confirmation`, a fault and a call of ``on_fault`` (the
-service turns it into an alert for the planner); nothing raises.
+service turns it into an alert); nothing raises. It also marks the device unavailable
+(:attr:`ModbusWriter.available`) until a later write is confirmed: the service tells the
+planner in the ESS's state message, and the planner leaves the ESS out (0 kW) meanwhile.
 
 Setpoint kinds: ``battery`` (``power_kw`` + charge / - discharge) and ``export_limit``
 (``power_kw`` = the largest export allowed, >= 0 [kW]). Registers in W or in % of a rating
@@ -168,6 +170,9 @@ class ModbusWriter:
         self.safe_written = False
         self.writes = 0
         self.last_state: dict[str, float] = {}
+        #: False from a rejected or ignored write until a write is confirmed again.
+        self.available = True
+        self.last_fault = ""
         self._exponents: dict[str, int] = {}
 
     def _reg(self, name: str) -> Register:
@@ -245,8 +250,11 @@ class ModbusWriter:
             msg,
         )
         self.status.confirm(c)
-        if not ok and self.on_fault is not None:
-            self.on_fault(self.config.id, msg)
+        self.available = ok
+        if not ok:
+            self.last_fault = msg
+            if self.on_fault is not None:
+                self.on_fault(self.config.id, msg)
         return c
 
     async def _confirmed_write(self, kw: float) -> tuple[float | str, bool]:
@@ -288,6 +296,7 @@ class ModbusWriter:
         if sp is not None and not self.safe_written:
             _, ok = await self._confirmed_write(self.config.safe_kw)
             self.safe_written = ok
+            self.available = self.available or ok  # the device confirmed a write again
             self.status.fault(f"plan expired at {sp.valid_until}: safe state {self.config.safe_kw}")
             return "safe" if ok else None
         return None

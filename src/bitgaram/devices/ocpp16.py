@@ -49,7 +49,7 @@ from websockets.asyncio.server import Server, ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from bitgaram.control.setpoints import Setpoint
-from bitgaram.control.state import EVSession
+from bitgaram.control.state import EVSession, charger_session
 from bitgaram.devices.fleet import Fleet
 from bitgaram.devices.status import Confirmation, DeviceStatus
 
@@ -124,16 +124,13 @@ class OcppSession:
 
     def to_ev(self, charger_kw: float) -> EVSession | None:
         """The planner's view of the session (None without fleet data)."""
-        if self.departure is None or self.needed_kwh is None:
-            return None
-        return EVSession(
+        return charger_session(
             self.id,
-            stored_kwh=self.delivered_kwh,
-            required_kwh=self.needed_kwh,
-            capacity_kwh=max(self.capacity_kwh, self.needed_kwh),
-            departure=self.departure,
-            charger_kw=charger_kw,
-            efficiency=1.0,  # energies are counted at the charger's meter
+            self.delivered_kwh,
+            self.needed_kwh,
+            self.capacity_kwh,
+            self.departure,
+            charger_kw,
         )
 
 

@@ -10,11 +10,14 @@ in-process) and routes each to its device:
 
 Every ``tick_s`` it publishes what the planner needs as the loop's state messages
 (``<prefix>/<site>/<asset>/state``, retained: ``{"sessions": [...]}`` per charging hub,
-``{"soc_kwh": x}`` per ESS, ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
+``{"soc_kwh": x, "available": true}`` per ESS (false, with the fault, after a rejected or
+ignored write), ``{"events": [...]}`` of the VEN on ``<prefix>/<site>/dr/state``,
 which ``bitgaram control run --dr`` turns into import caps), an alert per device fault
-(``<prefix>/<site>/alerts``), stores the chargers' energy as readings, and rewrites the status
-file read by ``bitgaram devices status``. Finished EV sessions are appended to a JSON-lines
-file, one line each, flushed at once.
+(``<prefix>/<site>/alerts``), stores the chargers' energy as readings, the EV sessions (table
+``ev_sessions``, plugged-in ones rewritten every tick, read by ``bitgaram control run
+--evs-from-store``) and the DR events (table ``dr_events``, read by the CBL reports), and
+rewrites the status file read by ``bitgaram devices status``. Finished EV sessions are also
+appended to a JSON-lines file, one line each, flushed at once.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from bitgaram.devices.sunspec import layout, sunspec_map
 from bitgaram.errors import ConfigError, DataError
 from bitgaram.site import Site
 from bitgaram.site.model import BatteryAsset, ModbusDevice, OcppDevice, OpenAdrDevice, PVAsset
-from bitgaram.store.base import Store
+from bitgaram.store.base import DrEventRecord, EvSessionRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +205,7 @@ class DeviceService:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._written_sessions = 0
+        self._stored_sessions = 0
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -236,7 +240,11 @@ class DeviceService:
         if sp.kind == "ev" and self.central is not None:
             c = await self.central.apply(sp)
         elif sp.asset in self.writers:
-            c = await self.writers[sp.asset].apply(sp)
+            w = self.writers[sp.asset]
+            was = w.available
+            c = await w.apply(sp)
+            if w.available and not was:
+                self._publish_writer_state(sp.asset)  # back in the plan at once
         if c is not None:
             self.confirmations.append(c)
         return c
@@ -265,6 +273,24 @@ class DeviceService:
                 "message": message,
             }
             self.publish(alert_topic(self.prefix, self.site.site.id), json.dumps(alert))
+        for asset, w in self.writers.items():
+            if w.config.id == device:
+                self._publish_writer_state(asset)  # the planner is told at once
+
+    def _publish_writer_state(self, asset: str) -> None:
+        """An ESS's state for the planner: its energy and whether it takes setpoints.
+
+        ``{"soc_kwh": x, "available": false, "fault": "..."}``: a PCS that rejected or ignored
+        its last write is unavailable until a write is confirmed again; the planner leaves it
+        out meanwhile (:class:`~bitgaram.control.live.LiveController`).
+        """
+        w = self.writers[asset]
+        if self.publish is None or w.config.soc is None:
+            return  # a PV inverter's export limit is not the planner's state
+        state: dict[str, Any] = {**w.last_state, "available": w.available}
+        if not w.available:
+            state["fault"] = w.last_fault
+        self.publish(f"{self.prefix}/{self.site.site.id}/{asset}/state", json.dumps(state))
 
     def _on_meter(self, cp_id: str, ts: pd.Timestamp, register_kwh: float, kw: float) -> None:
         meter = self.meters.get(cp_id)
@@ -288,16 +314,17 @@ class DeviceService:
             for asset, evs in self.central.ev_sessions().items():
                 sessions = [_session_json(e) for e in evs]
                 self.publish(f"{topic}/{asset}/state", json.dumps({"sessions": sessions}))
-        for asset, w in self.writers.items():
-            if "soc_kwh" in w.last_state and self.publish is not None:
-                self.publish(f"{topic}/{asset}/state", json.dumps(w.last_state))
+        for asset in self.writers:
+            self._publish_writer_state(asset)
         if self.ven is not None:
+            self._store_events()
             self.ven.prune(pd.Timestamp.now(tz="UTC"))
             if self.publish is not None:
                 events = [event_json(e) for e in self.ven.events.values()]
                 self.publish(f"{topic}/dr/state", json.dumps({"events": events}))
         self._flush_readings()
         self._flush_sessions()
+        self._store_sessions()
         if self.status_path is not None:
             extra = {
                 "at": time.time(),
@@ -306,6 +333,28 @@ class DeviceService:
                 "rejected": self.rejected,
             }
             write_status(self.status_path, self.statuses(), extra)
+
+    def _store_events(self) -> None:
+        """Keep the VEN's events in the store (for the CBL reports of the API and CLI)."""
+        if self.ven is None or self.store is None or not self.ven.events:
+            return
+        now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        self.store.write_dr_events(
+            [
+                DrEventRecord(
+                    site_id=self.site.site.id,
+                    event_id=e.id,
+                    start_at=e.start.to_pydatetime(),
+                    end_at=e.end.to_pydatetime(),
+                    target_kw=e.target_kw,
+                    signal=e.signal,
+                    opted_in=e.opted_in,
+                    reason=e.reason,
+                    received_at=now,
+                )
+                for e in self.ven.events.values()
+            ]
+        )
 
     def _flush_readings(self) -> None:
         if not self._pending or self.store is None:
@@ -325,6 +374,43 @@ class DeviceService:
                 f.write(json.dumps(_finished_json(s)) + "\n")
             f.flush()
         self._written_sessions += len(new)
+
+    def _store_sessions(self) -> None:
+        """Keep the plugged-in sessions and those finished since the last tick in the store."""
+        if self.central is None or self.store is None:
+            return
+        finished = self.central.finished[self._stored_sessions :]
+        sessions = [*self.central.sessions.values(), *finished]
+        if not sessions:
+            return
+        now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+        records = []
+        for s in sessions:
+            cfg = self.central.chargers[s.cp_id]
+            records.append(
+                EvSessionRecord(
+                    site_id=self.site.site.id,
+                    session_id=s.id,
+                    started_at=s.started_at.to_pydatetime(),
+                    asset=cfg.asset,
+                    cp_id=s.cp_id,
+                    connector=s.connector,
+                    transaction_id=s.transaction_id,
+                    id_tag=s.id_tag,
+                    vehicle=s.vehicle,
+                    ended_at=None if s.ended_at is None else s.ended_at.to_pydatetime(),
+                    departure=None if s.departure is None else s.departure.to_pydatetime(),
+                    needed_kwh=s.needed_kwh,
+                    capacity_kwh=s.capacity_kwh,
+                    delivered_kwh=s.delivered_kwh,
+                    power_kw=s.power_kw,
+                    charger_kw=cfg.max_kw,
+                    soc_pct=s.soc_pct,
+                    updated_at=now,
+                )
+            )
+        self.store.write_ev_sessions(records)
+        self._stored_sessions += len(finished)
 
     async def _ticker(self) -> None:
         while not self._stop.is_set():

@@ -6,11 +6,15 @@ Open one with :func:`open_store`; every backend implements :class:`Store`
 
 from bitgaram.store.base import (
     ALERT_COLUMNS,
+    DR_EVENT_COLUMNS,
+    EV_SESSION_COLUMNS,
     FORECAST_COLUMNS,
     QUARANTINE_COLUMNS,
     READING_COLUMNS,
     SETPOINT_COLUMNS,
     AlertRecord,
+    DrEventRecord,
+    EvSessionRecord,
     Quality,
     Resolution,
     SetpointRecord,
@@ -21,11 +25,15 @@ from bitgaram.store.connect import open_store, resolve_url
 
 __all__ = [
     "ALERT_COLUMNS",
+    "DR_EVENT_COLUMNS",
+    "EV_SESSION_COLUMNS",
     "FORECAST_COLUMNS",
     "QUARANTINE_COLUMNS",
     "READING_COLUMNS",
     "SETPOINT_COLUMNS",
     "AlertRecord",
+    "DrEventRecord",
+    "EvSessionRecord",
     "Quality",
     "Resolution",
     "SetpointRecord",

@@ -15,6 +15,13 @@ Tables (logical):
   (:data:`SETPOINT_COLUMNS`): the control loop's timeline (every alert event,
   every setpoint published). Created on their first write; a store where no
   control loop has written yet reads them as empty.
+- ``dr_events`` (:data:`DR_EVENT_COLUMNS`): the demand-response events the device
+  service's VEN received, one row per ``(site_id, event_id)`` (a re-sent event
+  replaces its row). Created on its first write, read as empty before.
+- ``ev_sessions`` (:data:`EV_SESSION_COLUMNS`): the charging sessions of the device
+  service's OCPP central system, one row per ``(site_id, session_id, started_at)``, rewritten
+  as the session goes on (energy, power, end). Created on its first write, read as empty
+  before.
 
 Semantics:
 
@@ -116,6 +123,41 @@ SETPOINT_COLUMNS = (
     "reason",
 )
 
+#: Columns of the demand-response event table (``dr_events``), in order.
+DR_EVENT_COLUMNS = (
+    "site_id",
+    "event_id",
+    "start_at",
+    "end_at",
+    "target_kw",
+    "signal",
+    "opted_in",
+    "reason",
+    "received_at",
+)
+
+#: Columns of the EV charging-session table (``ev_sessions``), in order.
+EV_SESSION_COLUMNS = (
+    "site_id",
+    "session_id",
+    "started_at",
+    "asset",
+    "cp_id",
+    "connector",
+    "transaction_id",
+    "id_tag",
+    "vehicle",
+    "ended_at",
+    "departure",
+    "needed_kwh",
+    "capacity_kwh",
+    "delivered_kwh",
+    "power_kw",
+    "charger_kw",
+    "soc_pct",
+    "updated_at",
+)
+
 
 class Quality(IntEnum):
     """Quality flag of a stored reading."""
@@ -201,6 +243,98 @@ class AlertRecord:
     billing_kw: float | None
     message: str
     actions: str
+
+
+@dataclass(frozen=True)
+class DrEventRecord:
+    """One demand-response event as the VEN understood it, as stored (:data:`DR_EVENT_COLUMNS`).
+
+    Attributes
+    ----------
+    site_id, event_id : str
+        Whose event and its id at the VTN.
+    start_at, end_at : datetime.datetime
+        The active period ``[start_at, end_at)`` (tz-aware).
+    target_kw : float or None
+        Import cap during the event [kW] (None: no usable target).
+    signal : str
+        ``<signal name>/<signal type>``.
+    opted_in : bool
+        Whether the park takes part.
+    reason : str
+        Why the policy opted out ("" when opted in).
+    received_at : datetime.datetime
+        When the device service last saw the event (tz-aware).
+    """
+
+    site_id: str
+    event_id: str
+    start_at: datetime
+    end_at: datetime
+    target_kw: float | None
+    signal: str
+    opted_in: bool
+    reason: str
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class EvSessionRecord:
+    """One EV charging session at a charger, as stored (:data:`EV_SESSION_COLUMNS`).
+
+    Attributes
+    ----------
+    site_id : str
+    session_id : str
+        ``<charge point>.<connector>`` (the planner's id of the plugged-in vehicle).
+    started_at : datetime.datetime
+        Start of the transaction (tz-aware); with the two ids, the key.
+    asset : str
+        The site's charging asset the charger belongs to.
+    cp_id : str
+    connector, transaction_id : int
+    id_tag : str
+        The authorised tag.
+    vehicle : str or None
+        Vehicle of the fleet file.
+    ended_at : datetime.datetime or None
+        End of the transaction (None: still plugged in).
+    departure : datetime.datetime or None
+        Expected departure (fleet file or default; None: charged at the safe rate).
+    needed_kwh : float or None
+        Energy the vehicle needs by then [kWh].
+    capacity_kwh : float
+        Battery capacity [kWh].
+    delivered_kwh : float
+        Energy delivered so far, at the charger's meter [kWh].
+    power_kw : float
+        Latest measured power [kW].
+    charger_kw : float
+        The charger's largest power [kW].
+    soc_pct : float or None
+        State of charge when the charger reports it [%].
+    updated_at : datetime.datetime
+        When the device service last wrote the row (tz-aware).
+    """
+
+    site_id: str
+    session_id: str
+    started_at: datetime
+    asset: str
+    cp_id: str
+    connector: int
+    transaction_id: int
+    id_tag: str
+    vehicle: str | None
+    ended_at: datetime | None
+    departure: datetime | None
+    needed_kwh: float | None
+    capacity_kwh: float
+    delivered_kwh: float
+    power_kw: float
+    charger_kw: float
+    soc_pct: float | None
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -480,4 +614,27 @@ class Store(Protocol):
 
     def latest_setpoint_end(self, site_id: str, asset: str) -> pd.Timestamp | None:
         """The latest ``valid_until`` stored for ``asset`` (UTC), or None without setpoints."""
+        ...
+
+    # -- demand-response events ---------------------------------------------------------
+    def write_dr_events(self, events: Sequence[DrEventRecord]) -> int:
+        """Keep DR events (one transaction): each replaces the stored row of its
+        ``(site_id, event_id)``; returns the rows written."""
+        ...
+
+    def read_dr_events(self, site_id: str | None = None) -> list[DrEventRecord]:
+        """The stored DR events, newest start first (timestamps UTC)."""
+        ...
+
+    # -- EV charging sessions -----------------------------------------------------------
+    def write_ev_sessions(self, sessions: Sequence[EvSessionRecord]) -> int:
+        """Keep EV sessions (one transaction): each replaces the stored row of its
+        ``(site_id, session_id, started_at)``; returns the rows written."""
+        ...
+
+    def read_ev_sessions(
+        self, site_id: str | None = None, *, at: pd.Timestamp | None = None
+    ) -> list[EvSessionRecord]:
+        """The stored EV sessions by start time (timestamps UTC); with ``at``, only those
+        plugged in at that instant (started at or before it, not ended by it)."""
         ...

@@ -33,7 +33,14 @@ import pyarrow.compute as pc
 
 from bitgaram.errors import StoreError
 from bitgaram.site import Site
-from bitgaram.store.base import AlertRecord, Resolution, SetpointRecord, WriteReport
+from bitgaram.store.base import (
+    AlertRecord,
+    DrEventRecord,
+    EvSessionRecord,
+    Resolution,
+    SetpointRecord,
+    WriteReport,
+)
 from bitgaram.store.frames import bucket_seconds
 from bitgaram.store.sql import SqlStore
 
@@ -533,7 +540,33 @@ class DuckDBStore(_DuckDBHooks):
         with self._reading() as reader:
             return reader.latest_setpoint_end(site_id, asset)
 
+    def read_dr_events(self, site_id: str | None = None) -> list[DrEventRecord]:
+        """See :meth:`SqlStore.read_dr_events`."""
+        with self._reading() as reader:
+            return reader.read_dr_events(site_id)
+
+    def read_ev_sessions(
+        self, site_id: str | None = None, *, at: pd.Timestamp | None = None
+    ) -> list[EvSessionRecord]:
+        """See :meth:`SqlStore.read_ev_sessions`."""
+        with self._reading() as reader:
+            return reader.read_ev_sessions(site_id, at=at)
+
     # -- writes: the store's connection and lock; each bumps data_version --------------
+    def write_ev_sessions(self, sessions: Sequence[EvSessionRecord]) -> int:
+        """See :meth:`SqlStore.write_ev_sessions`."""
+        try:
+            return super().write_ev_sessions(sessions)
+        finally:
+            self._writes[0] += 1
+
+    def write_dr_events(self, events: Sequence[DrEventRecord]) -> int:
+        """See :meth:`SqlStore.write_dr_events`."""
+        try:
+            return super().write_dr_events(events)
+        finally:
+            self._writes[0] += 1
+
     def write_alerts(self, alerts: Sequence[AlertRecord]) -> int:
         """See :meth:`SqlStore.write_alerts`."""
         try:

@@ -40,12 +40,16 @@ from bitgaram.errors import DataError, StoreError
 from bitgaram.site import Site
 from bitgaram.store.base import (
     ALERT_COLUMNS,
+    DR_EVENT_COLUMNS,
+    EV_SESSION_COLUMNS,
     FINGERPRINT,
     FORECAST_COLUMNS,
     QUARANTINE_COLUMNS,
     RECORD,
     SETPOINT_COLUMNS,
     AlertRecord,
+    DrEventRecord,
+    EvSessionRecord,
     Resolution,
     SetpointRecord,
     WriteReport,
@@ -103,12 +107,66 @@ _CONTROL_DDL = (
     " valid_until TIMESTAMPTZ NOT NULL, mode VARCHAR NOT NULL, reason VARCHAR)",
 )
 
+#: The demand-response events of the device service, created on their first write
+#: (additive like the control tables: no migration step). One row per (site_id, event_id),
+#: kept by the write path (delete then insert in one transaction).
+_DR_DDL = (
+    "CREATE TABLE IF NOT EXISTS dr_events (site_id VARCHAR NOT NULL, event_id VARCHAR NOT NULL,"
+    " start_at TIMESTAMPTZ NOT NULL, end_at TIMESTAMPTZ NOT NULL, target_kw DOUBLE PRECISION,"
+    " signal VARCHAR NOT NULL, opted_in BOOLEAN NOT NULL, reason VARCHAR NOT NULL,"
+    " received_at TIMESTAMPTZ NOT NULL)"
+)
+
+#: The EV charging sessions of the device service (additive, created on their first write).
+#: One row per (site_id, session_id, started_at), kept by the write path.
+_EV_DDL = (
+    "CREATE TABLE IF NOT EXISTS ev_sessions (site_id VARCHAR NOT NULL,"
+    " session_id VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, asset VARCHAR NOT NULL,"
+    " cp_id VARCHAR NOT NULL, connector INTEGER NOT NULL, transaction_id BIGINT NOT NULL,"
+    " id_tag VARCHAR NOT NULL, vehicle VARCHAR, ended_at TIMESTAMPTZ, departure TIMESTAMPTZ,"
+    " needed_kwh DOUBLE PRECISION, capacity_kwh DOUBLE PRECISION NOT NULL,"
+    " delivered_kwh DOUBLE PRECISION NOT NULL, power_kw DOUBLE PRECISION NOT NULL,"
+    " charger_kw DOUBLE PRECISION NOT NULL, soc_pct DOUBLE PRECISION,"
+    " updated_at TIMESTAMPTZ NOT NULL)"
+)
+
 
 def _utc_datetime(value: Any) -> datetime:
     """A timestamp read back from the database as a tz-aware UTC datetime."""
     ts = pd.Timestamp(value)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return ts.to_pydatetime()
+
+
+def _ev_record(r: Sequence[Any]) -> EvSessionRecord:
+    """An ``ev_sessions`` row (EV_SESSION_COLUMNS order) as a record, timestamps UTC."""
+
+    def opt_ts(v: Any) -> datetime | None:
+        return None if v is None else _utc_datetime(v)
+
+    def opt_float(v: Any) -> float | None:
+        return None if v is None else float(v)
+
+    return EvSessionRecord(
+        site_id=str(r[0]),
+        session_id=str(r[1]),
+        started_at=_utc_datetime(r[2]),
+        asset=str(r[3]),
+        cp_id=str(r[4]),
+        connector=int(r[5]),
+        transaction_id=int(r[6]),
+        id_tag=str(r[7]),
+        vehicle=None if r[8] is None else str(r[8]),
+        ended_at=opt_ts(r[9]),
+        departure=opt_ts(r[10]),
+        needed_kwh=opt_float(r[11]),
+        capacity_kwh=float(r[12]),
+        delivered_kwh=float(r[13]),
+        power_kw=float(r[14]),
+        charger_kw=float(r[15]),
+        soc_pct=opt_float(r[16]),
+        updated_at=_utc_datetime(r[17]),
+    )
 
 
 def _utc(value: pd.Timestamp | datetime | str | None, name: str) -> datetime | None:
@@ -197,6 +255,8 @@ class SqlStore(ABC):
         self._lock = threading.RLock()
         # set once the control tables are known to exist (they are never dropped)
         self._control_tables = False
+        self._dr_table = False
+        self._ev_table = False
 
     # -- transport hooks ---------------------------------------------------------
     @abstractmethod
@@ -1305,3 +1365,138 @@ class SqlStore(ABC):
         if not rows or rows[0][0] is None:
             return None
         return pd.Timestamp(_utc_datetime(rows[0][0]))
+
+    # -- demand-response events ----------------------------------------------------------
+    def _has_dr_table(self) -> bool:
+        if not self._dr_table:
+            rows = self._fetch(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_name = 'dr_events' AND table_schema = current_schema()"
+            )
+            self._dr_table = bool(rows and rows[0][0])
+        return self._dr_table
+
+    def write_dr_events(self, events: Sequence[DrEventRecord]) -> int:
+        """Keep DR events in one transaction, each replacing its ``(site_id, event_id)`` row."""
+        if not events:
+            return 0
+        p = self._param
+        rows = [
+            (
+                e.site_id,
+                e.event_id,
+                _utc(e.start_at, "start_at"),
+                _utc(e.end_at, "end_at"),
+                None if e.target_kw is None else float(e.target_kw),
+                e.signal,
+                bool(e.opted_in),
+                e.reason,
+                _utc(e.received_at, "received_at"),
+            )
+            for e in events
+        ]
+        insert = (
+            f"INSERT INTO dr_events ({', '.join(DR_EVENT_COLUMNS)})"
+            f" VALUES ({', '.join([p] * len(DR_EVENT_COLUMNS))})"
+        )
+        with self._lock:
+            if not self._dr_table:
+                self._exec(_DR_DDL)
+                self._dr_table = True
+            with self._transaction():
+                for row in rows:
+                    self._exec(
+                        f"DELETE FROM dr_events WHERE site_id = {p} AND event_id = {p}", row[:2]
+                    )
+                    self._exec(insert, row)
+        return len(rows)
+
+    # -- EV charging sessions --------------------------------------------------------------
+    def _has_ev_table(self) -> bool:
+        if not self._ev_table:
+            rows = self._fetch(
+                "SELECT count(*) FROM information_schema.tables"
+                " WHERE table_name = 'ev_sessions' AND table_schema = current_schema()"
+            )
+            self._ev_table = bool(rows and rows[0][0])
+        return self._ev_table
+
+    def write_ev_sessions(self, sessions: Sequence[EvSessionRecord]) -> int:
+        """Keep EV sessions in one transaction, each replacing its row (see the protocol)."""
+        if not sessions:
+            return 0
+        p = self._param
+        times = {"started_at", "ended_at", "departure", "updated_at"}
+        rows = [
+            tuple(
+                _utc(getattr(e, c), c) if c in times else getattr(e, c) for c in EV_SESSION_COLUMNS
+            )
+            for e in sessions
+        ]
+        insert = (
+            f"INSERT INTO ev_sessions ({', '.join(EV_SESSION_COLUMNS)})"
+            f" VALUES ({', '.join([p] * len(EV_SESSION_COLUMNS))})"
+        )
+        delete = (
+            f"DELETE FROM ev_sessions WHERE site_id = {p} AND session_id = {p} AND started_at = {p}"
+        )
+        with self._lock:
+            if not self._ev_table:
+                self._exec(_EV_DDL)
+                self._ev_table = True
+            with self._transaction():
+                for row in rows:
+                    self._exec(delete, row[:3])
+                    self._exec(insert, row)
+        return len(rows)
+
+    def read_ev_sessions(
+        self, site_id: str | None = None, *, at: pd.Timestamp | None = None
+    ) -> list[EvSessionRecord]:
+        """The stored EV sessions by start time; with ``at`` those plugged in then."""
+        p = self._param
+        where: list[str] = []
+        params: list[Any] = []
+        if site_id:
+            where.append(f"site_id = {p}")
+            params.append(site_id)
+        if at is not None:
+            t = _utc(at, "at")
+            where.append(f"started_at <= {p} AND (ended_at IS NULL OR ended_at > {p})")
+            params += [t, t]
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            if not self._has_ev_table():
+                return []
+            rows = self._fetch(
+                f"SELECT {', '.join(EV_SESSION_COLUMNS)} FROM ev_sessions{clause}"
+                " ORDER BY started_at, session_id",
+                params,
+            )
+        return [_ev_record(r) for r in rows]
+
+    def read_dr_events(self, site_id: str | None = None) -> list[DrEventRecord]:
+        """The stored DR events, newest start first (timestamps UTC)."""
+        where, params = (f" WHERE site_id = {self._param}", [site_id]) if site_id else ("", [])
+        with self._lock:
+            if not self._has_dr_table():
+                return []
+            rows = self._fetch(
+                f"SELECT {', '.join(DR_EVENT_COLUMNS)} FROM dr_events{where}"
+                " ORDER BY start_at DESC, event_id",
+                params,
+            )
+        return [
+            DrEventRecord(
+                site_id=str(r[0]),
+                event_id=str(r[1]),
+                start_at=_utc_datetime(r[2]),
+                end_at=_utc_datetime(r[3]),
+                target_kw=None if r[4] is None else float(r[4]),
+                signal=str(r[5]),
+                opted_in=bool(r[6]),
+                reason=str(r[7]),
+                received_at=_utc_datetime(r[8]),
+            )
+            for r in rows
+        ]

@@ -126,14 +126,65 @@ class CblResult:
         return float(self.baseline_kwh.sum() - self.metered_kwh.sum())
 
 
-def _local_days(energy: pd.Series, timezone: str) -> pd.DataFrame:
-    """Days x interval-of-day matrix of a series (local days)."""
-    if not isinstance(energy.index, pd.DatetimeIndex) or energy.index.tz is None:
+def _slots(index: pd.DatetimeIndex, timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """Local day and second-of-day of each interval start."""
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
         raise DataError("CBL input needs a tz-aware DatetimeIndex of interval starts")
-    local = energy.index.tz_convert(timezone)
-    slot = (local - local.normalize()).total_seconds().astype(int)
-    frame = pd.DataFrame({"day": local.date, "slot": slot, "v": energy.to_numpy(dtype=float)})
-    return frame.pivot_table(index="day", columns="slot", values="v", aggfunc="sum")
+    local = index.tz_convert(timezone)
+    slot = np.asarray((local - local.normalize()).total_seconds(), dtype=int)
+    return np.asarray(local.date), slot
+
+
+@dataclass(frozen=True)
+class _DayMatrix:
+    """One member's energy as local days x intervals of the day (NaN where it has no data)."""
+
+    days: list[date]
+    slots: np.ndarray  # second of the day of each column, ascending
+    values: np.ndarray  # [kWh], days x slots
+
+    def profile_at(self, profile: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """``profile`` (one value per column) at the given seconds of the day (NaN: none)."""
+        pos = np.clip(np.searchsorted(self.slots, slots), 0, max(len(self.slots) - 1, 0))
+        found = self.slots[pos] == slots if len(self.slots) else np.zeros(len(slots), bool)
+        return np.where(found, profile[pos] if len(profile) else np.nan, np.nan)
+
+
+def _local_days(energy: pd.DataFrame, timezone: str) -> dict[str, _DayMatrix]:
+    """Per column: its days x interval-of-day matrix (local days).
+
+    One grouping for every column; each member keeps only the intervals of the day it has
+    data at, so a member's day counts as complete on its own intervals.
+    """
+    day, slot = _slots(pd.DatetimeIndex(energy.index), timezone)
+    grouped = energy.groupby([day, slot]).sum(min_count=1)
+    days = sorted(set(day))
+    slots = np.array(sorted(set(slot)), dtype=int)
+    full = grouped.reindex(pd.MultiIndex.from_product([days, slots]))
+    cube = full.to_numpy(dtype=float).reshape(len(days), len(slots), energy.shape[1])
+    out = {}
+    for j, name in enumerate(energy.columns):
+        m = cube[:, :, j]
+        seen = ~np.all(np.isnan(m), axis=0)
+        out[str(name)] = _DayMatrix(days, slots[seen], m[:, seen])
+    return out
+
+
+def _baseline(
+    matrix: _DayMatrix,
+    event_day: date,
+    method: CblMethod,
+    holidays: Collection[date],
+    excluded: Collection[date],
+) -> tuple[tuple[date, ...], dict[date, str], np.ndarray]:
+    """Days used, days skipped and the CBL per column of ``matrix`` of one member."""
+    with np.errstate(invalid="ignore"):
+        means = matrix.values.mean(axis=1)  # NaN for a day with a missing interval
+    daily = {d: float(v) for d, v in zip(matrix.days, means, strict=True) if d != event_day}
+    days, skipped = select_days(daily, event_day, method, holidays, excluded)
+    row = {d: i for i, d in enumerate(matrix.days)}
+    rows = matrix.values[[row[d] for d in days]]
+    return days, skipped, trimmed_mean(rows, method.drop_high, method.drop_low)
 
 
 def select_days(
@@ -258,21 +309,14 @@ def cbl(
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise DataError("event start and end must be tz-aware")
-    matrix = _local_days(energy, timezone)
+    matrix = _local_days(energy.to_frame("member"), timezone)["member"]
     event_day = start.tz_convert(timezone).date()
-    means = matrix.mean(axis=1, skipna=False)
-    daily: dict[date, float] = {
-        d: float(v) for d, v in zip(matrix.index, means.to_numpy(), strict=True) if d != event_day
-    }
-    days, skipped = select_days(daily, event_day, method, holidays, excluded)
-    rows = matrix.loc[list(days)].to_numpy(dtype=float)
-    profile = pd.Series(trimmed_mean(rows, method.drop_high, method.drop_low), matrix.columns)
+    days, skipped, profile = _baseline(matrix, event_day, method, holidays, excluded)
     metered = energy[(energy.index >= start) & (energy.index < end)]
     if metered.empty:
         raise DataError(f"no metered energy in the event {start} - {end}")
-    local = pd.DatetimeIndex(metered.index).tz_convert(timezone)
-    slots = (local - local.normalize()).total_seconds().astype(int)
-    baseline = pd.Series(profile.reindex(slots).to_numpy(), metered.index)
+    _, slots = _slots(pd.DatetimeIndex(metered.index), timezone)
+    baseline = pd.Series(matrix.profile_at(profile, slots), metered.index)
     return CblResult(method.name, days, skipped, baseline, metered.astype(float))
 
 
@@ -284,7 +328,7 @@ def cbl_report(
     timezone: str,
     holidays: Collection[date] = (),
     excluded: Collection[date] = (),
-    park: str = "park",
+    park: str | None = "park",
     park_energy: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Event performance per member and method: one row each.
@@ -296,8 +340,8 @@ def cbl_report(
     start, end, timezone, holidays, excluded
         See :func:`cbl`.
     methods : collection of CblMethod
-    park : str
-        Name of the park row.
+    park : str or None
+        Name of the park row; None: no park row (the tenants only).
     park_energy : pandas.Series, optional
         The park's metered import [kWh per interval] when it is not the tenants' sum (shared
         assets behind the park meter, such as the ESS).
@@ -306,26 +350,83 @@ def cbl_report(
     -------
     pandas.DataFrame
         Columns ``member, method, days, baseline_kwh, metered_kwh, reduction_kwh,
-        baseline_kw, metered_kw`` (the kW columns: mean power over the event).
+        baseline_kw, metered_kw, reduction_kw`` (the kW columns: mean power over the event).
     """
-    members = {str(c): energy[c] for c in energy.columns}
-    members[park] = energy.sum(axis=1, min_count=1) if park_energy is None else park_energy
+    rows, unavailable = cbl_rows(
+        energy, start, end, methods, timezone, holidays, excluded, park, park_energy
+    )
+    for why in unavailable.values():
+        raise DataError(why)
+    return rows
+
+
+def cbl_rows(
+    energy: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    methods: Collection[CblMethod],
+    timezone: str,
+    holidays: Collection[date] = (),
+    excluded: Collection[date] = (),
+    park: str | None = "park",
+    park_energy: pd.Series | None = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """:func:`cbl_report`, but a method that cannot be formed is reported, not raised.
+
+    Returns
+    -------
+    (rows, unavailable)
+        The rows of the methods that could be formed for every member, and each other
+        method's name with the reason (e.g. too few usable days).
+
+    Raises
+    ------
+    DataError
+        When the times are naive or a member has no metered energy in the event.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise DataError("event start and end must be tz-aware")
+    members = energy.copy()
+    members.columns = [str(c) for c in energy.columns]
+    if park is not None:
+        own = energy.sum(axis=1, min_count=1) if park_energy is None else park_energy
+        members = members.join(own.rename(park), how="outer")
     hours = (end - start).total_seconds() / 3600.0
-    rows = []
-    for name, series in members.items():
+    matrices = _local_days(members, timezone)  # one grouping for every member
+    event_day = start.tz_convert(timezone).date()
+    window = members[(members.index >= start) & (members.index < end)]
+    _, slots = _slots(pd.DatetimeIndex(window.index), timezone)
+    metered_kwh = window.to_numpy(dtype=float)
+    rows: dict[str, list[dict[str, object]]] = {m.name: [] for m in methods}
+    unavailable: dict[str, str] = {}
+    for j, name in enumerate(members.columns):
+        has = ~np.isnan(metered_kwh[:, j])
+        if not has.any():
+            raise DataError(f"{name}: no metered energy in the event {start} - {end}")
+        met = float(metered_kwh[has, j].sum())
         for m in methods:
-            r = cbl(series.dropna(), start, end, m, timezone, holidays, excluded)
-            base, met = float(r.baseline_kwh.sum()), float(r.metered_kwh.sum())
-            rows.append(
+            if m.name in unavailable:
+                continue
+            try:
+                days, _, profile = _baseline(matrices[name], event_day, m, holidays, excluded)
+            except DataError as exc:
+                unavailable[m.name] = f"{name}: {exc}"
+                continue
+            base = float(np.nansum(matrices[name].profile_at(profile, slots[has])))
+            rows[m.name].append(
                 {
                     "member": name,
                     "method": m.name,
-                    "days": len(r.days),
+                    "days": len(days),
                     "baseline_kwh": base,
                     "metered_kwh": met,
                     "reduction_kwh": base - met,
                     "baseline_kw": base / hours,
                     "metered_kw": met / hours,
+                    "reduction_kw": (base - met) / hours,
                 }
             )
-    return pd.DataFrame(rows)
+    kept = [r for m in methods if m.name not in unavailable for r in rows[m.name]]
+    columns = ["member", "method", "days", "baseline_kwh", "metered_kwh", "reduction_kwh",
+               "baseline_kw", "metered_kw", "reduction_kw"]  # fmt: skip
+    return pd.DataFrame(kept, columns=columns), unavailable

@@ -182,7 +182,8 @@
     const [path, query] = hash.slice(1).split("?");
     const params = new URLSearchParams(query || "");
     const m = path.match(/^\/tenant\/(.+)$/);
-    return { view: m ? "tenant" : path === "/tenants" ? "tenants" : "park", tenant: m ? decodeURIComponent(m[1]) : null, params: params };
+    const view = m ? "tenant" : path === "/tenants" ? "tenants" : path === "/dr" ? "dr" : "park";
+    return { view: view, tenant: m ? decodeURIComponent(m[1]) : null, params: params };
   }
 
   function go(changes, view) {
@@ -190,7 +191,8 @@
     const params = r.params;
     Object.entries(changes || {}).forEach(([k, v]) => { if (v === null) params.delete(k); else params.set(k, v); });
     if (state.site) params.set("site", state.site.id);
-    const path = view !== undefined ? view : (r.view === "tenant" ? "/tenant/" + encodeURIComponent(r.tenant) : r.view === "tenants" ? "/tenants" : "/");
+    const path = view !== undefined ? view : (r.view === "tenant" ? "/tenant/" + encodeURIComponent(r.tenant)
+      : r.view === "tenants" ? "/tenants" : r.view === "dr" ? "/dr" : "/");
     window.location.hash = "#" + path + "?" + params.toString();
   }
 
@@ -784,6 +786,73 @@
     await alertsPanel(q, view, alerts);
   }
 
+  // ---- demand response: the VEN's events and each one's customer baseline load (CBL) ----------
+  // Every figure is the API's (/park/dr/... or /tenants/{id}/dr/..., computed by verify/dr.py).
+  function drHref(eventId) {
+    const p = new URLSearchParams(route().params);
+    p.set("event", eventId);
+    return "#/dr?" + p.toString();
+  }
+
+  function drEventsPanel(view, events, chosen) {
+    const body = el("tbody");
+    events.forEach((e) => {
+      const on = chosen !== null && e.event_id === chosen.event_id;
+      body.appendChild(el("tr", { class: on ? "selected" : undefined, "aria-current": on ? "true" : undefined }, [
+        el("th", { scope: "row" }, [el("a", { href: drHref(e.event_id), text: e.event_id })]),
+        el("td", { text: when(e.start) }),
+        el("td", { text: when(e.end) }),
+        el("td", { class: "num", text: fmt(e.target_kw, 0, "kW") }),
+        el("td", { title: e.reason || undefined, text: t(e.opted_in ? "dr.opted_in" : "dr.opted_out") })]));
+    });
+    if (!events.length) body.appendChild(el("tr", {}, [el("td", { colspan: "5", class: "muted", text: t("dr.none") })]));
+    register("dr-events", ["event_id", "start", "end", "target_kw", "opted_in", "reason"],
+      events.map((e) => [e.event_id, e.start, e.end, e.target_kw, e.opted_in, e.reason]));
+    const head = ["dr.event", "dr.start", "dr.end", "dr.target", "dr.status"].map((k, i) =>
+      el("th", { scope: "col", class: i === 3 ? "num" : undefined, text: t(k) }));
+    const table = el("table", { class: "table", id: "dr-events-table" }, [el("thead", {}, [el("tr", {}, head)]), body]);
+    view.appendChild(panel(t("dr.events") + " (" + fmt(events.length, 0) + ")", el("div", { class: "scroll" }, [table]), "dr-events"));
+  }
+
+  function drCblPanel(view, cbl) {
+    const body = el("tbody");
+    const cols = ["dr.member", "dr.method", "dr.days", "dr.baseline_kw", "dr.metered_kw", "dr.vs", "dr.reduction_kw", "dr.reduction_kwh"];
+    cbl.rows.forEach((r) => {
+      // actual as a share of the baseline: under 100 % is load shed
+      const share = r.baseline_kw ? 100 * r.metered_kw / r.baseline_kw : null;
+      const bar = el("div", { class: "bars" }, [el("div", { class: "track" }, [el("div", { class: "fill", style: "width:" + Math.max(0, Math.min(100, share || 0)).toFixed(1) + "%" })])]);
+      body.appendChild(el("tr", { class: r.kind === "park" ? "total" : undefined }, [
+        el("th", { scope: "row", class: "name", text: r.name }),
+        el("td", { text: r.method }),
+        el("td", { class: "num", text: fmt(r.days, 0) }),
+        el("td", { class: "num", text: fmt(r.baseline_kw, 1) }),
+        el("td", { class: "num", text: fmt(r.metered_kw, 1) }),
+        el("td", { title: fmt(share, 1, "%") }, [bar]),
+        el("td", { class: "num", text: fmt(r.reduction_kw, 1) }),
+        el("td", { class: "num", text: fmt(r.reduction_kwh, 1) })]));
+    });
+    if (!cbl.rows.length) body.appendChild(el("tr", {}, [el("td", { colspan: String(cols.length), class: "muted", text: t("dr.no_cbl") })]));
+    register("dr-cbl", ["kind", "tenant_id", "name", "method", "days", "baseline_kwh", "metered_kwh", "reduction_kwh", "baseline_kw", "metered_kw", "reduction_kw"],
+      cbl.rows.map((r) => [r.kind, r.tenant_id, r.name, r.method, r.days, r.baseline_kwh, r.metered_kwh, r.reduction_kwh, r.baseline_kw, r.metered_kw, r.reduction_kw]));
+    const head = cols.map((k, i) => el("th", { scope: "col", class: i >= 2 && i !== 5 ? "num" : undefined, text: t(k) }));
+    const table = el("table", { class: "table", id: "dr-cbl-table" }, [el("thead", {}, [el("tr", {}, head)]), body]);
+    const notes = cbl.unavailable.map((u) => el("p", { class: "hint muted", title: u.reason, text: t("dr.unavailable", { method: u.method }) }));
+    // a keyboard user can scroll the wide table on a phone
+    const scroll = el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": t("dr.cbl_table") }, [table]);
+    const box = el("div", { id: "dr-cbl" }, [scroll].concat(notes).concat([el("p", { class: "hint muted", text: t("dr.hint") })]));
+    view.appendChild(panel(t("dr.cbl", { event: cbl.event.event_id, when: when(cbl.event.start) }), box, "dr-cbl"));
+  }
+
+  async function drPage(q, view) {
+    const base = state.me.tenant_id === null ? "/park" : "/tenants/" + encodeURIComponent(state.me.tenant_id);
+    view.appendChild(el("h1", { text: t("dr.title") }));
+    const events = (await q(base + "/dr/events?limit=1000")).items;
+    const wanted = route().params.get("event");
+    const chosen = events.find((e) => e.event_id === wanted) || events[0] || null;
+    drEventsPanel(view, events, chosen);
+    if (chosen !== null) drCblPanel(view, await q(base + "/dr/events/" + encodeURIComponent(chosen.event_id) + "/cbl?method=mid&method=max"));
+  }
+
   // ---- shell -------------------------------------------------------------------------------
   function nav() {
     const box = document.getElementById("nav");
@@ -799,13 +868,14 @@
     const link = (href, text, active) => el("a", { href: href, class: active ? "active" : "", "aria-current": active ? "page" : undefined, text: text });
     if (state.me.tenant_id === null) {
       box.appendChild(link("#/" + qs, t("nav.park"), r.view === "park"));
-      box.appendChild(link("#/tenants" + qs, t("nav.tenants"), r.view !== "park"));
+      box.appendChild(link("#/tenants" + qs, t("nav.tenants"), r.view === "tenants" || r.view === "tenant"));
     } else {
       const own = state.tenants.find((x) => x.id === state.me.tenant_id);
-      const mine = link("#/" + qs, own ? own.name : t("nav.tenants"), true);
+      const mine = link("#/" + qs, own ? own.name : t("nav.tenants"), r.view !== "dr");
       mine.classList.add("name");
       box.appendChild(mine);
     }
+    box.appendChild(link("#/dr" + qs, t("nav.dr"), r.view === "dr"));
     box.appendChild(el("a", { href: "/docs", text: t("nav.docs") }));
     const sites = document.getElementById("site-switch");
     sites.textContent = "";
@@ -840,7 +910,8 @@
       if (gen !== state.gen) return;
       nav();
       view.textContent = "";
-      if (r.view === "tenant") await tenantPage(q, view, r.tenant);
+      if (r.view === "dr") await drPage(q, view);
+      else if (r.view === "tenant") await tenantPage(q, view, r.tenant);
       else if (state.me.tenant_id !== null) await tenantPage(q, view, state.me.tenant_id);
       else if (r.view === "tenants") await tenantsPage(q, view);
       else await parkPage(q, view);
