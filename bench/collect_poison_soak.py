@@ -16,12 +16,16 @@ restarted each time. At the end:
   it had been sent were not yet stored (published good readings > stored
   readings). Time while the collector is down or starting is restart time, not
   stall. The store is polled every ``--poll`` seconds, so a stall is measured
-  to within one poll interval.
+  to within one poll interval. DuckDB admits a single process, so with
+  ``--store duckdb`` the count is the collector's own: readings stored before it
+  started plus those it committed since, from its status file (written every
+  ``--poll`` seconds).
 
 Run (PostgreSQL and Mosquitto on 127.0.0.1; the broker's ``max_queued_messages``
 must hold what is published during a restart, ~3 s at the default rate)::
 
     .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1/test
+    .venv/bin/python bench/collect_poison_soak.py --store duckdb
 
 The collector of another source tree (a reference measured in the same session)
 runs with ``PYTHONPATH=<tree>/src`` set for this script.
@@ -30,8 +34,10 @@ runs with ``PYTHONPATH=<tree>/src`` set for this script.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -59,7 +65,7 @@ FLUSH_S = 0.05
 AFTER_START_S = 2.0
 
 
-def site_toml(site_id: str, meters: int, host: str, port: int) -> str:
+def site_toml(site_id: str, meters: int, host: str, port: int, status_s: float = 0.2) -> str:
     lines = [
         "[site]",
         f'id = "{site_id}"',
@@ -73,7 +79,7 @@ def site_toml(site_id: str, meters: int, host: str, port: int) -> str:
         "",
         "[collect]",
         'state_file = "state.json"',
-        "status_interval_s = 0.2",
+        f"status_interval_s = {status_s}",
         "",
         "[collect.writer]",
         f"max_delay_s = {FLUSH_S}",
@@ -111,11 +117,16 @@ class Collector:
         self.up_since: float | None = None
         #: (killed or first spawned at, up at) of every start [monotonic s].
         self.starts: list[tuple[float, float]] = []
+        #: Readings stored before this process started (DuckDB: counted from its status).
+        self.base = 0
 
     def start(self, since: float | None = None) -> None:
         if self.state.exists():
             self.state.unlink()
         since = time.monotonic() if since is None else since
+        if not self.store.startswith("postgresql"):
+            with open_store(self.store) as store:  # the process holding the file is gone
+                self.base = store.count_readings()
         boot = "from bitgaram.cli import app, collect; app(prog_name='bitgaram')"
         cmd = [sys.executable, "-c", boot, "collect", "run", "--site", str(self.site)]
         cmd += ["--store", self.store]
@@ -150,7 +161,11 @@ class Collector:
 def main() -> None:
     """Run the soak and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--store",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL server (a fresh schema is used), or 'duckdb' for a fresh DuckDB file",
+    )
     parser.add_argument("--mqtt", default="127.0.0.1:1883")
     parser.add_argument("--readings", type=int, default=50_000)
     parser.add_argument("--meters", type=int, default=50)
@@ -160,10 +175,13 @@ def main() -> None:
     host, port = args.mqtt.split(":")[0], int(args.mqtt.split(":")[1])
     run = "soak" + uuid.uuid4().hex[:8]
     schema = f"bg_{run}"
-    store_url = f"{args.store}?schema={schema}"
     work = Path(tempfile.mkdtemp(prefix="bitgaram-soak-"))
+    postgres = args.store.startswith("postgresql")
+    store_url = f"{args.store}?schema={schema}" if postgres else str(work / "soak.duckdb")
     site = work / "site.toml"
-    site.write_text(site_toml(run, args.meters, host, int(port)), encoding="utf-8")
+    # DuckDB admits one process: the count is the collector's own (status file, every poll).
+    status_s = 0.2 if postgres else args.poll
+    site.write_text(site_toml(run, args.meters, host, int(port), status_s), encoding="utf-8")
     collector = Collector(site, store_url)
 
     pub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{run}-pub", protocol=paho.MQTTv5)
@@ -197,15 +215,22 @@ def main() -> None:
     stop = threading.Event()
 
     def watch() -> None:
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            while not stop.is_set():
-                sent = published[0]  # read before the count: never more than was sent
+        conn = psycopg.connect(args.store, autocommit=True) if postgres else None
+        n = 0
+        while not stop.is_set():
+            sent = published[0]  # read before the count: never more than was sent
+            if conn is not None:
                 try:
                     n = conn.execute(f"SELECT count(*) FROM {schema}.readings").fetchone()[0]
                 except psycopg.Error:
                     n = -1
-                counts.append((time.monotonic(), int(n), collector.up_since is not None, sent))
-                time.sleep(args.poll)
+            else:
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    n = collector.base + read_status(collector.state)["writer"]["rows_written"]
+            counts.append((time.monotonic(), int(n), collector.up_since is not None, sent))
+            time.sleep(args.poll)
+        if conn is not None:
+            conn.close()
 
     kills = (len(messages) // 3, 2 * len(messages) // 3)
     started = time.monotonic()
@@ -224,9 +249,8 @@ def main() -> None:
             info.wait_for_publish(30)
         published_at = time.monotonic()
         deadline = time.monotonic() + 120
-        with open_store(store_url) as store:
-            while store.count_readings() < good_count and time.monotonic() < deadline:
-                time.sleep(0.2)
+        while (not counts or counts[-1][1] < good_count) and time.monotonic() < deadline:
+            time.sleep(0.2)
         done_at = time.monotonic()
         assert collector.terminate() == 0
     finally:
@@ -242,8 +266,11 @@ def main() -> None:
         reasons = store.list_quarantine(limit=100_000)["reason"].str.split(":").str[0]
     stalls = stalls_of(counts) or [(0.0, 0.0)]
     restarts = [restart_of(counts, since, up) for since, up in collector.starts[1:]]
-    with psycopg.connect(args.store, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    if postgres:
+        with psycopg.connect(args.store, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"published {good_count:,} good and {poison_count:,} poison readings in "
           f"{len(messages):,} messages; collector killed with SIGKILL twice")  # fmt: skip
     print(f"stored {stored:,} readings (expected {good_count:,}); value sum {total:,.2f} "
@@ -254,7 +281,7 @@ def main() -> None:
         print(f"restart {k}: kill -9 to subscribed {down:.2f} s, subscribed to first reading "
               f"stored {first:.2f} s")  # fmt: skip
     print(f"longest stall with the collector up and readings outstanding: {stalls[0][0]:.3f} s "
-          f"(flush interval {FLUSH_S} s, store polled every {args.poll} s); the longest five "
+          f"(flush interval {FLUSH_S} s, count polled every {args.poll} s); the longest five "
           "[s] (began [s] after the collector came up): "
           + ", ".join(f"{d:.3f} ({a:.1f})" for d, a in stalls[:5]))  # fmt: skip
     after_start = max((d for d, a in stalls if a < AFTER_START_S), default=0.0)

@@ -8,10 +8,12 @@ import time
 from typing import Any
 
 import pandas as pd
+import pytest
 from collect_doubles import FlakyStore, MemoryStore, site_dict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitgaram.collect import writer as writer_module
 from bitgaram.collect.writer import (
     FIRST_BATCH_ROWS,
     BatchWriter,
@@ -224,12 +226,17 @@ class SlowStore(MemoryStore):
         return found
 
 
-def test_a_backlog_is_written_in_batches_that_fit_the_flush_interval(site: Site) -> None:
+def test_a_backlog_is_written_in_batches_that_fit_the_flush_interval(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # 3,000 readings queued before the writer starts: a broker redelivering
     # what it kept while the collector was down. A store taking 0.2 ms per
     # reading fits at most 250 readings in a 0.05 s flush interval (above the
     # floor of a tenth of max_rows).
     store = SlowStore(fixed=0.002, per_row=0.0002)
+    # the backlog clears in well under a second; a machine slow enough to need
+    # the 2 s catch-up horizon must not make this test fail
+    monkeypatch.setattr(writer_module, "CATCH_UP_S", 30.0)
     per_message = 10
     acked: list[int] = []
     subs = [
@@ -307,3 +314,24 @@ def test_warm_up_looks_up_every_meter_once_before_the_first_batch(site: Site) ->
     asyncio.run(_run(writer, [Submission("mqtt:a", [reading(5), reading(5, "acme-pv")])]))
     assert len(store.latest_calls) == 1  # the first batch asked nothing more
     assert [(g.meter_id, g.missing) for g in writer.stats.gaps] == [("acme-load", 4)]
+
+
+def test_a_backlog_too_long_to_clear_grows_the_batches_to_keep_up(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A producer that keeps the queue full (input faster than flush-interval-sized
+    # batches are written): the writer must not fall ever further behind, so its
+    # batches grow up to max_rows. The catch-up horizon is cut from 2 s to 0.05 s
+    # so that a 3,000-reading queue is already "too long to clear".
+    monkeypatch.setattr(writer_module, "CATCH_UP_S", 0.05)
+    store = SlowStore(fixed=0.01, per_row=0.0001)  # 400 readings fit in 0.05 s
+    per_message, max_rows = 10, 2000
+    writer = BatchWriter(store, site, max_rows=max_rows, max_delay=0.05, queue_size=300)
+    subs = [
+        Submission(f"mqtt:m{i}", [reading(i * per_message + k) for k in range(per_message)])
+        for i in range(1000)
+    ]
+    asyncio.run(_run(writer, subs))  # submits as fast as the full queue takes them
+    assert store.count_readings() == 10_000
+    assert store.batches[0] < FIRST_BATCH_ROWS + per_message
+    assert max(store.batches) == max_rows

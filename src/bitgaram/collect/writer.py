@@ -209,6 +209,10 @@ MIN_BATCH_SHARE = 0.1
 MIN_BATCH_ROWS = 100
 #: Batches whose timings size the next one (the newest).
 TIMED_BATCHES = 32
+#: A backlog that flush-interval-sized batches would take longer than this to
+#: clear (a sustained input faster than they are written, not a restart's
+#: redelivery) makes the batches grow instead [s].
+CATCH_UP_S = 2.0
 
 
 def batch_rows(timings: Sequence[tuple[int, float]], budget: float, max_rows: int) -> int:
@@ -585,6 +589,10 @@ class BatchWriter:
         self._seeded: set[str] = set()
         #: (readings, seconds to validate and write) of the newest batches.
         self._timings: deque[tuple[int, float]] = deque(maxlen=TIMED_BATCHES)
+        #: Readings queued or waiting to be (the backlog).
+        self._queued_rows = 0
+        #: Batch size forced by a backlog too long to clear soon (0: none).
+        self._catch_up_rows = 0
         self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
@@ -607,10 +615,25 @@ class BatchWriter:
         submission is ``max_delay`` old. Sized so that validating and writing
         it takes about ``max_delay``: a backlog (a broker redelivering what
         queued while the collector was down) is stored in a stream of commits
-        at least one flush interval apart, not one long transaction, and the
-        first batch after a start is small.
+        about one flush interval apart, not in one long transaction, and the
+        first batch after a start is small. But a backlog that would take
+        longer than :data:`CATCH_UP_S` to clear at the pace of recent batches
+        (input arriving faster than such batches are written) doubles the size
+        from batch to batch, up to ``max_rows``, until the writer has caught
+        up: keeping up comes before short commit intervals.
         """
-        return batch_rows(self._timings, self.max_delay, self.max_rows)
+        return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
+
+    def _track_backlog(self, rows: int, limit: int) -> None:
+        """After gathering a batch: grow the batches while the backlog is too long to clear."""
+        waiting = self._queued_rows
+        if waiting == 0 or rows < limit:  # the batch closed on time: caught up
+            self._catch_up_rows = 0
+            return
+        done = sum(n for n, _ in self._timings)
+        seconds = sum(t for _, t in self._timings)
+        if done and waiting * seconds / done > CATCH_UP_S:  # time to clear it at this pace
+            self._catch_up_rows = min(self.max_rows, 2 * max(limit, self._catch_up_rows))
 
     async def warm_up(self) -> None:
         """Do the per-start work before the sources are started.
@@ -637,6 +660,7 @@ class BatchWriter:
         st = self.stats.source(sub.source)
         st.received += len(sub.rows) + len(sub.rejects)
         st.last_received_at = now
+        self._queued_rows += len(sub.rows) + len(sub.rejects)
         await self._queue.put(sub)
 
     async def close(self) -> None:
@@ -665,6 +689,7 @@ class BatchWriter:
                     break
                 batch = [first]
                 n = len(first.rows) + len(first.rejects)
+                self._queued_rows -= n
                 deadline = time.monotonic() + self.max_delay
                 limit = self.batch_limit()
                 while n < limit:
@@ -683,6 +708,8 @@ class BatchWriter:
                         break
                     batch.append(item)
                     n += len(item.rows) + len(item.rejects)
+                    self._queued_rows -= len(item.rows) + len(item.rejects)
+                self._track_backlog(n, limit)
                 started = time.monotonic()
                 prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
                 validated = time.monotonic() - started
