@@ -21,8 +21,12 @@ restarted each time. At the end:
   started plus those it committed since, from its status file (written every
   ``--poll`` seconds).
 
+The publisher waits while the collector restarts, so the backlog a restart
+meets is what the killed collector had received but not committed (tens of
+messages); ``collect_restart_stages.py`` times a restart onto a larger one.
+
 Run (PostgreSQL and Mosquitto on 127.0.0.1; the broker's ``max_queued_messages``
-must hold what is published during a restart, ~3 s at the default rate)::
+must hold the messages in flight at a kill)::
 
     .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1/test
     .venv/bin/python bench/collect_poison_soak.py --store duckdb

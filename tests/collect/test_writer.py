@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bitgaram.collect import writer as writer_module
+from bitgaram.collect.validate import ValidationRules
 from bitgaram.collect.writer import (
     FIRST_BATCH_ROWS,
     BatchWriter,
@@ -25,6 +26,7 @@ from bitgaram.collect.writer import (
     prepare_batch,
 )
 from bitgaram.site import Site, parse_site
+from bitgaram.store.base import FINGERPRINT
 
 T0 = pd.Timestamp("2024-05-01T00:00Z")
 
@@ -335,3 +337,19 @@ def test_a_backlog_too_long_to_clear_grows_the_batches_to_keep_up(
     assert store.count_readings() == 10_000
     assert store.batches[0] < FIRST_BATCH_ROWS + per_message
     assert max(store.batches) == max_rows
+
+
+def test_a_refused_reading_keeps_its_fingerprint_when_the_window_has_moved(site: Site) -> None:
+    # the same message delivered again a moment later (after a kill -9)
+    far = RawReading("acme-load", 253_402_297_200, 1.0, "kWh")
+    sub = Submission("mqtt:a", [far, reading(1)], key="message-1")
+    now = pd.Timestamp("2026-01-01T00:00Z")
+    prints, reasons = [], []
+    for later in (0, 7):
+        rules = ValidationRules(now=now + pd.Timedelta(seconds=later))
+        q = prepare_batch([sub], site, rules).quarantine
+        prints.append(q[FINGERPRINT].iloc[0])
+        reasons.append(q["reason"].iloc[0])
+    assert reasons[0] != reasons[1]  # the text names the moving end of the window
+    assert reasons[0].startswith("out_of_window")
+    assert prints[0] == prints[1]

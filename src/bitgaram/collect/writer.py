@@ -41,6 +41,7 @@ import pandas as pd
 from bitgaram.collect.validate import (
     DEFAULT_RULES,
     ValidationRules,
+    reason_code,
     record_text,
     storable_quarantine,
     storable_text,
@@ -414,7 +415,8 @@ def prepare_batch(
     all_owner = np.concatenate([pre_owner, owner])
     keys = [s.key for s in subs]
     quarantine[FINGERPRINT] = [
-        None if keys[o] is None else message_key(keys[o], str(line), str(f), str(reason))
+        # the reason's code, not its text: out_of_window names the moving end of the window
+        None if keys[o] is None else message_key(keys[o], str(line), str(f), reason_code(reason))
         for o, line, f, reason in zip(
             all_owner, quarantine["line"], quarantine["field"], quarantine["reason"], strict=True
         )
