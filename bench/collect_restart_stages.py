@@ -1,12 +1,14 @@
 """Where the time goes when the collector restarts onto a broker backlog.
 
 Replays what the poison soak (``collect_poison_soak.py``) does at each
-``kill -9``: the store already holds part of the stream, the broker holds the
+``kill -9``, onto a larger backlog (that soak's publisher waits while the
+collector restarts): the store already holds part of the stream, the broker holds the
 collector's persistent session with a backlog of QoS 1 messages (``--redelivered``
 messages whose readings were committed but never acknowledged, then ``--backlog``
 new ones; one reading in a hundred is poison), and ``bitgaram collect`` starts in
 a fresh process. The child process times each stage of its start (interpreter,
-imports, store connect, schema check, site save, MQTT connect and subscribe) and
+imports, store connect, schema check, site save, writer warm-up, MQTT connect
+and subscribe) and
 of every batch until the backlog is stored (validation, the per-meter
 last-reading look-up, the store write and its parts: partition check, overlap
 probe, merge or COPY, quarantine insert with its fingerprint look-ups).
@@ -19,6 +21,9 @@ stored.
 Run (PostgreSQL and Mosquitto on 127.0.0.1)::
 
     .venv/bin/python bench/collect_restart_stages.py --store postgresql://postgres@127.0.0.1:5432/test
+
+``--reference DIR`` also times the collector of another checkout (its ``src/``),
+alternating with this one, e.g. ``git archive main src | tar -x -C /tmp/main``.
 """
 
 from __future__ import annotations
