@@ -9,20 +9,41 @@ restarted each time. At the end:
 
 - every good reading must be stored exactly once (count and value checksum),
 - every poison reading quarantined exactly once,
-- and the longest time the stored count stood still while the collector was up
-  and readings were outstanding is reported (against the flush interval).
+- and two times are reported per restart and overall: the restart time (from
+  the ``kill -9``, through the new process's start, to the first reading stored
+  again), and the longest stall: the longest time the stored count stood still
+  while the collector was up (subscribed: its status file says so) and readings
+  it had been sent were not yet stored (published good readings > stored
+  readings). Time while the collector is down or starting is restart time, not
+  stall. The store is polled every ``--poll`` seconds, so a stall is measured
+  to within one poll interval. DuckDB admits a single process, so with
+  ``--store duckdb`` the count is the collector's own: readings stored before it
+  started plus those it committed since, from its status file (written every
+  ``--poll`` seconds).
+
+The publisher waits while the collector restarts, so the backlog a restart
+meets is what the killed collector had received but not committed (tens of
+messages); ``collect_restart_stages.py`` times a restart onto a larger one.
 
 Run (PostgreSQL and Mosquitto on 127.0.0.1; the broker's ``max_queued_messages``
-must hold what is published during a restart, ~3 s at the default rate)::
+must hold the messages in flight at a kill)::
 
     .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1/test
+    .venv/bin/python bench/collect_poison_soak.py --store duckdb
+
+The collector of another source tree (a reference measured in the same session)
+runs with ``PYTHONPATH=<tree>/src`` set for this script.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,6 +53,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as paho
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
@@ -43,9 +65,11 @@ from bitgaram.store import open_store
 T0 = 1_735_689_600  # 2025-01-01T00:00Z
 PER_MESSAGE = 10
 FLUSH_S = 0.05
+#: Stalls beginning this soon after the collector came up are the restart's (backlog) [s].
+AFTER_START_S = 2.0
 
 
-def site_toml(site_id: str, meters: int, host: str, port: int) -> str:
+def site_toml(site_id: str, meters: int, host: str, port: int, status_s: float = 0.2) -> str:
     lines = [
         "[site]",
         f'id = "{site_id}"',
@@ -59,7 +83,7 @@ def site_toml(site_id: str, meters: int, host: str, port: int) -> str:
         "",
         "[collect]",
         'state_file = "state.json"',
-        "status_interval_s = 0.2",
+        f"status_interval_s = {status_s}",
         "",
         "[collect.writer]",
         f"max_delay_s = {FLUSH_S}",
@@ -95,10 +119,18 @@ class Collector:
         self.state = site.parent / "state.json"
         self.proc: subprocess.Popen[bytes] | None = None
         self.up_since: float | None = None
+        #: (killed or first spawned at, up at) of every start [monotonic s].
+        self.starts: list[tuple[float, float]] = []
+        #: Readings stored before this process started (DuckDB: counted from its status).
+        self.base = 0
 
-    def start(self) -> None:
+    def start(self, since: float | None = None) -> None:
         if self.state.exists():
             self.state.unlink()
+        since = time.monotonic() if since is None else since
+        if not self.store.startswith("postgresql"):
+            with open_store(self.store) as store:  # the process holding the file is gone
+                self.base = store.count_readings()
         boot = "from bitgaram.cli import app, collect; app(prog_name='bitgaram')"
         cmd = [sys.executable, "-c", boot, "collect", "run", "--site", str(self.site)]
         cmd += ["--store", self.store]
@@ -108,17 +140,21 @@ class Collector:
             try:
                 if read_status(self.state).get("mqtt", {}).get("connected"):
                     self.up_since = time.monotonic()
+                    self.starts.append((since, self.up_since))
                     return
             except (OSError, ValueError):
                 pass
             time.sleep(0.05)
         raise RuntimeError("collector did not connect")
 
-    def kill(self) -> None:
+    def kill(self) -> float:
+        """SIGKILL the collector; when it was sent [monotonic s]."""
         assert self.proc is not None
         self.up_since = None
+        killed = time.monotonic()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
+        return killed
 
     def terminate(self) -> int:
         assert self.proc is not None
@@ -129,19 +165,27 @@ class Collector:
 def main() -> None:
     """Run the soak and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--store",
+        default="postgresql://postgres@127.0.0.1:5432/test",
+        help="PostgreSQL server (a fresh schema is used), or 'duckdb' for a fresh DuckDB file",
+    )
     parser.add_argument("--mqtt", default="127.0.0.1:1883")
     parser.add_argument("--readings", type=int, default=50_000)
     parser.add_argument("--meters", type=int, default=50)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
+    parser.add_argument("--poll", type=float, default=0.02, help="store polled every [s]")
     args = parser.parse_args()
     host, port = args.mqtt.split(":")[0], int(args.mqtt.split(":")[1])
     run = "soak" + uuid.uuid4().hex[:8]
     schema = f"bg_{run}"
-    store_url = f"{args.store}?schema={schema}"
     work = Path(tempfile.mkdtemp(prefix="bitgaram-soak-"))
+    postgres = args.store.startswith("postgresql")
+    store_url = f"{args.store}?schema={schema}" if postgres else str(work / "soak.duckdb")
     site = work / "site.toml"
-    site.write_text(site_toml(run, args.meters, host, int(port)), encoding="utf-8")
+    # DuckDB admits one process: the count is the collector's own (status file, every poll).
+    status_s = 0.2 if postgres else args.poll
+    site.write_text(site_toml(run, args.meters, host, int(port), status_s), encoding="utf-8")
     collector = Collector(site, store_url)
 
     pub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"{run}-pub", protocol=paho.MQTTv5)
@@ -150,6 +194,7 @@ def main() -> None:
     pub.loop_start()
 
     messages: list[tuple[str, list[dict[str, Any]]]] = []
+    good_in: list[int] = []
     good_count = good_sum = poison_count = 0
     for i in range(args.readings // PER_MESSAGE):
         meter = i % args.meters
@@ -166,19 +211,30 @@ def main() -> None:
                 good_count += 1
                 good_sum += value
         messages.append((reading_topic("bitgaram", run, f"m{meter}"), items))
+        good_in.append(sum(1 for item in items if not is_poison(item)))
 
-    counts: list[tuple[float, int, bool]] = []
+    # (time, stored, collector up, good readings published so far)
+    counts: list[tuple[float, int, bool, int]] = []
+    published = [0]
     stop = threading.Event()
 
     def watch() -> None:
-        with psycopg.connect(args.store, autocommit=True) as conn:
-            while not stop.is_set():
+        conn = psycopg.connect(args.store, autocommit=True) if postgres else None
+        n = 0
+        while not stop.is_set():
+            sent = published[0]  # read before the count: never more than was sent
+            if conn is not None:
                 try:
                     n = conn.execute(f"SELECT count(*) FROM {schema}.readings").fetchone()[0]
                 except psycopg.Error:
                     n = -1
-                counts.append((time.monotonic(), int(n), collector.up_since is not None))
-                time.sleep(0.05)
+            else:
+                with contextlib.suppress(OSError, ValueError, KeyError):
+                    n = collector.base + read_status(collector.state)["writer"]["rows_written"]
+            counts.append((time.monotonic(), int(n), collector.up_since is not None, sent))
+            time.sleep(args.poll)
+        if conn is not None:
+            conn.close()
 
     kills = (len(messages) // 3, 2 * len(messages) // 3)
     started = time.monotonic()
@@ -189,17 +245,16 @@ def main() -> None:
         infos = []
         for i, (topic, items) in enumerate(messages):
             infos.append(pub.publish(topic, json.dumps(items), qos=1))
+            published[0] += good_in[i]
             if i in kills:
-                collector.kill()
-                collector.start()
+                collector.start(since=collector.kill())
             time.sleep(1 / args.rate)
         for info in infos:
             info.wait_for_publish(30)
         published_at = time.monotonic()
         deadline = time.monotonic() + 120
-        with open_store(store_url) as store:
-            while store.count_readings() < good_count and time.monotonic() < deadline:
-                time.sleep(0.2)
+        while (not counts or counts[-1][1] < good_count) and time.monotonic() < deadline:
+            time.sleep(0.2)
         done_at = time.monotonic()
         assert collector.terminate() == 0
     finally:
@@ -213,28 +268,83 @@ def main() -> None:
         stored, total = len(frame), float(frame["value"].sum())
         quarantined = store.count_quarantine()
         reasons = store.list_quarantine(limit=100_000)["reason"].str.split(":").str[0]
-    stall = 0.0
-    last_change = None
-    last_n = -1
-    for t, n, up in counts:
-        if n != last_n or not up or n >= good_count:
-            last_change, last_n = t, n
-            continue
-        if last_change is not None:
-            stall = max(stall, t - last_change)
-    with psycopg.connect(args.store, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    stalls = stalls_of(counts) or [(0.0, 0.0)]
+    restarts = [restart_of(counts, since, up) for since, up in collector.starts[1:]]
+    if postgres:
+        with psycopg.connect(args.store, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"published {good_count:,} good and {poison_count:,} poison readings in "
           f"{len(messages):,} messages; collector killed with SIGKILL twice")  # fmt: skip
     print(f"stored {stored:,} readings (expected {good_count:,}); value sum {total:,.2f} "
           f"(expected {good_sum:,.2f})")  # fmt: skip
     print(f"quarantined {quarantined:,} rows (expected {poison_count:,}): "
           f"{reasons.value_counts().to_dict()}")  # fmt: skip
-    print(f"longest stall with the collector up and readings outstanding: {stall:.2f} s "
-          f"(flush interval {FLUSH_S} s, store polled every 0.05 s)")  # fmt: skip
+    for k, (down, first) in enumerate(restarts, 1):
+        print(f"restart {k}: kill -9 to subscribed {down:.2f} s, subscribed to first reading "
+              f"stored {first:.2f} s")  # fmt: skip
+    print(f"longest stall with the collector up and readings outstanding: {stalls[0][0]:.3f} s "
+          f"(flush interval {FLUSH_S} s, count polled every {args.poll} s); the longest five "
+          "[s] (began [s] after the collector came up): "
+          + ", ".join(f"{d:.3f} ({a:.1f})" for d, a in stalls[:5]))  # fmt: skip
+    after_start = max((d for d, a in stalls if a < AFTER_START_S), default=0.0)
+    later = [d for d, a in stalls if a >= AFTER_START_S] or [0.0]
+    print(f"longest stall within {AFTER_START_S:g} s of a (re)start {after_start:.3f} s, later "
+          f"{max(later):.3f} s; stalls while up: {len(stalls):,}, median "
+          f"{statistics.median(d for d, _ in stalls):.3f} s, 99th percentile "
+          f"{float(np.quantile([d for d, _ in stalls], 0.99)):.3f} s")  # fmt: skip
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores")
     print(f"wall time {done_at - started:.1f} s (publishing {published_at - started:.1f} s)")
     ok = stored == good_count and abs(total - good_sum) < 1e-6 and quarantined == poison_count
     print("RESULT: " + ("every good reading once, every poison once" if ok else "MISMATCH"))
+
+
+def is_poison(item: dict[str, Any]) -> bool:
+    """Whether an item made by :func:`main` is one of the poison kinds."""
+    return (
+        item["unit"] != "kWh"
+        or item["timestamp"] == 253_402_297_200
+        or not isinstance(item["value"], float)
+    )
+
+
+def stalls_of(counts: list[tuple[float, int, bool, int]]) -> list[tuple[float, float]]:
+    """Times the count stood still while up with readings outstanding [s], longest first.
+
+    A stall starts at the first sample where the collector is up, not every
+    published reading is stored, and the count has its current value; it ends
+    at the sample where the count grows or nothing is outstanding (a kill
+    ends it unmeasured: time down is restart time). With each, how long after
+    the collector came up it began [s].
+    """
+    found: list[tuple[float, float]] = []
+    start: float | None = None
+    up_at: float | None = None
+    last_n = -1
+    for t, n, up, sent in counts:
+        if not up:
+            start = up_at = None
+            last_n = n
+            continue
+        if up_at is None:
+            up_at = t
+        if start is not None and (n != last_n or n >= sent):
+            found.append((t - start, start - up_at))
+            start = None
+        if start is None and n < sent:
+            start = t
+        last_n = n
+    return sorted(found, reverse=True)
+
+
+def restart_of(
+    counts: list[tuple[float, int, bool, int]], since: float, up: float
+) -> tuple[float, float]:
+    """Kill to subscribed, and subscribed to the first reading stored after the restart [s]."""
+    before = max((n for t, n, _, _ in counts if t <= up), default=0)
+    first = next((t for t, n, _, _ in counts if t > up and n > before), float("nan"))
+    return up - since, first - up
 
 
 if __name__ == "__main__":

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pandas as pd
+import pytest
 from collect_doubles import FlakyStore, MemoryStore, site_dict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bitgaram.collect import writer as writer_module
+from bitgaram.collect.validate import ValidationRules
 from bitgaram.collect.writer import (
+    FIRST_BATCH_ROWS,
     BatchWriter,
     RawReading,
     Reject,
     Submission,
     SubmissionResult,
+    batch_rows,
     prepare_batch,
 )
 from bitgaram.site import Site, parse_site
+from bitgaram.store.base import FINGERPRINT
 
 T0 = pd.Timestamp("2024-05-01T00:00Z")
 
@@ -196,3 +203,153 @@ def test_every_row_is_accepted_or_quarantined(batches: list[list[Any]]) -> None:
     meter_units = {m.id: str(m.unit) for m in site.meters}
     stored = set(prepared.readings["meter_id"])
     assert stored <= set(meter_units)
+
+
+class SlowStore(MemoryStore):
+    """A store whose writes take a fixed time plus a time per reading, like a real one."""
+
+    def __init__(self, fixed: float, per_row: float) -> None:
+        super().__init__()
+        self.fixed, self.per_row = fixed, per_row
+        self.batches: list[int] = []
+        self.latest_calls: list[list[str]] = []
+
+    def write_readings(self, readings: pd.DataFrame, **kwargs: Any) -> Any:
+        time.sleep(self.fixed + self.per_row * len(readings))
+        self.batches.append(len(readings))
+        return super().write_readings(readings, **kwargs)
+
+    def latest_per_meter(self, meter_ids: list[str]) -> dict[str, pd.Timestamp]:
+        self.latest_calls.append(list(meter_ids))
+        found: dict[str, pd.Timestamp] = {}
+        for m, ts in self.rows:
+            if m in meter_ids:
+                found[m] = max(found.get(m, ts), ts)
+        return found
+
+
+def test_a_backlog_is_written_in_batches_that_fit_the_flush_interval(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3,000 readings queued before the writer starts: a broker redelivering
+    # what it kept while the collector was down. A store taking 0.2 ms per
+    # reading fits at most 250 readings in a 0.05 s flush interval (above the
+    # floor of a tenth of max_rows).
+    store = SlowStore(fixed=0.002, per_row=0.0002)
+    # the backlog clears in well under a second; a machine slow enough to need
+    # the 2 s catch-up horizon must not make this test fail
+    monkeypatch.setattr(writer_module, "CATCH_UP_S", 30.0)
+    per_message = 10
+    acked: list[int] = []
+    subs = [
+        Submission(
+            f"mqtt:m{i}",
+            [reading(i * per_message + k) for k in range(per_message)],
+            (),
+            lambda r, i=i: acked.append(i),
+        )
+        for i in range(300)
+    ]
+    max_delay = 0.05
+    writer = BatchWriter(store, site, max_rows=2000, max_delay=max_delay, queue_size=1000)
+
+    async def scenario() -> None:
+        for sub in subs:  # all queued before the writer runs
+            await writer.submit(sub)
+        task = asyncio.create_task(writer.run())
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == 3000
+    assert acked == list(range(300))  # each message acknowledged once, in order
+    fits = max_delay / store.per_row
+    # a batch grows by whole messages, so it may pass its limit by one message
+    assert store.batches[0] < FIRST_BATCH_ROWS + per_message
+    assert max(store.batches) < fits + per_message
+    assert len(store.batches) >= 3000 / (fits + per_message)
+    # (the old writer took the backlog max_rows at a time: batches of 2,000)
+
+
+def test_batch_rows_fit_the_budget_and_keep_a_backlog_draining() -> None:
+    budget, max_rows = 0.05, 5000
+    assert batch_rows([], budget, max_rows) == FIRST_BATCH_ROWS
+    assert batch_rows([], budget, 10) == 10  # never above max_rows
+    for per_row in (2e-5, 5e-5, 1e-4):  # seconds per reading of recent batches
+        timings = [(n, n * per_row) for n in (300, 800, 1500)]
+        rows = batch_rows(timings, budget, max_rows)
+        assert rows * per_row <= budget < (rows + 1) * per_row
+    fast = batch_rows([(1000, 0.001)], budget, max_rows)
+    slow = batch_rows([(100, 0.5)], budget, max_rows)  # one commit alone exceeds the budget
+    assert fast == max_rows
+    # a floor (a tenth of max_rows) keeps a slow store draining a backlog
+    assert slow == max_rows // 10
+    assert batch_rows([(100, 0.5)], budget, 300) == 100
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 10_000), st.floats(0, 5)), max_size=40),
+    st.floats(0.001, 5),
+    st.integers(1, 100_000),
+)
+def test_batch_rows_stay_within_their_bounds(
+    timings: list[tuple[int, float]], budget: float, max_rows: int
+) -> None:
+    rows = batch_rows(timings, budget, max_rows)
+    assert 1 <= rows <= max_rows
+    if timings:
+        assert rows >= min(100, max_rows)
+        slower = batch_rows([(n, 2 * t + 0.01) for n, t in timings], budget, max_rows)
+        assert slower <= rows  # a slower store never gets larger batches
+
+
+def test_warm_up_looks_up_every_meter_once_before_the_first_batch(site: Site) -> None:
+    store = SlowStore(fixed=0.0, per_row=0.0)
+    # acme-load's newest stored reading is minute 0; minute 5 follows a gap of 4
+    store.write_readings(
+        pd.DataFrame({"meter_id": ["acme-load"], "ts": [T0], "value": [1.0], "quality": [0]})
+    )
+    writer = BatchWriter(store, site, max_delay=0.01)
+    asyncio.run(writer.warm_up())
+    assert store.latest_calls == [[m.id for m in site.meters]]
+    asyncio.run(_run(writer, [Submission("mqtt:a", [reading(5), reading(5, "acme-pv")])]))
+    assert len(store.latest_calls) == 1  # the first batch asked nothing more
+    assert [(g.meter_id, g.missing) for g in writer.stats.gaps] == [("acme-load", 4)]
+
+
+def test_a_backlog_too_long_to_clear_grows_the_batches_to_keep_up(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A producer that keeps the queue full (input faster than flush-interval-sized
+    # batches are written): the writer must not fall ever further behind, so its
+    # batches grow up to max_rows. The catch-up horizon is cut from 2 s to 0.05 s
+    # so that a 3,000-reading queue is already "too long to clear".
+    monkeypatch.setattr(writer_module, "CATCH_UP_S", 0.05)
+    store = SlowStore(fixed=0.01, per_row=0.0001)  # 400 readings fit in 0.05 s
+    per_message, max_rows = 10, 2000
+    writer = BatchWriter(store, site, max_rows=max_rows, max_delay=0.05, queue_size=300)
+    subs = [
+        Submission(f"mqtt:m{i}", [reading(i * per_message + k) for k in range(per_message)])
+        for i in range(1000)
+    ]
+    asyncio.run(_run(writer, subs))  # submits as fast as the full queue takes them
+    assert store.count_readings() == 10_000
+    assert store.batches[0] < FIRST_BATCH_ROWS + per_message
+    assert max(store.batches) == max_rows
+
+
+def test_a_refused_reading_keeps_its_fingerprint_when_the_window_has_moved(site: Site) -> None:
+    # the same message delivered again a moment later (after a kill -9)
+    far = RawReading("acme-load", 253_402_297_200, 1.0, "kWh")
+    sub = Submission("mqtt:a", [far, reading(1)], key="message-1")
+    now = pd.Timestamp("2026-01-01T00:00Z")
+    prints, reasons = [], []
+    for later in (0, 7):
+        rules = ValidationRules(now=now + pd.Timedelta(seconds=later))
+        q = prepare_batch([sub], site, rules).quarantine
+        prints.append(q[FINGERPRINT].iloc[0])
+        reasons.append(q["reason"].iloc[0])
+    assert reasons[0] != reasons[1]  # the text names the moving end of the window
+    assert reasons[0].startswith("out_of_window")
+    assert prints[0] == prints[1]

@@ -6,7 +6,8 @@ Example::
     state_file = "collect-state.json"     # default: .collect-<site>.json beside the site file
 
     [collect.writer]
-    max_rows = 5000        # readings per store transaction
+    max_rows = 5000        # most readings per store transaction (a backlog is written in
+                           # batches sized to max_delay_s, growing to this to catch up)
     max_delay_s = 0.1      # oldest reading waits at most this long [s]
     queue_size = 1000      # submissions held before sources are slowed down
 

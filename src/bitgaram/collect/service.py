@@ -207,6 +207,9 @@ class CollectorService:
         server = None
         started = time.time()
         try:
+            # Per-start look-ups before any source is subscribed: a broker delivers its
+            # backlog the moment we connect, and the first batch must not wait for them.
+            await writer.warm_up()
             if self.config.mqtt.enabled:
                 self.mqtt = MqttSource(self._mqtt_settings(), self.site.site.id, writer)
                 await self.mqtt.start()

@@ -284,11 +284,28 @@ def fingerprint(*parts: object) -> str:
     return digest.hexdigest()
 
 
+def reason_code(reason: object) -> str:
+    """The code of a quarantine reason, the text before its first colon.
+
+    Fingerprints digest the code, not the whole text: a text may name a moving
+    bound (``out_of_window`` gives the accepted window, which ends at the
+    current time plus the forecast horizon), and the same row refused again
+    later must get the same fingerprint.
+
+    Examples
+    --------
+    >>> reason_code("out_of_window: timestamp outside the accepted window ...")
+    'out_of_window'
+    """
+    return str(reason).split(":", 1)[0].strip()
+
+
 def with_fingerprints(bad: pd.DataFrame) -> pd.DataFrame:
     """``bad`` with a record (default: its raw text) and a fingerprint on every row.
 
-    The fingerprint digests source, line, record and reason, so importing the
-    same file again quarantines nothing new.
+    The fingerprint digests source, line, record and reason code
+    (:func:`reason_code`), so importing the same file again quarantines
+    nothing new.
     """
     out = bad.copy()
     if not len(out):
@@ -299,7 +316,7 @@ def with_fingerprints(bad: pd.DataFrame) -> pd.DataFrame:
     out[RECORD] = record.where(record.notna(), out["raw"]).astype(object)
     prints = pd.Series(
         [
-            fingerprint("row", s, ln, r, why)
+            fingerprint("row", s, ln, r, reason_code(why))
             for s, ln, r, why in zip(
                 out["source"], out["line"], out[RECORD], out["reason"], strict=True
             )

@@ -30,7 +30,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -41,6 +41,7 @@ import pandas as pd
 from bitgaram.collect.validate import (
     DEFAULT_RULES,
     ValidationRules,
+    reason_code,
     record_text,
     storable_quarantine,
     storable_text,
@@ -197,6 +198,71 @@ class GapEvent:
 #: Gap events kept in :attr:`WriterStats.gaps` (the newest).
 MAX_GAP_EVENTS = 100
 
+#: Readings in the first batch after a start, before any batch was timed: a broker
+#: redelivers its whole backlog at once, and the first commit should still come
+#: within about one flush interval (:func:`batch_rows` sizes the later ones).
+FIRST_BATCH_ROWS = 250
+#: Fewest readings the time budget cuts a batch to, as a share of ``max_rows``
+#: (and at least :data:`MIN_BATCH_ROWS`): where a transaction's fixed cost alone
+#: exceeds the budget, smaller batches would only slow the catch-up, never
+#: below a tenth of the rate of full batches.
+MIN_BATCH_SHARE = 0.1
+MIN_BATCH_ROWS = 100
+#: Batches whose timings size the next one (the newest).
+TIMED_BATCHES = 32
+#: A backlog that flush-interval-sized batches would take longer than this to
+#: clear (a sustained input faster than they are written, not a restart's
+#: redelivery) makes the batches grow instead [s].
+CATCH_UP_S = 2.0
+
+
+def batch_rows(timings: Sequence[tuple[int, float]], budget: float, max_rows: int) -> int:
+    """Readings the next batch may hold so that it is validated and written within ``budget``.
+
+    The cost per reading is taken over recent batches (their seconds over
+    their readings, so each batch's fixed cost is spread over its rows; a
+    batch sized from it takes at most ``budget``, and repeated sizing
+    converges on the largest batch that fits). Bounded below by
+    ``max(MIN_BATCH_ROWS, MIN_BATCH_SHARE * max_rows)`` so that a backlog
+    keeps draining where one transaction alone takes longer than the budget,
+    and above by ``max_rows``.
+
+    Parameters
+    ----------
+    timings : sequence of (int, float)
+        Readings of recent batches and the seconds each took to validate and
+        write [s]; empty before the first batch.
+    budget : float
+        Time one batch may take [s] (the writer's flush interval).
+    max_rows : int
+        The configured largest batch.
+
+    Returns
+    -------
+    int
+        Readings for the next batch; :data:`FIRST_BATCH_ROWS` (at most
+        ``max_rows``) before any batch was timed.
+
+    Examples
+    --------
+    >>> batch_rows([], 0.05, 5000)
+    250
+    >>> batch_rows([(1000, 0.02), (3000, 0.04)], 0.05, 5000)  # 15 us per reading
+    3333
+    >>> batch_rows([(100, 0.08), (100, 0.07)], 0.05, 5000)  # one commit exceeds the budget
+    500
+    >>> batch_rows([(1000, 0.005)], 0.05, 5000)  # fast store: full batches
+    5000
+    """
+    if not timings:
+        return min(FIRST_BATCH_ROWS, max_rows)
+    rows = sum(r for r, _ in timings)
+    seconds = sum(t for _, t in timings)
+    floor = min(max(MIN_BATCH_ROWS, int(MIN_BATCH_SHARE * max_rows)), max_rows)
+    if seconds <= 0:
+        return max_rows
+    return int(np.clip(int(budget * rows / seconds), floor, max_rows))
+
 
 @dataclass
 class WriterStats:
@@ -349,7 +415,8 @@ def prepare_batch(
     all_owner = np.concatenate([pre_owner, owner])
     keys = [s.key for s in subs]
     quarantine[FINGERPRINT] = [
-        None if keys[o] is None else message_key(keys[o], str(line), str(f), str(reason))
+        # the reason's code, not its text: out_of_window names the moving end of the window
+        None if keys[o] is None else message_key(keys[o], str(line), str(f), reason_code(reason))
         for o, line, f, reason in zip(
             all_owner, quarantine["line"], quarantine["field"], quarantine["reason"], strict=True
         )
@@ -357,16 +424,20 @@ def prepare_batch(
 
     rejected_rows = np.bincount(owner, minlength=len(subs))
     order = np.argsort(all_owner, kind="stable")
-    bounds = np.searchsorted(all_owner[order], np.arange(len(subs) + 1))
+    bounds = np.searchsorted(all_owner[order], np.arange(len(subs) + 1)).tolist()
+    # Plain lists, one pass: a pandas selection per submission cost more than
+    # the whole validation on batches of many small messages (a broker backlog).
+    rejections = [
+        Rejection(int(line), None if pd.isna(m) else str(m), str(f), str(reason))
+        for line, m, f, reason in zip(
+            quarantine["line"], quarantine["meter_id"], quarantine["field"], quarantine["reason"],
+            strict=True,
+        )
+    ]  # fmt: skip
+    in_order = [rejections[j] for j in order.tolist()]
     results: list[SubmissionResult] = []
     for i, sub in enumerate(subs):
-        q = quarantine.iloc[order[bounds[i] : bounds[i + 1]]]
-        rej = tuple(
-            Rejection(int(line), None if pd.isna(m) else str(m), str(f), str(reason))
-            for line, m, f, reason in zip(
-                q["line"], q["meter_id"], q["field"], q["reason"], strict=True
-            )
-        )
+        rej = tuple(in_order[bounds[i] : bounds[i + 1]])
         results.append(SubmissionResult(len(sub.rows) - int(rejected_rows[i]), len(rej), rej))
     return PreparedBatch(
         readings=good.loc[:, list(READING_COLUMNS)].reset_index(drop=True),
@@ -404,6 +475,16 @@ def _timestamps(values: Sequence[Any]) -> pd.Series:
     epoch = pd.to_datetime(np.asarray(out[numeric], dtype="float64"), unit="s", utc=True)
     out[numeric] = [t.isoformat() for t in epoch]
     return out
+
+
+def _warm_up_submission(site: Site, rules: ValidationRules) -> Submission:
+    """A made-up submission for every validation path: a reading per meter, a bad unit, a reject."""
+    _, latest = rules.window()
+    ts = float((latest - rules.ahead - pd.Timedelta(days=1)).floor("D").timestamp())
+    rows = [RawReading(m.id, ts, 0.0, str(m.unit), 0) for m in site.meters]
+    if site.meters:
+        rows.append(RawReading(site.meters[0].id, ts + 1.0, 0.0, "?", 0))
+    return Submission("warm-up", rows, [Reject(0, None, "payload", "", "warm-up")])
 
 
 class _GaveUp(Exception):
@@ -507,6 +588,13 @@ class BatchWriter:
         self._closing = asyncio.Event()
         self._resolution = {m.id: float(m.resolution_seconds) for m in site.meters}
         self._last_ts: dict[str, float] = {}
+        self._seeded: set[str] = set()
+        #: (readings, seconds to validate and write) of the newest batches.
+        self._timings: deque[tuple[int, float]] = deque(maxlen=TIMED_BATCHES)
+        #: Readings queued or waiting to be (the backlog).
+        self._queued_rows = 0
+        #: Batch size forced by a backlog too long to clear soon (0: none).
+        self._catch_up_rows = 0
         self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
@@ -522,6 +610,50 @@ class BatchWriter:
         """Submissions waiting in the queue."""
         return self._queue.qsize()
 
+    def batch_limit(self) -> int:
+        """Readings the next batch may hold (see :func:`batch_rows`).
+
+        A batch is closed once it holds this many readings or its first
+        submission is ``max_delay`` old. Sized so that validating and writing
+        it takes about ``max_delay``: a backlog (a broker redelivering what
+        queued while the collector was down) is stored in a stream of commits
+        about one flush interval apart, not in one long transaction, and the
+        first batch after a start is small. But a backlog that would take
+        longer than :data:`CATCH_UP_S` to clear at the pace of recent batches
+        (input arriving faster than such batches are written) doubles the size
+        from batch to batch, up to ``max_rows``, until the writer has caught
+        up: keeping up comes before short commit intervals.
+        """
+        return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
+
+    def _track_backlog(self, rows: int, limit: int) -> None:
+        """After gathering a batch: grow the batches while the backlog is too long to clear."""
+        waiting = self._queued_rows
+        if waiting == 0 or rows < limit:  # the batch closed on time: caught up
+            self._catch_up_rows = 0
+            return
+        done = sum(n for n, _ in self._timings)
+        seconds = sum(t for _, t in self._timings)
+        if done and waiting * seconds / done > CATCH_UP_S:  # time to clear it at this pace
+            self._catch_up_rows = min(self.max_rows, 2 * max(limit, self._catch_up_rows))
+
+    async def warm_up(self) -> None:
+        """Do the per-start work before the sources are started.
+
+        Looks up the newest stored reading of every meter of the site (one
+        statement; gap detection needs it) and validates a small made-up batch
+        (discarded) so that the first batch of a broker's backlog meets warm
+        code paths. Never raises: a store that does not answer yet is the
+        writer's retry loop's business.
+        """
+        meters = [m.id for m in self.site.meters]
+        try:
+            await asyncio.to_thread(self._seed_last_seen, meters)
+            sample = _warm_up_submission(self.site, self.rules)
+            await asyncio.to_thread(prepare_batch, [sample], self.site, self.rules)
+        except Exception:  # pragma: no cover - a warm-up must never stop the collector
+            log.exception("collector warm-up failed; continuing")
+
     async def submit(self, sub: Submission) -> None:
         """Queue a submission; waits while the queue is full (backpressure)."""
         if self._closed:
@@ -530,6 +662,7 @@ class BatchWriter:
         st = self.stats.source(sub.source)
         st.received += len(sub.rows) + len(sub.rejects)
         st.last_received_at = now
+        self._queued_rows += len(sub.rows) + len(sub.rejects)
         await self._queue.put(sub)
 
     async def close(self) -> None:
@@ -558,8 +691,10 @@ class BatchWriter:
                     break
                 batch = [first]
                 n = len(first.rows) + len(first.rejects)
+                self._queued_rows -= n
                 deadline = time.monotonic() + self.max_delay
-                while n < self.max_rows:
+                limit = self.batch_limit()
+                while n < limit:
                     try:
                         item = self._queue.get_nowait()
                     except asyncio.QueueEmpty:
@@ -575,11 +710,14 @@ class BatchWriter:
                         break
                     batch.append(item)
                     n += len(item.rows) + len(item.rejects)
+                    self._queued_rows -= len(item.rows) + len(item.rejects)
+                self._track_backlog(n, limit)
                 started = time.monotonic()
                 prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
+                validated = time.monotonic() - started
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(self._flush(batch, prepared, started))
+                writing = asyncio.create_task(self._flush(batch, prepared, started, (n, validated)))
             if writing is not None:
                 await writing
         finally:
@@ -606,16 +744,26 @@ class BatchWriter:
                     log.exception("on_done callback of %s failed", sub.source)
 
     async def _flush(
-        self, batch: list[Submission], prepared: PreparedBatch, started: float
+        self,
+        batch: list[Submission],
+        prepared: PreparedBatch,
+        started: float,
+        validated: tuple[int, float] = (0, 0.0),
     ) -> None:
-        await asyncio.to_thread(self._seed_last_seen, prepared.readings)
+        meters = sorted(map(str, prepared.readings["meter_id"].unique()))
+        await asyncio.to_thread(self._seed_last_seen, meters)
+        failures = self.stats.store_failures
         try:
-            report = await self._write_with_retry(prepared)
+            report, seconds = await self._write_with_retry(prepared)
         except _GaveUp:
             log.warning("shutting down: %d submissions left unwritten and unacknowledged",
                         len(batch))  # fmt: skip
             self._give_up(batch)
             return
+        rows, validating = validated
+        if rows and self.stats.store_failures == failures:
+            # Only clean writes size later batches (a retried or split one says nothing).
+            self._timings.append((rows, validating + seconds))
         self.stats.batches += 1
         self.stats.rows_written += report.inserted
         self.stats.last_flush_at = time.time()
@@ -634,7 +782,8 @@ class BatchWriter:
                 except Exception:  # a failing callback must not stop the writer
                     log.exception("on_done callback of %s failed", sub.source)
 
-    async def _write_with_retry(self, prepared: PreparedBatch) -> WriteReport:
+    async def _write_with_retry(self, prepared: PreparedBatch) -> tuple[WriteReport, float]:
+        """Write a batch until it is stored; the report and the last attempt's time [s]."""
         delay = self.retry_initial
         readings = prepared.readings
         quarantine = prepared.quarantine if len(prepared.quarantine) else None
@@ -642,7 +791,9 @@ class BatchWriter:
             try:
                 if self._broken and self.reopen is not None:
                     await asyncio.to_thread(self._reopen)
-                return await asyncio.to_thread(self._write_split, readings, quarantine)
+                start = time.monotonic()
+                report = await asyncio.to_thread(self._write_split, readings, quarantine)
+                return report, time.monotonic() - start
             except Exception as exc:
                 # Hold the batch (its messages stay unacknowledged) and retry:
                 # a store outage must never lose an accepted reading. Each write
@@ -734,20 +885,20 @@ class BatchWriter:
         )
         return self.store.write_readings(empty, quarantine=ascii_only)
 
-    def _seed_last_seen(self, readings: pd.DataFrame) -> None:
+    def _seed_last_seen(self, meters: Sequence[str]) -> None:
         """Remember the newest stored reading of meters seen for the first time (thread)."""
         latest = getattr(self.store, "latest_per_meter", None)
-        if latest is None or not len(readings):
-            return
-        new = sorted(set(map(str, readings["meter_id"].unique())) - set(self._last_ts))
-        if not new:
+        new = [m for m in meters if m not in self._seeded]
+        if latest is None or not new:
             return
         try:
             found = latest(new)  # one statement for all of them
         except Exception:  # no history is no reason to hold a batch
             return
+        self._seeded.update(new)
         for meter, ts in found.items():
-            self._last_ts[str(meter)] = pd.Timestamp(ts).timestamp()
+            if str(meter) not in self._last_ts:
+                self._last_ts[str(meter)] = pd.Timestamp(ts).timestamp()
 
     def _detect_gaps(self, readings: pd.DataFrame) -> None:
         """Record meters whose readings jump forward by more than 1.5 intervals."""
