@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import inspect
 import re
 import subprocess
 import tempfile
@@ -342,7 +343,10 @@ def main() -> None:
         f"- `{SHIPPED}`: the load model as `forecast run` and the backtest ship it "
         f"(`LightGBMLoadForecaster` defaults, `near_steps={DEFAULT_NEAR_STEPS}`, P10/P50/P90, "
         f"holidays {args.country}); `{MPC}`: the MPC's configuration "
-        f"(`near_steps={MPC_NEAR_STEPS}`, no quantiles, default holiday calendar).",
+        f"(`near_steps={MPC_NEAR_STEPS}`, no quantiles, holiday calendar left at the "
+        f"constructor's default, {_default_country()}, as `bitgaram.optimize.forecasts` "
+        "builds it). The backtest table above predates the `near_steps` default, so its 1-h "
+        f"figure for `{SHIPPED}` is the all-horizon model's; this one is the shipped model's.",
         "- Peers: skforecast `ForecasterRecursive`, one model per building (`skforecast`), and "
         "`ForecasterRecursiveMultiSeries`, one global model over the buildings "
         "(`skforecast_global`, default ordinal series encoding); mlforecast `MLForecast`, one "
@@ -399,6 +403,11 @@ def main() -> None:
             text = text[: found.end()].rstrip("\n") + "\n\n" + section + "\n" + text[found.end() :]
         path.write_text(text)
         print(f"updated {path}")
+
+
+def _default_country() -> str:
+    """The holiday country ``LightGBMLoadForecaster`` uses when none is given."""
+    return str(inspect.signature(LightGBMLoadForecaster).parameters["country"].default)
 
 
 def _lags(lags: np.ndarray) -> str:
