@@ -39,6 +39,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -56,10 +58,11 @@ from bitgaram.forecast.base import (
     latest_weather_forecast,
     steps_per_day,
 )
-from bitgaram.forecast.baselines import BestBaseline
-from bitgaram.forecast.citylearn import DEFAULT_WARMUP_DAYS, citylearn_frames
+from bitgaram.forecast.baselines import BestBaseline, SeasonalNaive
+from bitgaram.forecast.citylearn import DEFAULT_WARMUP_DAYS, CityLearnFrames, citylearn_frames
 from bitgaram.forecast.features import build_calendar
 from bitgaram.forecast.load import DEFAULT_NEAR_STEPS, LightGBMLoadForecaster
+from bitgaram.forecast.pv import PVForecaster
 from bitgaram.optimize.forecasts import NEAR_STEPS as MPC_NEAR_STEPS
 
 
@@ -115,7 +118,7 @@ COMMAND = "nice .venv/bin/python bench/forecast_peers.py --write"
 HORIZONS = (1, 6, 24)
 SHIPPED = "bitgaram_lightgbm"
 MPC = "bitgaram_lightgbm_mpc"
-REFERENCE = "best_baseline"
+SHIPPED_PV = "bitgaram_pvlib_lightgbm"
 #: skforecast in its two standard forms (one model per series, one global model) and mlforecast.
 PEERS = ("skforecast", "skforecast_global", "mlforecast")
 SECTION = "### Peer libraries: skforecast and mlforecast (issue 21)"
@@ -178,7 +181,12 @@ def handoff_inputs(
 
 
 def run_peer_process(
-    python: Path, inputs: dict[str, np.ndarray], horizon: int, refit_every: int, work: Path
+    python: Path,
+    inputs: dict[str, np.ndarray],
+    horizon: int,
+    refit_every: int,
+    work: Path,
+    target: str,
 ) -> dict[str, np.ndarray]:
     """Write the handoff file, run ``bench/peers/run_peers.py`` in the peers venv, read back."""
     if not python.exists():
@@ -187,7 +195,7 @@ def run_peer_process(
             "  python3 -m venv .venv-peers && "
             ".venv-peers/bin/pip install -r bench/peers/requirements.txt"
         )
-    handoff, out = work / "peers_in.npz", work / "peers_out.npz"
+    handoff, out = work / f"peers_{target}_in.npz", work / f"peers_{target}_out.npz"
     np.savez(handoff, horizon=np.array(horizon), refit_every=np.array(refit_every), **inputs)  # type: ignore[arg-type]
     script = ROOT / "bench" / "peers" / "run_peers.py"
     cmd = ["nice", str(python), str(script), str(handoff), str(out)]
@@ -201,6 +209,7 @@ def peer_scores(
     extra: Sequence[pd.DataFrame],
     peers: dict[str, np.ndarray],
     horizon: int,
+    nonneg: np.ndarray,
 ) -> pd.DataFrame:
     """The backtest's scores, ``extra`` scores and the peers', with skill vs the reference."""
     first = next(iter(report.runs.values())).result
@@ -211,6 +220,9 @@ def peer_scores(
         point = peers[name]
         if not np.isfinite(point).all():
             raise SystemExit(f"{name}: {int((~np.isfinite(point)).sum())} forecasts are not finite")
+        # Series never negative before the first origin get non-negative forecasts (as the
+        # AutoETS peer above, and as any user would clip).
+        point = np.where(nonneg[None, None, :], np.clip(point, 0.0, None), point)
         res = ForecastResult(first.origins, horizon, first.series, point, {}, name)
         frames.append(score_result(res, report.actual, HORIZONS))
     scores = pd.concat(frames, ignore_index=True)
@@ -256,15 +268,75 @@ def tables(scores: pd.DataFrame, models: Sequence[str]) -> list[str]:
     return lines
 
 
+@dataclass
+class Target:
+    """One forecast target: series, bitgaram runs, reference and the peers' weather inputs."""
+
+    name: str
+    y: pd.DataFrame
+    runs: list[tuple[str, Forecaster, tuple[float, ...]]]
+    reference: tuple[str, Forecaster]
+    weather_vars: tuple[str, ...]
+    about: str
+
+
+def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Target]:
+    """Load and PV, each with the configurations bitgaram ships."""
+    load = LightGBMLoadForecaster(max_horizon=horizon, country=country)
+    pv = PVForecaster(kwp=frames.kwp, max_horizon=horizon)
+    return {
+        "load": Target(
+            "load",
+            frames.load,
+            [
+                # As `forecast run` and the backtest run it, with P10/P50/P90.
+                (SHIPPED, load, DEFAULT_QUANTILES),
+                # The MPC's own configuration (bitgaram.optimize.forecasts: point only).
+                (
+                    MPC,
+                    LightGBMLoadForecaster(
+                        max_horizon=horizon, quantiles=(), near_steps=MPC_NEAR_STEPS
+                    ),
+                    (),
+                ),
+            ],
+            ("best_baseline", BestBaseline()),
+            load.weather_vars,
+            f"`{SHIPPED}`: the load model as `forecast run` and the backtest ship it "
+            f"(`LightGBMLoadForecaster` defaults, `near_steps={DEFAULT_NEAR_STEPS}`, "
+            f"P10/P50/P90, holidays {country}); `{MPC}`: the MPC's configuration "
+            f"(`near_steps={MPC_NEAR_STEPS}`, no quantiles, holiday calendar left at the "
+            f"constructor's default, {_default_country()}, as `bitgaram.optimize.forecasts` "
+            "builds it). The backtest table above predates the `near_steps` default, so its "
+            f"1-h figure for `{SHIPPED}` is the all-horizon model's; this one is the shipped "
+            "model's. Peers' weather: temperature and humidity forecasts.",
+        ),
+        "pv": Target(
+            "pv",
+            frames.pv,
+            [(SHIPPED_PV, pv, DEFAULT_QUANTILES)],
+            ("seasonal_naive_day", SeasonalNaive(steps_per_day(pd.DatetimeIndex(frames.pv.index)))),
+            (pv.direct, pv.diffuse, pv.temperature),
+            f"`{SHIPPED_PV}`: the PV model as `forecast run` and the backtest ship it "
+            "(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90; the MPC adds its "
+            "last-error feedback on top, not run here). Peers' weather: direct and diffuse "
+            "irradiance and temperature forecasts (the PV model's inputs).",
+        ),
+    }
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="skforecast and mlforecast vs bitgaram (load)")
+    parser = argparse.ArgumentParser(description="skforecast and mlforecast vs bitgaram")
     parser.add_argument("--dataset", default=str(ROOT / "data" / "citylearn_2022_phase_1"))
     parser.add_argument("--refit-every", type=int, default=24 * 14)
     parser.add_argument("--country", default="US", help="holidays of the data's site")
+    parser.add_argument("--targets", default="load,pv", help="comma-separated: load, pv")
     parser.add_argument("--peers-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--work", default=None, help="folder for the handoff files (temp dir)")
     parser.add_argument(
-        "--peers-out", default=None, help="score this earlier peers_out.npz instead of running"
+        "--peers-out",
+        default=None,
+        help="folder of earlier peers_<target>_out.npz files to score instead of running",
     )
     parser.add_argument(
         "--blocks", type=int, default=None, help="only the first N refit blocks (smoke run)"
@@ -281,112 +353,116 @@ def main() -> None:
     origins = backtest_origins(ds.n_steps, horizon, period)
     if args.blocks is not None:
         origins = origins[origins < origins[0] + args.blocks * args.refit_every]
-    shipped = LightGBMLoadForecaster(max_horizon=horizon, country=args.country)
-    # The shipped model with P10/P50/P90 as `forecast run` and the backtest run it, and the
-    # MPC's own configuration (bitgaram.optimize.forecasts: point only, its near steps).
-    runs: list[tuple[str, Forecaster, tuple[float, ...]]] = [
-        (SHIPPED, shipped, DEFAULT_QUANTILES),
-        (
-            MPC,
-            LightGBMLoadForecaster(max_horizon=horizon, quantiles=(), near_steps=MPC_NEAR_STEPS),
-            (),
-        ),
-    ]
     print(f"{len(origins)} origins, refit every {args.refit_every} h", flush=True)
-    t0, c0 = time.perf_counter(), time.process_time()
-    reports = [
-        run_backtest(
-            {name: model, REFERENCE: BestBaseline()},
-            frames.load,
-            origins,
-            horizon,
-            frames.exog,
-            args.refit_every,
-            quantiles,
-            HORIZONS,
-            reference=REFERENCE,
-            on_model=lambda m: print(f"  running {m}", flush=True),
-        )
-        for name, model, quantiles in runs
-    ]
-    report = reports[0]
-    extra = [r.scores[r.scores["model"] != REFERENCE] for r in reports[1:]]
-    own_wall, own_cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"bitgaram models: wall {own_wall:.0f} s, CPU {own_cpu:.0f} s", flush=True)
-
-    inputs = handoff_inputs(
-        frames.load, frames.exog, origins, horizon, shipped.weather_vars, args.country
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(args.work) if args.work else Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        if args.peers_out:
-            with np.load(args.peers_out, allow_pickle=False) as f:
-                peers = {k: f[k] for k in f.files}
-        else:
-            peers = run_peer_process(
-                Path(args.peers_python), inputs, horizon, args.refit_every, work
+    all_targets = targets(frames, horizon, args.country)
+    chosen = [all_targets[t.strip()] for t in args.targets.split(",")]
+    body: list[str] = []
+    abouts: list[str] = []
+    costs: list[str] = []
+    versions = ""
+    lags = ""
+    for target in chosen:
+        ref_name, ref_model = target.reference
+        t0 = time.perf_counter()
+        reports = [
+            run_backtest(
+                {name: model, ref_name: ref_model},
+                target.y,
+                origins,
+                horizon,
+                frames.exog,
+                args.refit_every,
+                quantiles,
+                HORIZONS,
+                reference=ref_name,
+                on_model=partial(_announce, target.name),
             )
-    scores = peer_scores(report, extra, peers, horizon)
-    shown = [SHIPPED, MPC, *PEERS, REFERENCE]
+            for name, model, quantiles in target.runs
+        ]
+        own_wall = time.perf_counter() - t0
+        report = reports[0]
+        extra = [r.scores[r.scores["model"] != ref_name] for r in reports[1:]]
+        inputs = handoff_inputs(
+            target.y, frames.exog, origins, horizon, target.weather_vars, args.country
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(args.work) if args.work else Path(tmp)
+            work.mkdir(parents=True, exist_ok=True)
+            if args.peers_out:
+                out = Path(args.peers_out) / f"peers_{target.name}_out.npz"
+                with np.load(out, allow_pickle=False) as f:
+                    peers = {k: f[k] for k in f.files}
+            else:
+                peers = run_peer_process(
+                    Path(args.peers_python), inputs, horizon, args.refit_every, work, target.name
+                )
+        nonneg = np.asarray((target.y.to_numpy(dtype=float)[: origins[0]] >= 0).all(axis=0))
+        scores = peer_scores(report, extra, peers, horizon, nonneg)
+        shipped = [name for name, _, _ in target.runs]
+        versions = ", ".join(str(v) for v in peers["versions"])
+        lags = _lags(peers["lags"])
+        abouts.append(target.about)
+        costs.append(
+            f"{target.name}: bitgaram {' + '.join(shipped)} + reference {own_wall:.0f} s; "
+            + ", ".join(
+                f"{p} {float(peers[f'{p}_wall_s']):.0f} s (CPU {float(peers[f'{p}_cpu_s']):.0f} s)"
+                for p in PEERS
+            )
+        )
+        body += [
+            f"**{'PV' if target.name == 'pv' else 'Load'}** (skill vs {ref_name}; per "
+            "building: MAE, best in bold)",
+            "",
+            *tables(scores, [*shipped, *PEERS, ref_name]),
+            "",
+        ]
+        for model in shipped:
+            pooled, wins, n_b = verdict(scores, model)
+            holds = all(pooled.values()) and all(w >= n_b - 1 for w in wins.values())
+            detail = "; ".join(
+                f"{h} h: pooled {'yes' if pooled[h] else 'no'}, {wins[h]}/{n_b} buildings"
+                for h in HORIZONS
+            )
+            body += [
+                f"`{model}` beats every peer at 1, 6 and 24 h, pooled and on at least "
+                f"{n_b - 1} of {n_b} buildings: **{'holds' if holds else 'does not hold'}** "
+                f"({detail}).",
+                "",
+            ]
     lines = [
         SECTION,
         "",
         f"Measured {dt.date.today().isoformat()} with `{COMMAND}` (peers environment: "
         "`python3 -m venv .venv-peers && .venv-peers/bin/pip install -r "
-        "bench/peers/requirements.txt`; "
-        f"{', '.join(str(v) for v in peers['versions'])}). Load of the 5 buildings, the "
-        f"backtest's {len(origins)} origins (every hour from day {DEFAULT_WARMUP_DAYS}), 24 h "
-        f"ahead, every model refitted every {args.refit_every} h on all data before the block, "
-        "the same actuals and metric code (`score_result`); skill vs the best naive baseline.",
+        f"bench/peers/requirements.txt`; {versions}). The 5 buildings, the backtest's "
+        f"{len(origins)} origins (every hour from day {DEFAULT_WARMUP_DAYS}), 24 h ahead, every "
+        f"model refitted every {args.refit_every} h on all data before the block, the same "
+        "actuals and metric code (`score_result`).",
         "",
-        f"- `{SHIPPED}`: the load model as `forecast run` and the backtest ship it "
-        f"(`LightGBMLoadForecaster` defaults, `near_steps={DEFAULT_NEAR_STEPS}`, P10/P50/P90, "
-        f"holidays {args.country}); `{MPC}`: the MPC's configuration "
-        f"(`near_steps={MPC_NEAR_STEPS}`, no quantiles, holiday calendar left at the "
-        f"constructor's default, {_default_country()}, as `bitgaram.optimize.forecasts` "
-        "builds it). The backtest table above predates the `near_steps` default, so its 1-h "
-        f"figure for `{SHIPPED}` is the all-horizon model's; this one is the shipped model's.",
+        *(f"- {a}" for a in abouts),
         "- Peers: skforecast `ForecasterRecursive`, one model per building (`skforecast`), and "
         "`ForecasterRecursiveMultiSeries`, one global model over the buildings "
         "(`skforecast_global`, default ordinal series encoding); mlforecast `MLForecast`, one "
         "global model (no lag or target transforms). All recursive, `LGBMRegressor()` with "
         "library defaults (only `n_jobs=1`, `verbose=-1`, `random_state=0`), lags "
-        f"{_lags(peers['lags'])} h; exogenous inputs for each target hour: the latest "
-        "temperature and humidity forecast issued before the origin (what the shipped model "
-        "reads for the target hour), hour of day, day of week, off-day (weekend, US holiday, "
-        "CityLearn holiday; the shipped model's calendar). Refit at the first origin of each "
-        "block on all rows before it; each forecast reads only rows before its origin. Untuned.",
+        f"{lags} h; exogenous inputs for each target hour: the latest weather forecasts issued "
+        "before the origin (the shipped model's weather variables, as it reads them for the "
+        "target hour), hour of day, day of week, off-day (weekend, US holiday, CityLearn "
+        "holiday; the shipped load model's calendar). Refit at the first origin of each block "
+        "on all rows before it; each forecast reads only rows before its origin; forecasts of "
+        "series never negative before the first origin are clipped at 0. Untuned.",
         "- Handoff: the main environment writes series, origins and per-origin inputs to an "
         "`.npz`, `bench/peers/run_peers.py` runs in `.venv-peers` (pandas < 3) and writes the "
         "forecasts back with the origins they are for (checked); the project's environment is "
         "untouched. skforecast's recursive loop runs batched over each block's origins with "
         "the fitted estimator and is checked against its own `predict()` at the first and last "
         "origin of every block for every building (equal to 1e-9).",
-        f"- Cost on the shared 2-core machine (wall includes contention): bitgaram's two "
-        f"configurations + baseline {own_wall:.0f} s; "
-        + ", ".join(
-            f"{p} {float(peers[f'{p}_wall_s']):.0f} s (CPU {float(peers[f'{p}_cpu_s']):.0f} s)"
-            for p in PEERS
-        )
+        "- Cost on the shared 2-core machine (wall, includes contention): "
+        + "; ".join(costs)
         + ".",
         "",
-        *tables(scores, shown),
-        "",
+        *body,
     ]
-    for model in (SHIPPED, MPC):
-        pooled, wins, n_b = verdict(scores, model)
-        holds = all(pooled.values()) and all(w >= n_b - 1 for w in wins.values())
-        detail = "; ".join(
-            f"{h} h: pooled {'yes' if pooled[h] else 'no'}, {wins[h]}/{n_b} buildings"
-            for h in HORIZONS
-        )
-        lines.append(
-            f"`{model}` beats every peer at 1, 6 and 24 h, pooled and on at least "
-            f"{n_b - 1} of {n_b} buildings: **{'holds' if holds else 'does not hold'}** "
-            f"({detail})."
-        )
-        lines.append("")
     section = "\n".join(lines)
     print(section)
     if args.write:
@@ -403,6 +479,10 @@ def main() -> None:
             text = text[: found.end()].rstrip("\n") + "\n\n" + section + "\n" + text[found.end() :]
         path.write_text(text)
         print(f"updated {path}")
+
+
+def _announce(target: str, model: str) -> None:
+    print(f"  {target}: running {model}", flush=True)
 
 
 def _default_country() -> str:
