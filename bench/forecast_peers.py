@@ -10,9 +10,9 @@ Two parts:
   to the ``window`` steps before that origin (``forward``), so every forecast
   uses only data before its origin. Forecasts of series that were never
   negative are clipped at zero.
-- ``main()``: the shipped load forecaster against skforecast and mlforecast
-  (recursive LightGBM, library defaults, lags 1-24 h, 48 h and 168 h, calendar
-  and the same weather inputs). Those two libraries need pandas < 3, which the
+- ``main()``: the shipped load and PV forecasters against skforecast and
+  mlforecast (recursive LightGBM, library defaults, lags 1-24 h, 48 h and 168 h,
+  calendar and the same weather inputs). Those two libraries need pandas < 3, which the
   project's lock excludes, so they run in their own virtual environment
   (``bench/peers/requirements.txt``) through a file handoff: this script (main
   environment) writes the series, the backtest's origins, and for every origin
@@ -111,7 +111,7 @@ class StatsForecastETS:
         return ForecastResult(o_arr, horizon, tuple(map(str, y.columns)), point, {}, self.name)
 
 
-# --- skforecast and mlforecast against the shipped load forecaster ---------------------------
+# --- skforecast and mlforecast against the shipped load and PV forecasters --------------------
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "nice .venv/bin/python bench/forecast_peers.py --write"
