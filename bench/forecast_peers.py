@@ -38,7 +38,7 @@ import re
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -61,9 +61,11 @@ from bitgaram.forecast.base import (
 from bitgaram.forecast.baselines import BestBaseline, SeasonalNaive
 from bitgaram.forecast.citylearn import DEFAULT_WARMUP_DAYS, CityLearnFrames, citylearn_frames
 from bitgaram.forecast.features import build_calendar
+from bitgaram.forecast.feedback import error_feedback
 from bitgaram.forecast.load import DEFAULT_NEAR_STEPS, LightGBMLoadForecaster
 from bitgaram.forecast.pv import PVForecaster
 from bitgaram.optimize.forecasts import NEAR_STEPS as MPC_NEAR_STEPS
+from bitgaram.optimize.forecasts import REFIT_EVERY as MPC_REFIT_EVERY
 
 
 class StatsForecastETS:
@@ -119,6 +121,7 @@ HORIZONS = (1, 6, 24)
 SHIPPED = "bitgaram_lightgbm"
 MPC = "bitgaram_lightgbm_mpc"
 SHIPPED_PV = "bitgaram_pvlib_lightgbm"
+MPC_PV = "bitgaram_pvlib_lightgbm_mpc"
 #: skforecast in its two standard forms (one model per series, one global model) and mlforecast.
 PEERS = ("skforecast", "skforecast_global", "mlforecast")
 SECTION = "### Peer libraries: skforecast and mlforecast (issue 21)"
@@ -268,13 +271,19 @@ def tables(scores: pd.DataFrame, models: Sequence[str]) -> list[str]:
     return lines
 
 
+#: A bitgaram configuration: name, model, quantile levels, and an optional causal
+#: post-processing of the point forecasts ``(point, origins) -> point``.
+Post = Callable[[np.ndarray, np.ndarray], np.ndarray]
+Run = tuple[str, Forecaster, tuple[float, ...], Post | None]
+
+
 @dataclass
 class Target:
     """One forecast target: series, bitgaram runs, reference and the peers' weather inputs."""
 
     name: str
     y: pd.DataFrame
-    runs: list[tuple[str, Forecaster, tuple[float, ...]]]
+    runs: list[Run]
     reference: tuple[str, Forecaster]
     weather_vars: tuple[str, ...]
     about: str
@@ -290,7 +299,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             frames.load,
             [
                 # As `forecast run` and the backtest run it, with P10/P50/P90.
-                (SHIPPED, load, DEFAULT_QUANTILES),
+                (SHIPPED, load, DEFAULT_QUANTILES, None),
                 # The MPC's own configuration (bitgaram.optimize.forecasts: point only).
                 (
                     MPC,
@@ -298,6 +307,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
                         max_horizon=horizon, quantiles=(), near_steps=MPC_NEAR_STEPS
                     ),
                     (),
+                    None,
                 ),
             ],
             ("best_baseline", BestBaseline()),
@@ -314,13 +324,24 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
         "pv": Target(
             "pv",
             frames.pv,
-            [(SHIPPED_PV, pv, DEFAULT_QUANTILES)],
+            [
+                (SHIPPED_PV, pv, DEFAULT_QUANTILES, None),
+                # The MPC's PV: point model with default max horizon, then its error feedback.
+                (
+                    MPC_PV,
+                    PVForecaster(kwp=frames.kwp, quantiles=()),
+                    (),
+                    partial(_feedback, frames.pv.to_numpy(dtype=float)),
+                ),
+            ],
             ("seasonal_naive_day", SeasonalNaive(steps_per_day(pd.DatetimeIndex(frames.pv.index)))),
             (pv.direct, pv.diffuse, pv.temperature),
             f"`{SHIPPED_PV}`: the PV model as `forecast run` and the backtest ship it "
-            "(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90; the MPC adds its "
-            "last-error feedback on top, not run here). Peers' weather: direct and diffuse "
-            "irradiance and temperature forecasts (the PV model's inputs).",
+            f"(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90); `{MPC_PV}`: the "
+            "MPC's configuration (point model, default `max_horizon`, then "
+            "`bitgaram.forecast.feedback.error_feedback`, the correction by the last one-step "
+            "error, as `bitgaram.optimize.forecasts` applies it). Peers' weather: direct and "
+            "diffuse irradiance and temperature forecasts (the PV model's inputs).",
         ),
     }
 
@@ -377,11 +398,17 @@ def main() -> None:
                 reference=ref_name,
                 on_model=partial(_announce, target.name),
             )
-            for name, model, quantiles in target.runs
+            for name, model, quantiles, _ in target.runs
         ]
         own_wall = time.perf_counter() - t0
         report = reports[0]
-        extra = [r.scores[r.scores["model"] != ref_name] for r in reports[1:]]
+        extra = []
+        for r, (name, _, _, post) in zip(reports[1:], target.runs[1:], strict=True):
+            res = r.runs[name].result
+            if post is not None:
+                fixed = post(res.point, res.origins)
+                res = ForecastResult(res.origins, res.horizon, res.series, fixed, {}, name)
+            extra.append(score_result(res, r.actual, HORIZONS).assign(skill=np.nan))
         inputs = handoff_inputs(
             target.y, frames.exog, origins, horizon, target.weather_vars, args.country
         )
@@ -398,7 +425,7 @@ def main() -> None:
                 )
         nonneg = np.asarray((target.y.to_numpy(dtype=float)[: origins[0]] >= 0).all(axis=0))
         scores = peer_scores(report, extra, peers, horizon, nonneg)
-        shipped = [name for name, _, _ in target.runs]
+        shipped = [name for name, _, _, _ in target.runs]
         versions = ", ".join(str(v) for v in peers["versions"])
         lags = _lags(peers["lags"])
         abouts.append(target.about)
@@ -479,6 +506,11 @@ def main() -> None:
             text = text[: found.end()].rstrip("\n") + "\n\n" + section + "\n" + text[found.end() :]
         path.write_text(text)
         print(f"updated {path}")
+
+
+def _feedback(actual: np.ndarray, point: np.ndarray, origins: np.ndarray) -> np.ndarray:
+    """The MPC's correction of PV forecasts by the last one-step error (causal)."""
+    return error_feedback(point, actual, origins, MPC_REFIT_EVERY)
 
 
 def _announce(target: str, model: str) -> None:
