@@ -185,9 +185,20 @@ def main() -> None:
         path = ROOT / "BENCHMARKS.md"
         text = path.read_text() if path.exists() else "# Benchmarks\n"
         pattern = re.compile(r"^## Forecasting\n.*?(?=^## |\Z)", re.S | re.M)
+        found = pattern.search(text)
+        # Subsections other scripts write (peers, calibration) survive the rewrite.
+        own = tuple(f"### {target} " for target in reports)
+        kept = [
+            sub.rstrip("\n") + "\n"
+            for sub in re.findall(
+                r"^### .*?(?=^##+ |\Z)", found.group(0) if found else "", re.S | re.M
+            )
+            if not sub.startswith(own)
+        ]
+        section = "\n".join([section, *kept])
         text = (
             pattern.sub(lambda _: section + "\n", text)
-            if pattern.search(text)
+            if found
             else (text.rstrip("\n") + "\n\n" + section)
         )
         path.write_text(text)
