@@ -74,3 +74,24 @@ def test_mpc_on_the_stream_acts_as_on_precomputed_forecasts(citylearn_site: Site
     batch = simulate(site, MPCController(cfg, forecast=fc))
     np.testing.assert_array_equal(streamed.battery_kwh, batch.battery_kwh)
     assert np.abs(streamed.battery_kwh).sum() > 0.0
+
+
+@pytest.mark.parametrize("country", ["US", None])
+def test_the_load_model_takes_the_sites_holiday_calendar(
+    citylearn_site: SiteData, monkeypatch: pytest.MonkeyPatch, country: str | None
+) -> None:
+    """A stored Californian site forecasts with US holidays; None: none at all (not KR)."""
+    from dataclasses import replace
+
+    seen: list[str | None] = []
+    fit = LightGBMLoadForecaster.fit
+
+    def spy(self: LightGBMLoadForecaster, *args: object, **kwargs: object) -> object:
+        seen.append(self.country)
+        return fit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LightGBMLoadForecaster, "fit", spy)
+    site = replace(citylearn_site.slice(0, 24 * 30).subset([0]), holiday_country=country)
+    assert site.slice(0, 48).holiday_country == country  # kept by slicing
+    ForecastStream(site, 4, "models", "lightgbm").wait(24 * 20)
+    assert seen and set(seen) == {country}

@@ -53,6 +53,9 @@ def test_store_site_equals_the_citylearn_site(park_store: str, citylearn_site: S
     )
     assert full.sources["price"] == "meter fontana-price"
     assert full.sources["carbon"] == "meter fontana-carbon_intensity"
+    # A Californian site: its load forecasts take US public holidays, not Korean ones.
+    assert full.data.holiday_country == "US" and full.sources["holidays"] == "US"
+    assert window.data.holiday_country == "US"
     # The window: same arrays as slicing the dataset at that hour.
     first = int(citylearn_site.index.get_loc(pd.Timestamp("2023-01-10 00:00")))
     assert (window.start, window.end) == (start, start + pd.Timedelta(days=3))
@@ -168,6 +171,7 @@ def test_generic_site_from_grid_meters_tariff_and_grid_factor() -> None:
     assert len(np.unique(data.price)) > 1
     np.testing.assert_allclose(data.carbon, 0.4173)  # kr-grid-2023, the latest for 2026
     assert built.sources["carbon"] == "factor kr-grid-2023"
+    assert data.holiday_country == "KR"  # Asia/Seoul
     # The ESS: its usable window (80 % of 500 kWh), starting at 40 % of it.
     bat = data.batteries[0]
     assert data.batteries[1] is None and bat is not None

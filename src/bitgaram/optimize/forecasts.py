@@ -275,7 +275,12 @@ class ForecastStream:
         exog = site.weather if len(site.weather.columns) else None
         load_y = _frame(site.load_kwh, site.index, site.names)
         model: LightGBMLoadForecaster | BestBaseline = (
-            LightGBMLoadForecaster(max_horizon=h, quantiles=(), near_steps=NEAR_STEPS)
+            LightGBMLoadForecaster(
+                max_horizon=h,
+                quantiles=(),
+                near_steps=NEAR_STEPS,
+                country=site.holiday_country,
+            )
             if self._load_model == "lightgbm"
             else BestBaseline()
         )

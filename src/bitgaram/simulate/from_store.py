@@ -531,12 +531,14 @@ def site_from_store(
         weather=_weather(site, frame, index),
         price_frame=pd.DataFrame({"electricity_pricing": price}, index=index),
         step_hours=STEP_HOURS,
+        holiday_country=site.site.holiday_country,
     )
     sources = {
         "price": price_source,
         "carbon": carbon_source,
         "battery_model": battery_model,
         "timezone": f"{site.site.timezone} (standard time)",
+        "holidays": site.site.holiday_country or "none",
     }
     return StoreSite(
         site=site, data=data, buildings=buildings, start=first, end=stop, sources=sources

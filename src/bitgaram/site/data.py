@@ -44,6 +44,11 @@ class SiteData:
         Price with its forecast columns on ``index`` (may hold only the price).
     step_hours : float
         Step length [h].
+    holiday_country : str or None
+        Public-holiday calendar of the load forecasts (ISO 3166 code; None: no holidays). A
+        stored site gives its own (``[site] country``/``holidays``, else its timezone's
+        country); a CityLearn directory carries no location and keeps ``"KR"``, the
+        default of ``bitgaram forecast backtest --country``.
     """
 
     names: tuple[str, ...]
@@ -57,6 +62,7 @@ class SiteData:
     weather: pd.DataFrame = field(default_factory=pd.DataFrame)
     price_frame: pd.DataFrame = field(default_factory=pd.DataFrame)
     step_hours: float = 1.0
+    holiday_country: str | None = "KR"
 
     def __post_init__(self) -> None:
         n, b = len(self.index), len(self.names)
@@ -126,4 +132,5 @@ class SiteData:
             if len(self.price_frame)
             else self.price_frame,
             step_hours=self.step_hours,
+            holiday_country=self.holiday_country,
         )
