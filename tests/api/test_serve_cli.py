@@ -82,10 +82,10 @@ def test_tokens_list_revoke_and_users_delete(tmp_path: Path) -> None:
     runner = CliRunner()
     added = runner.invoke(app, ["users", "add", "ops", "--role", "operator", "--store", path])
     token = added.output.split("API token:")[1].split()[0]
-    token_id = token.split("_")[1]
+    _, token_id, secret = token.split("_", 2)  # the secret may hold "_" itself
     listed = runner.invoke(app, ["tokens", "list", "--store", path])
     assert listed.exit_code == 0 and token_id in listed.output and "active" in listed.output
-    assert token.split("_")[2] not in listed.output  # never the secret
+    assert secret not in listed.output  # never the secret
     revoked = runner.invoke(app, ["tokens", "revoke", token_id, "--store", path])
     assert revoked.exit_code == 0, revoked.output
     assert "revoked" in runner.invoke(app, ["tokens", "list", "--store", path]).output
