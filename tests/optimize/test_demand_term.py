@@ -117,6 +117,43 @@ def test_peak_outlook_shaves_what_the_energy_allows_on_metered_steps_only() -> N
     assert outlook(load, np.zeros(5, bool), 200.0) == 0.0
 
 
+def test_peak_outlook_of_short_steps_works_on_15_minute_windows() -> None:
+    """A 2-s control loop: the outlook averages into demand windows (96 a day, not 43,200)."""
+    from bitgaram.assets.battery import BatteryParams
+    from bitgaram.optimize.demand import PeakOutlook
+
+    def ess(step_hours: float) -> BatteryParams:
+        return BatteryParams(
+            capacity_kwh=200.0,
+            nominal_power_kw=100.0,
+            initial_soc_kwh=0.0,
+            efficiency_curve=((0.0, 1.0), (1.0, 1.0)),
+            power_curve=((0.0, 1.0), (1.0, 1.0)),
+            step_hours=step_hours,
+        )
+
+    rng = np.random.default_rng(5)
+    windows = 96
+    window_kw = 300.0 + 100.0 * np.sin(np.arange(windows) / 8.0)
+    spikes = rng.normal(0.0, 40.0, (windows, 450))
+    spikes -= spikes.mean(axis=1, keepdims=True)  # 2-s noise that averages out per window
+    fine = (window_kw[:, None] + spikes).ravel()
+    metered = np.ones(fine.size, bool)
+    short = PeakOutlook(ess(2 / 3600), 2 / 3600)
+    assert short.per_window == 450 and short.step_hours == 0.25
+    got = short(fine, metered, 0.0)
+    want = PeakOutlook(ess(0.25), 0.25)(window_kw, np.ones(windows, bool), 0.0)
+    assert got == pytest.approx(want, rel=1e-6)
+    assert got < fine.max() - 50.0  # the 2-s spikes are not a billed peak
+    assert list(short._built) == [windows]  # one LP of 96 windows
+    # A window is metered if any of its steps is; a partial last window still counts (its
+    # average, shaved by the ESS's 100 kW after charging in the unmetered windows before).
+    only_last = np.zeros(fine.size - 100, bool)
+    only_last[-1] = True
+    tail = short(fine[:-100], only_last, 0.0)
+    assert tail == pytest.approx(fine[-450:-100].mean() - 100.0, rel=1e-6)
+
+
 def test_margin_keeps_room_under_the_billing_peak_and_the_limit() -> None:
     from bitgaram.assets.battery import BatteryParams
     from bitgaram.optimize.park import ParkInputs, solve_park

@@ -185,7 +185,7 @@ class RunningService:
             self.proc.wait(10)
 
     def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+        return self.log.read_text(encoding="utf-8", errors="replace")[-30000:]
 
     def events(self) -> list[dict[str, Any]]:
         """The JSON log lines written so far."""
