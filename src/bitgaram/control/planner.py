@@ -38,7 +38,7 @@ from bitgaram.control.setpoints import Mode, Setpoint, validity
 from bitgaram.control.state import ParkSnapshot
 from bitgaram.forecast.daytype import daytype_forecast
 from bitgaram.forecast.residuals import ErrorBook
-from bitgaram.optimize.demand import PeakOutlook
+from bitgaram.optimize.demand import PeakOutlook, PeakReserve, peak_reserve
 from bitgaram.optimize.park import ParkInputs, solve_park
 from bitgaram.site.model import Site
 from bitgaram.site.physics import battery_params, first_battery, soc_floor_kwh
@@ -127,6 +127,8 @@ class ParkPlanner:
         self.outlook = PeakOutlook(self.battery[1] if self.battery else None, self.dt)
         #: Import level the last plan holds its first interval to [kW] (None: not metered).
         self.peak_cap_kw: float | None = None
+        #: ESS energy the last plan kept for the typical day beyond its horizon (None: none).
+        self.reserve: PeakReserve | None = None
         self._billing_kw = 0.0
         self._typical0 = 0.0
         self._kind_cache: dict[pd.Timestamp, int] = {}
@@ -155,6 +157,32 @@ class ParkPlanner:
             return np.zeros(firm.size)
         up = self.errors.upper(self._step(snap.at), kinds, self._slots(local), self.margin_level)
         return np.maximum(up, 0.0)
+
+    def _reserve(
+        self,
+        ahead: np.ndarray,
+        margin: np.ndarray,
+        metered: np.ndarray,
+        level_kw: float,
+        h: int,
+    ) -> PeakReserve | None:
+        """ESS energy to keep at the horizon's end for the typical day beyond it (or None).
+
+        The steps after the horizon (to a day ahead) of the typical day plus the margin must
+        stay under the level the plan holds (billing demand or peak outlook), charging in the
+        room the day leaves: what that needs stored when the horizon ends.
+        """
+        if self.battery is None or ahead.size <= h:
+            return None
+        rest = ahead[h:] + margin[h:]
+        return peak_reserve(
+            rest,
+            metered[h:],
+            level_kw,
+            self.battery[1],
+            self.dt,
+            self.site.site.connection_limit_kw,
+        )
 
     def _kinds(self, local: pd.DatetimeIndex) -> np.ndarray:
         """Day types of local timestamps, computed once per date (holiday lookups are slow)."""
@@ -218,7 +246,8 @@ class ParkPlanner:
         excluded = list(self.tariff.demand_rules.excluded_periods)
         metered_far = ~np.isin(self.tariff.period(far), excluded)
         metered = metered_far[:h]
-        margin = self._margin(snap, firm, local)
+        margin_far = self._margin(snap, firm, far)
+        margin = margin_far[:h]
         month = pd.Period(local[0], "M")
         rules = self.tariff.demand_rules
         billing = billing_demand(month, {month: month_peak_kw}, rules, self.contract_kw)
@@ -229,13 +258,16 @@ class ParkPlanner:
         outlook = self.outlook(ahead, same_month, snap.battery_soc_kwh)
         self._billing_kw = billing.billing_kw
         self._typical0 = float(ahead[0])
+        level = max(billing.billing_kw, outlook)
         slope = demand_charge_slope(
             self.tariff,
             month,
-            max(billing.billing_kw, outlook),
+            level,
             contract_kw=self.contract_kw,
             month_max_kw=month_peak_kw,
         )
+        reserve = self._reserve(ahead, margin_far, same_month, level, h)
+        self.reserve = reserve
 
         def steps(ts: pd.Timestamp) -> int:
             return max(math.ceil((ts - snap.at).total_seconds() / self.interval_s - 1e-9), 0)
@@ -293,6 +325,10 @@ class ParkPlanner:
             vehicles=vehicles,
             jobs=tuple(jobs),
             margin_kw=margin,
+            reserve_kwh=0.0 if reserve is None else reserve.energy_kwh,
+            reserve_value=0.0
+            if reserve is None
+            else slope.rate / max(reserve.excess_hours, self.dt),
         )
 
     def plan(
