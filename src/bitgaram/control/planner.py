@@ -18,6 +18,19 @@ into load the forecast may have missed, and keeps the power to cover it. After e
 :attr:`ParkPlanner.peak_cap_kw` is the level the plan holds the interval to (the billing level
 or the plan's own new peak); the loop's peak actions defend it within the interval.
 
+A receding horizon (16-32 steps) does not see the afternoon from the night before, nor the end
+of the afternoon from its start. So the plan also keeps a **reserve**: the ESS energy that the
+typical day beyond the horizon (to a day ahead, plus the same error margin) needs to stay under
+that level, charging in the room the day leaves (:func:`bitgaram.optimize.demand.peak_reserve`).
+Each kWh the plan's final stored energy falls short of it costs the demand rate spread over the
+hours the typical day is above the level (one kWh short raises the peak by about one kW over
+that many hours), so the plan fills the ESS at night for a day it cannot see yet, and does not
+spend the energy early on a level the rest of the day cannot hold. And the interval it
+executes pays the demand rate for any import above that level even when the plan expects a
+higher peak later (``hold_first_kw``): a peak planned for a surge at 14:00 does not make a rise
+at 11:30 free, so the month's billing level only rises when the ESS and the flexible loads
+cannot hold it now.
+
 Any planner raises :class:`~bitgaram.errors.SolveError` (or another
 :class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the
 safe setpoints.
@@ -154,7 +167,7 @@ class ParkPlanner:
         )
         self.errors.issue(self._step(snap.at), firm)
         if self.margin_level is None:
-            return np.zeros(firm.size)
+            return np.zeros(len(local))
         up = self.errors.upper(self._step(snap.at), kinds, self._slots(local), self.margin_level)
         return np.maximum(up, 0.0)
 
@@ -329,6 +342,7 @@ class ParkPlanner:
             reserve_value=0.0
             if reserve is None
             else slope.rate / max(reserve.excess_hours, self.dt),
+            hold_first_kw=level,
         )
 
     def plan(

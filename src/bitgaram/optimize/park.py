@@ -116,6 +116,11 @@ class ParkInputs:
         :func:`bitgaram.optimize.demand.peak_reserve`); 0 = none.
     reserve_value : float
         Cost of each kWh the final stored energy falls short of ``reserve_kwh`` [KRW/kWh].
+    hold_first_kw : float or None
+        Level the first step's import (plus its margin) pays the demand rate above [kW], on
+        top of the horizon's peak term, if that step is metered: a receding-horizon plan
+        executes only its first step, and a peak it plans for later (and may never meet) must
+        not make a rise now free. None = no such term.
     """
 
     start: int
@@ -135,6 +140,7 @@ class ParkInputs:
     margin_kw: np.ndarray | None = None
     reserve_kwh: float = 0.0
     reserve_value: float = 0.0
+    hold_first_kw: float | None = None
 
     @property
     def horizon(self) -> int:
@@ -235,6 +241,12 @@ def solve_park(
     if inputs.demand is not None:
         demand = add_demand_term(lp, grid, inputs.demand, inputs.metered, dt, margin)
 
+    hold = inputs.hold_first_kw
+    if inputs.demand is not None and hold is not None and h and bool(inputs.metered[0]):
+        over_now = int(lp.add_variables((1,), 0.0, cost=inputs.demand.rate)[0])
+        lp.add_rows(
+            1, [(0, int(grid[0]), 1.0 / dt), (0, over_now, -1.0)], ub=hold - float(margin[0])
+        )
     if bat is not None and inputs.reserve_kwh > 0 and inputs.reserve_value > 0:
         # short >= reserve - final stored energy: a soft floor, so a plan that cannot reach
         # the reserve within the horizon still exists.
