@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,3 +96,32 @@ def test_the_plan_stores_the_reserve_when_it_is_worth_its_energy() -> None:
     # Beyond what the horizon can charge (8 x 50 kWh), the plan still exists and charges all.
     most = solve_park(_inputs(1000.0, 5000.0))
     assert most.battery_kwh.sum() == pytest.approx(400.0, rel=1e-6)
+
+
+def test_a_peak_planned_for_later_does_not_make_a_rise_now_free() -> None:
+    tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
+    assert isinstance(tariff, TouTariff)
+    slope = demand_charge_slope(tariff, pd.Period("2026-06", "M"), 1000.0)
+    # At the billing level now, 300 kW over it in the next interval; an empty 50 kWh ESS.
+    inp = ParkInputs(
+        start=0,
+        step_hours=DT,
+        firm_kwh=np.array([1000.0, 1300.0]) * DT,
+        energy_rate=np.full(2, 177.8),
+        carbon=np.zeros(2),
+        metered=np.ones(2, bool),
+        demand=slope,
+        battery=_ess(capacity=50.0),
+        battery_soc_kwh=np.array([0.0]),
+    )
+    # The horizon's peak alone: charging now to shave the next interval lowers the planned
+    # peak, and the rise it makes now costs nothing more under that peak.
+    free = solve_park(inp)
+    assert free.grid_kwh[0] / DT > 1100.0
+    assert free.peak_kw < 1200.0
+    # Only the interval now is executed: its own rise above the level is priced too.
+    held = solve_park(replace(inp, hold_first_kw=1000.0))
+    assert held.grid_kwh[0] / DT == pytest.approx(1000.0, abs=1e-6)
+    # Unmetered now: nothing to hold.
+    light = solve_park(replace(inp, hold_first_kw=1000.0, metered=np.array([False, True])))
+    assert light.grid_kwh[0] / DT > 1100.0
