@@ -86,6 +86,26 @@ def site_battery(site: Site, step_hours: float) -> tuple[str, BatteryParams, flo
     return bat.id, battery_params(bat, step_hours), soc_floor_kwh(bat)
 
 
+def flexible_kwh(snap: ParkSnapshot, step_hours: float, within: pd.Timedelta) -> float:
+    """Energy flexible loads must still get by ``snap.at + within`` [kWh].
+
+    Jobs not started yet whose deadline falls within (``remaining_steps`` of ``step_hours``),
+    and vehicles leaving within, their energy still needed (at the charger's efficiency).
+    """
+    end = pd.Timestamp(snap.at) + within
+    jobs = sum(
+        j.power_kw * j.remaining_steps * step_hours
+        for j in snap.jobs
+        if j.remaining_steps > 0 and not j.started and pd.Timestamp(j.deadline) <= end
+    )
+    evs = sum(
+        max(ev.required_kwh - ev.stored_kwh, 0.0) / ev.efficiency
+        for ev in snap.evs
+        if pd.Timestamp(ev.departure) <= end
+    )
+    return float(jobs + evs)
+
+
 class ParkPlanner:
     """Receding-horizon park MILP (see the module docstring).
 
@@ -178,12 +198,14 @@ class ParkPlanner:
         metered: np.ndarray,
         level_kw: float,
         h: int,
+        flexible: float = 0.0,
     ) -> PeakReserve | None:
         """ESS energy to keep at the horizon's end for the typical day beyond it (or None).
 
         The steps after the horizon (to a day ahead) of the typical day plus the margin must
         stay under the level the plan holds (billing demand or peak outlook), charging in the
-        room the day leaves: what that needs stored when the horizon ends.
+        room the day leaves after the flexible loads (``flexible`` [kWh]): what that needs
+        stored when the horizon ends.
         """
         if self.battery is None or ahead.size <= h:
             return None
@@ -195,6 +217,7 @@ class ParkPlanner:
             self.battery[1],
             self.dt,
             self.site.site.connection_limit_kw,
+            flexible,
         )
 
     def _kinds(self, local: pd.DatetimeIndex) -> np.ndarray:
@@ -279,7 +302,9 @@ class ParkPlanner:
             contract_kw=self.contract_kw,
             month_max_kw=month_peak_kw,
         )
-        reserve = self._reserve(ahead, margin_far, same_month, level, h)
+        within = pd.Timedelta(seconds=self.interval_s * ahead.size)
+        flexible = flexible_kwh(snap, dt, within)
+        reserve = self._reserve(ahead, margin_far, same_month, level, h, flexible)
         self.reserve = reserve
 
         def steps(ts: pd.Timestamp) -> int:

@@ -214,6 +214,7 @@ def peak_reserve(
     battery: BatteryParams,
     step_hours: float,
     limit_kw: float | None = None,
+    flexible_kwh: float = 0.0,
 ) -> PeakReserve:
     """The stored energy that keeps ``load_kw`` at or under ``level_kw`` on metered steps.
 
@@ -221,9 +222,10 @@ def peak_reserve(
     what step ``t + 1`` needs): a metered step above the level needs the ESS to discharge the
     excess (at most its power); a step below the level, or an unmetered one below the
     connection limit, lets it charge the room left (at most its power), which lowers what the
-    earlier steps must carry. Exact for one ESS with constant efficiencies; flexible loads
-    are not in ``load_kw``, so the charging room is an upper bound and the reserve a lower
-    bound of what the load needs.
+    earlier steps must carry. Flexible loads that must still be served (``flexible_kwh``: jobs,
+    vehicles) take the unmetered room first, in the latest unmetered steps (where a plan that
+    finds every light-load step equally cheap puts them): the ESS charges in what is left.
+    Exact for one ESS with constant efficiencies and loads placed that way.
 
     Parameters
     ----------
@@ -239,6 +241,8 @@ def peak_reserve(
         Step length [h].
     limit_kw : float, optional
         Connection limit [kW] on unmetered steps' charging (none: the ESS power only).
+    flexible_kwh : float
+        Energy of flexible loads to serve in the unmetered steps [kWh] (needs ``limit_kw``).
 
     Returns
     -------
@@ -263,9 +267,16 @@ def peak_reserve(
     mask = np.asarray(metered, dtype=bool)
     top = np.where(mask, level_kw, np.inf if limit_kw is None else limit_kw)
     excess = np.where(mask, np.clip(load - level_kw, 0.0, power), 0.0)
-    room = np.clip(top - load, 0.0, power)
+    free = np.maximum(top - load, 0.0)
+    flexible = max(flexible_kwh, 0.0) if limit_kw is not None else 0.0
     need = 0.0
     for t in range(load.size - 1, -1, -1):
-        need = need + excess[t] * step_hours / eta_d - room[t] * step_hours * eta_c
+        room = free[t]
+        if not mask[t] and flexible > 0:
+            taken = min(flexible / step_hours, room)
+            flexible -= taken * step_hours
+            room -= taken
+        room = min(room, power)
+        need = need + excess[t] * step_hours / eta_d - room * step_hours * eta_c
         need = min(max(need, 0.0), cap)
     return PeakReserve(need, float(np.count_nonzero(excess > 0) * step_hours))
