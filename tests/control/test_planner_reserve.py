@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from park_fixtures import park_site
 
-from bitgaram.control.planner import ParkPlanner
-from bitgaram.control.state import ParkSnapshot
+from bitgaram.control.planner import ParkPlanner, flexible_kwh
+from bitgaram.control.state import EVSession, JobItem, ParkSnapshot
 from bitgaram.optimize.park import solve_park
 from bitgaram.tariff import TouTariff, load_tariff
 
@@ -73,3 +73,22 @@ def test_the_reserve_grows_with_the_excess_it_must_carry() -> None:
     r_l = large.inputs(snap_l, 850.0, 1e4).reserve_kwh
     assert r_s == pytest.approx(0.0)
     assert r_l > 100.0
+
+
+def test_flexible_energy_counts_what_is_due_within_the_outlook_only() -> None:
+    at = pd.Timestamp("2026-06-09 00:00", tz="UTC")
+    day = pd.Timedelta(days=1)
+    jobs = (
+        JobItem("oven", 400.0, 8, at, at + pd.Timedelta(hours=22), interruptible=False),
+        JobItem("next-week", 400.0, 8, at + 7 * day, at + 8 * day),
+        JobItem("running", 600.0, 4, at, at + pd.Timedelta(hours=6), started=True),
+    )
+    evs = (
+        EVSession("van", 20.0, 54.0, 60.0, at + pd.Timedelta(hours=6), 11.0, efficiency=0.85),
+        EVSession("full", 60.0, 54.0, 60.0, at + pd.Timedelta(hours=6), 11.0),
+        EVSession("later", 20.0, 54.0, 60.0, at + 2 * day, 11.0),
+    )
+    snap = ParkSnapshot(at, 1000.0, at, 0.0, evs, jobs)
+    # The unstarted oven (8 x 400 kW x 0.25 h) and the van's 34 kWh at 85 %; a started job is
+    # firm load already, a full car needs nothing, the rest is due after the outlook.
+    assert flexible_kwh(snap, 0.25, day) == pytest.approx(800.0 + 34.0 / 0.85)

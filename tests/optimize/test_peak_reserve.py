@@ -125,3 +125,19 @@ def test_a_peak_planned_for_later_does_not_make_a_rise_now_free() -> None:
     # Unmetered now: nothing to hold.
     light = solve_park(replace(inp, hold_first_kw=1000.0, metered=np.array([False, True])))
     assert light.grid_kwh[0] / DT > 1100.0
+
+
+def test_flexible_loads_due_take_the_light_load_room_first() -> None:
+    # 2 h of light load with 300 kW under the limit, then 1 h 100 kW over the level.
+    load = np.array([1000.0] * 8 + [1100.0] * 4)
+    metered = np.array([False] * 8 + [True] * 4)
+    alone = peak_reserve(load, metered, 1000.0, _ess(), DT, limit_kw=1300.0)
+    assert alone.energy_kwh == pytest.approx(0.0)
+    # 500 kWh of jobs and vehicles fill the latest 500 kWh of the 600 kWh under the limit; the
+    # 200 kW ESS charges 25 + 50 kWh in what is left, and must hold the rest of the excess.
+    crowded = peak_reserve(load, metered, 1000.0, _ess(), DT, limit_kw=1300.0, flexible_kwh=500.0)
+    assert crowded.energy_kwh == pytest.approx(100.0 - 75.0)
+    packed = peak_reserve(load, metered, 1000.0, _ess(), DT, limit_kw=1300.0, flexible_kwh=560.0)
+    assert packed.energy_kwh == pytest.approx(60.0)
+    # Without a connection limit the room is unbounded, and flexible loads do not bind.
+    assert peak_reserve(load, metered, 1000.0, _ess(), DT, flexible_kwh=1e6).energy_kwh == 0.0
