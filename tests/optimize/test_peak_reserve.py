@@ -141,3 +141,8 @@ def test_flexible_loads_due_take_the_light_load_room_first() -> None:
     assert packed.energy_kwh == pytest.approx(60.0)
     # Without a connection limit the room is unbounded, and flexible loads do not bind.
     assert peak_reserve(load, metered, 1000.0, _ess(), DT, flexible_kwh=1e6).energy_kwh == 0.0
+    # Light hours after the metered ones do not take loads due before them.
+    later = np.concatenate([load, np.full(8, 1000.0)])
+    after = np.concatenate([metered, np.zeros(8, bool)])
+    again = peak_reserve(later, after, 1000.0, _ess(), DT, limit_kw=1300.0, flexible_kwh=500.0)
+    assert again.energy_kwh == pytest.approx(crowded.energy_kwh)

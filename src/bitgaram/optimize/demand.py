@@ -223,9 +223,10 @@ def peak_reserve(
     excess (at most its power); a step below the level, or an unmetered one below the
     connection limit, lets it charge the room left (at most its power), which lowers what the
     earlier steps must carry. Flexible loads that must still be served (``flexible_kwh``: jobs,
-    vehicles) take the unmetered room first, in the latest unmetered steps (where a plan that
-    finds every light-load step equally cheap puts them): the ESS charges in what is left.
-    Exact for one ESS with constant efficiencies and loads placed that way.
+    vehicles) take the room of the unmetered steps before the first metered one first, the
+    latest of them first (where a plan that finds every light-load step equally cheap puts
+    them): the ESS charges in what is left. Exact for one ESS with constant efficiencies and
+    loads placed that way.
 
     Parameters
     ----------
@@ -269,10 +270,11 @@ def peak_reserve(
     excess = np.where(mask, np.clip(load - level_kw, 0.0, power), 0.0)
     free = np.maximum(top - load, 0.0)
     flexible = max(flexible_kwh, 0.0) if limit_kw is not None else 0.0
+    first = int(np.argmax(mask)) if mask.any() else load.size
     need = 0.0
     for t in range(load.size - 1, -1, -1):
         room = free[t]
-        if not mask[t] and flexible > 0:
+        if t < first and flexible > 0:
             taken = min(flexible / step_hours, room)
             flexible -= taken * step_hours
             room -= taken
