@@ -146,31 +146,3 @@ def test_flexible_loads_due_take_the_light_load_room_first() -> None:
     after = np.concatenate([metered, np.zeros(8, bool)])
     again = peak_reserve(later, after, 1000.0, _ess(), DT, limit_kw=1300.0, flexible_kwh=500.0)
     assert again.energy_kwh == pytest.approx(crowded.energy_kwh)
-
-
-def test_energy_left_is_valued_at_what_refilling_it_costs() -> None:
-    # A full ESS inside four peak-rate hours, nothing metered: the only question is arbitrage.
-    h = 16
-    ess = BatteryParams(
-        capacity_kwh=400.0,
-        nominal_power_kw=200.0,
-        initial_soc_kwh=400.0,
-        efficiency_curve=((0.0, 0.9), (1.0, 0.9)),
-        power_curve=((0.0, 1.0), (1.0, 1.0)),
-        step_hours=DT,
-    )
-    inp = ParkInputs(
-        start=0,
-        step_hours=DT,
-        firm_kwh=np.full(h, 500.0) * DT,
-        energy_rate=np.full(h, 243.0),
-        carbon=np.zeros(h),
-        metered=np.zeros(h, bool),
-        battery=ess,
-        battery_soc_kwh=np.array([400.0]),
-    )
-    # Valued at the horizon's own (peak) rate, discharging gains nothing.
-    assert solve_park(inp).battery_kwh.sum() == pytest.approx(0.0, abs=1e-6)
-    # Refilled tonight at the light-load rate, it is worth discharging now.
-    cheap = solve_park(replace(inp, terminal_rate=130.0))
-    assert cheap.battery_kwh.sum() < -300.0
