@@ -368,10 +368,6 @@ class ParkPlanner:
             if reserve is None
             else slope.rate / max(reserve.excess_hours, self.dt),
             hold_first_kw=level,
-            # What refilling the ESS costs within the day ahead, not within the horizon alone:
-            # a 4-h horizon inside the peak-rate hours would otherwise see no gain in
-            # discharging there (the reserve keeps what the coming peak needs).
-            terminal_rate=float(self.tariff.energy_rate(far).min()),
         )
 
     def plan(

@@ -116,9 +116,6 @@ class ParkInputs:
         :func:`bitgaram.optimize.demand.peak_reserve`); 0 = none.
     reserve_value : float
         Cost of each kWh the final stored energy falls short of ``reserve_kwh`` [KRW/kWh].
-    terminal_rate : float or None
-        Energy rate the ESS's energy left at the horizon's end is valued at (what refilling it
-        would cost) [KRW/kWh]; None = the horizon's lowest rate.
     hold_first_kw : float or None
         Level the first step's import (plus its margin) pays the demand rate above [kW], on
         top of the horizon's peak term, if that step is metered: a receding-horizon plan
@@ -143,7 +140,6 @@ class ParkInputs:
     margin_kw: np.ndarray | None = None
     reserve_kwh: float = 0.0
     reserve_value: float = 0.0
-    terminal_rate: float | None = None
     hold_first_kw: float | None = None
 
     @property
@@ -269,8 +265,7 @@ def solve_park(
         )
         soc = np.broadcast_to(soc, (bat.n_batteries,)).copy()
         bat.apply_state(col_lb, col_ub, row_lb, row_ub, soc, bat.model.capacity_kwh)
-        refill = float(rate.min()) if inputs.terminal_rate is None else inputs.terminal_rate
-        cost[bat.soc[:, -1]] -= refill * bat.model.eta_discharge
+        cost[bat.soc[:, -1]] -= float(rate.min()) * bat.model.eta_discharge
     session = HighsSession(lp, options=dict(options or MIP_OPTIONS))
     session.update(cost, col_lb, col_ub, row_lb, row_ub)
     sol = session.solve()
