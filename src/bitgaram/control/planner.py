@@ -18,6 +18,19 @@ into load the forecast may have missed, and keeps the power to cover it. After e
 :attr:`ParkPlanner.peak_cap_kw` is the level the plan holds the interval to (the billing level
 or the plan's own new peak); the loop's peak actions defend it within the interval.
 
+A receding horizon (16-32 steps) does not see the afternoon from the night before, nor the end
+of the afternoon from its start. So the plan also keeps a **reserve**: the ESS energy that the
+typical day beyond the horizon (to a day ahead, plus the same error margin) needs to stay under
+that level, charging in the room the day leaves (:func:`bitgaram.optimize.demand.peak_reserve`).
+Each kWh the plan's final stored energy falls short of it costs the demand rate spread over the
+hours the typical day is above the level (one kWh short raises the peak by about one kW over
+that many hours), so the plan fills the ESS at night for a day it cannot see yet, and does not
+spend the energy early on a level the rest of the day cannot hold. And the interval it
+executes pays the demand rate for any import above that level even when the plan expects a
+higher peak later (``hold_first_kw``): a peak planned for a surge at 14:00 does not make a rise
+at 11:30 free, so the month's billing level only rises when the ESS and the flexible loads
+cannot hold it now.
+
 Any planner raises :class:`~bitgaram.errors.SolveError` (or another
 :class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the
 safe setpoints.
@@ -38,7 +51,7 @@ from bitgaram.control.setpoints import Mode, Setpoint, validity
 from bitgaram.control.state import ParkSnapshot
 from bitgaram.forecast.daytype import daytype_forecast
 from bitgaram.forecast.residuals import ErrorBook
-from bitgaram.optimize.demand import PeakOutlook
+from bitgaram.optimize.demand import PeakOutlook, PeakReserve, peak_reserve
 from bitgaram.optimize.park import ParkInputs, solve_park
 from bitgaram.site.model import Site
 from bitgaram.site.physics import battery_params, first_battery, soc_floor_kwh
@@ -71,6 +84,26 @@ def site_battery(site: Site, step_hours: float) -> tuple[str, BatteryParams, flo
     if bat is None:
         return None
     return bat.id, battery_params(bat, step_hours), soc_floor_kwh(bat)
+
+
+def flexible_kwh(snap: ParkSnapshot, step_hours: float, within: pd.Timedelta) -> float:
+    """Energy flexible loads must still get by ``snap.at + within`` [kWh].
+
+    Jobs not started yet whose deadline falls within (``remaining_steps`` of ``step_hours``),
+    and vehicles leaving within, their energy still needed (at the charger's efficiency).
+    """
+    end = pd.Timestamp(snap.at) + within
+    jobs = sum(
+        j.power_kw * j.remaining_steps * step_hours
+        for j in snap.jobs
+        if j.remaining_steps > 0 and not j.started and pd.Timestamp(j.deadline) <= end
+    )
+    evs = sum(
+        max(ev.required_kwh - ev.stored_kwh, 0.0) / ev.efficiency
+        for ev in snap.evs
+        if pd.Timestamp(ev.departure) <= end
+    )
+    return float(jobs + evs)
 
 
 class ParkPlanner:
@@ -127,6 +160,8 @@ class ParkPlanner:
         self.outlook = PeakOutlook(self.battery[1] if self.battery else None, self.dt)
         #: Import level the last plan holds its first interval to [kW] (None: not metered).
         self.peak_cap_kw: float | None = None
+        #: ESS energy the last plan kept for the typical day beyond its horizon (None: none).
+        self.reserve: PeakReserve | None = None
         self._billing_kw = 0.0
         self._typical0 = 0.0
         self._kind_cache: dict[pd.Timestamp, int] = {}
@@ -152,9 +187,38 @@ class ParkPlanner:
         )
         self.errors.issue(self._step(snap.at), firm)
         if self.margin_level is None:
-            return np.zeros(firm.size)
+            return np.zeros(len(local))
         up = self.errors.upper(self._step(snap.at), kinds, self._slots(local), self.margin_level)
         return np.maximum(up, 0.0)
+
+    def _reserve(
+        self,
+        ahead: np.ndarray,
+        margin: np.ndarray,
+        metered: np.ndarray,
+        level_kw: float,
+        h: int,
+        flexible: float = 0.0,
+    ) -> PeakReserve | None:
+        """ESS energy to keep at the horizon's end for the typical day beyond it (or None).
+
+        The steps after the horizon (to a day ahead) of the typical day plus the margin must
+        stay under the level the plan holds (billing demand or peak outlook), charging in the
+        room the day leaves after the flexible loads (``flexible`` [kWh]): what that needs
+        stored when the horizon ends.
+        """
+        if self.battery is None or ahead.size <= h:
+            return None
+        rest = ahead[h:] + margin[h:]
+        return peak_reserve(
+            rest,
+            metered[h:],
+            level_kw,
+            self.battery[1],
+            self.dt,
+            self.site.site.connection_limit_kw,
+            flexible,
+        )
 
     def _kinds(self, local: pd.DatetimeIndex) -> np.ndarray:
         """Day types of local timestamps, computed once per date (holiday lookups are slow)."""
@@ -218,7 +282,8 @@ class ParkPlanner:
         excluded = list(self.tariff.demand_rules.excluded_periods)
         metered_far = ~np.isin(self.tariff.period(far), excluded)
         metered = metered_far[:h]
-        margin = self._margin(snap, firm, local)
+        margin_far = self._margin(snap, firm, far)
+        margin = margin_far[:h]
         month = pd.Period(local[0], "M")
         rules = self.tariff.demand_rules
         billing = billing_demand(month, {month: month_peak_kw}, rules, self.contract_kw)
@@ -229,13 +294,18 @@ class ParkPlanner:
         outlook = self.outlook(ahead, same_month, snap.battery_soc_kwh)
         self._billing_kw = billing.billing_kw
         self._typical0 = float(ahead[0])
+        level = max(billing.billing_kw, outlook)
         slope = demand_charge_slope(
             self.tariff,
             month,
-            max(billing.billing_kw, outlook),
+            level,
             contract_kw=self.contract_kw,
             month_max_kw=month_peak_kw,
         )
+        within = pd.Timedelta(seconds=self.interval_s * ahead.size)
+        flexible = flexible_kwh(snap, dt, within)
+        reserve = self._reserve(ahead, margin_far, same_month, level, h, flexible)
+        self.reserve = reserve
 
         def steps(ts: pd.Timestamp) -> int:
             return max(math.ceil((ts - snap.at).total_seconds() / self.interval_s - 1e-9), 0)
@@ -293,6 +363,11 @@ class ParkPlanner:
             vehicles=vehicles,
             jobs=tuple(jobs),
             margin_kw=margin,
+            reserve_kwh=0.0 if reserve is None else reserve.energy_kwh,
+            reserve_value=0.0
+            if reserve is None
+            else slope.rate / max(reserve.excess_hours, self.dt),
+            hold_first_kw=level,
         )
 
     def plan(

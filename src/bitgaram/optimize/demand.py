@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from bitgaram.assets.battery import BatteryParams
+from bitgaram.assets.battery import BatteryParams, linearise
 from bitgaram.optimize.battery import BatteryBlock, add_battery_block
 from bitgaram.optimize.problem import INF, HighsSession, LinearProgram, Term
 from bitgaram.tariff.marginal import DemandChargeSlope
@@ -209,3 +209,97 @@ class PeakOutlook:
         )
         session.update(cost, col_lb, col_ub, row_lb, row_ub)
         return float(session.solve().x[peak])
+
+
+@dataclass(frozen=True)
+class PeakReserve:
+    """Energy an ESS must hold now to keep a coming load under a level (:func:`peak_reserve`).
+
+    Attributes
+    ----------
+    energy_kwh : float
+        Stored energy needed at the start of the load [kWh], at most the usable capacity.
+    excess_hours : float
+        Hours of metered steps whose load is above the level [h]: one kWh short raises the
+        peak by about ``1 / excess_hours`` kW.
+    """
+
+    energy_kwh: float
+    excess_hours: float
+
+
+def peak_reserve(
+    load_kw: np.ndarray,
+    metered: np.ndarray,
+    level_kw: float,
+    battery: BatteryParams,
+    step_hours: float,
+    limit_kw: float | None = None,
+    flexible_kwh: float = 0.0,
+) -> PeakReserve:
+    """The stored energy that keeps ``load_kw`` at or under ``level_kw`` on metered steps.
+
+    A backward pass over the steps (the least energy needed at the start of step ``t`` given
+    what step ``t + 1`` needs): a metered step above the level needs the ESS to discharge the
+    excess (at most its power); a step below the level, or an unmetered one below the
+    connection limit, lets it charge the room left (at most its power), which lowers what the
+    earlier steps must carry. Flexible loads that must still be served (``flexible_kwh``: jobs,
+    vehicles) take the room of the unmetered steps before the first metered one first, the
+    latest of them first (where a plan that finds every light-load step equally cheap puts
+    them): the ESS charges in what is left. Exact for one ESS with constant efficiencies and
+    loads placed that way.
+
+    Parameters
+    ----------
+    load_kw : numpy.ndarray
+        Load to hold [kW] per step (N,), e.g. a forecast plus the error margin.
+    metered : numpy.ndarray
+        Boolean (N,): steps whose demand counts.
+    level_kw : float
+        Import level to hold on metered steps [kW].
+    battery : BatteryParams
+        The ESS (usable window, power, efficiency).
+    step_hours : float
+        Step length [h].
+    limit_kw : float, optional
+        Connection limit [kW] on unmetered steps' charging (none: the ESS power only).
+    flexible_kwh : float
+        Energy of flexible loads to serve in the unmetered steps [kWh] (needs ``limit_kw``).
+
+    Returns
+    -------
+    PeakReserve
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from bitgaram.assets.battery import BatteryParams
+    >>> ess = BatteryParams(capacity_kwh=400.0, nominal_power_kw=100.0, initial_soc_kwh=0.0,
+    ...                     efficiency_curve=((0.0, 1.0), (1.0, 1.0)),
+    ...                     power_curve=((0.0, 1.0), (1.0, 1.0)), step_hours=1.0)
+    >>> r = peak_reserve(np.array([150.0, 250.0, 250.0]), np.ones(3, bool), 200.0, ess, 1.0)
+    >>> float(r.energy_kwh), float(r.excess_hours)  # the 50 kW room of step 0 charges 50 kWh
+    (50.0, 2.0)
+    """
+    model = linearise(battery)
+    cap = float(model.capacity_kwh.sum())
+    power = float(np.sum(np.asarray(battery.nominal_power_kw, dtype=float)))
+    eta_c, eta_d = float(model.eta_charge.mean()), float(model.eta_discharge.mean())
+    load = np.asarray(load_kw, dtype=float)
+    mask = np.asarray(metered, dtype=bool)
+    top = np.where(mask, level_kw, np.inf if limit_kw is None else limit_kw)
+    excess = np.where(mask, np.clip(load - level_kw, 0.0, power), 0.0)
+    free = np.maximum(top - load, 0.0)
+    flexible = max(flexible_kwh, 0.0) if limit_kw is not None else 0.0
+    first = int(np.argmax(mask)) if mask.any() else load.size
+    need = 0.0
+    for t in range(load.size - 1, -1, -1):
+        room = free[t]
+        if t < first and flexible > 0:
+            taken = min(flexible / step_hours, room)
+            flexible -= taken * step_hours
+            room -= taken
+        room = min(room, power)
+        need = need + excess[t] * step_hours / eta_d - room * step_hours * eta_c
+        need = min(max(need, 0.0), cap)
+    return PeakReserve(need, float(np.count_nonzero(excess > 0) * step_hours))

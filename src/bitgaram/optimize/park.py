@@ -110,6 +110,17 @@ class ParkInputs:
         upper quantile of the forecaster's recent errors,
         :class:`bitgaram.forecast.residuals.ErrorBook`): the planned import plus it is what
         the demand term prices and what must stay under the connection limit. None = 0.
+    reserve_kwh : float
+        ESS energy the plan should leave stored at the horizon's end [kWh] (e.g. what the
+        load beyond the horizon needs to stay under the billing level,
+        :func:`bitgaram.optimize.demand.peak_reserve`); 0 = none.
+    reserve_value : float
+        Cost of each kWh the final stored energy falls short of ``reserve_kwh`` [KRW/kWh].
+    hold_first_kw : float or None
+        Level the first step's import (plus its margin) pays the demand rate above [kW], on
+        top of the horizon's peak term, if that step is metered: a receding-horizon plan
+        executes only its first step, and a peak it plans for later (and may never meet) must
+        not make a rise now free. None = no such term.
     """
 
     start: int
@@ -127,6 +138,9 @@ class ParkInputs:
     carbon_price: float = 0.0
     wear_cost: float = 1.0
     margin_kw: np.ndarray | None = None
+    reserve_kwh: float = 0.0
+    reserve_value: float = 0.0
+    hold_first_kw: float | None = None
 
     @property
     def horizon(self) -> int:
@@ -227,6 +241,20 @@ def solve_park(
     if inputs.demand is not None:
         demand = add_demand_term(lp, grid, inputs.demand, inputs.metered, dt, margin)
 
+    hold = inputs.hold_first_kw
+    if inputs.demand is not None and hold is not None and h and bool(inputs.metered[0]):
+        over_now = int(lp.add_variables((1,), 0.0, cost=inputs.demand.rate)[0])
+        lp.add_rows(
+            1, [(0, int(grid[0]), 1.0 / dt), (0, over_now, -1.0)], ub=hold - float(margin[0])
+        )
+    if bat is not None and inputs.reserve_kwh > 0 and inputs.reserve_value > 0:
+        # short >= reserve - final stored energy: a soft floor, so a plan that cannot reach
+        # the reserve within the horizon still exists.
+        short = int(lp.add_variables((1,), 0.0, cost=inputs.reserve_value)[0])
+        ends = bat.soc[:, -1]
+        lp.add_rows(
+            1, [(np.zeros(ends.size, int), ends, 1.0), (0, short, 1.0)], lb=inputs.reserve_kwh
+        )
     cost, col_lb, col_ub, row_lb, row_ub = lp.arrays()
     if bat is not None and inputs.battery is not None:
         soc = np.asarray(
