@@ -109,7 +109,7 @@ port = {admin}
 port = {api}
 
 [service.control]
-enabled = true
+enabled = {control}
 target_kw = 600
 interval_s = {interval}
 """
@@ -124,9 +124,12 @@ def _free_port() -> int:
 class Arrangement:
     """One way to run the park: `bitgaram run`, or the two standalone commands."""
 
-    def __init__(self, kind: str, host: str, port: int, interval: int) -> None:
+    def __init__(
+        self, kind: str, host: str, port: int, interval: int, control: bool = True
+    ) -> None:
         self.kind = kind
         self.interval = interval
+        self.control = control
         self.site = "ov" + uuid.uuid4().hex[:8]
         self.host, self.port = host, port
         self.dir = Path(tempfile.mkdtemp(prefix=f"bg-{kind}-"))
@@ -141,7 +144,12 @@ class Arrangement:
         bitgaram = str(BIN / "bitgaram")
         if self.kind == "service":
             path = self.dir / "park.toml"
-            ports = {"admin": _free_port(), "api": _free_port(), "interval": self.interval}
+            ports = {
+                "admin": _free_port(),
+                "api": _free_port(),
+                "interval": self.interval,
+                "control": str(self.control).lower(),
+            }
             path.write_text(with_collect + SERVICE.format(**ports), encoding="utf-8")
             self._spawn([bitgaram, "run", "--site", str(path)])
         else:
@@ -149,11 +157,12 @@ class Arrangement:
             c.write_text(with_collect, encoding="utf-8")
             s.write_text(site_only, encoding="utf-8")
             self._spawn([bitgaram, "collect", "run", "--site", str(c), "--store", store])
-            # The control loop journals to its own store: DuckDB lets one process own a file.
-            control_store = str(self.dir / "control.duckdb")
-            control = [bitgaram, "control", "run", "--site", str(s), "--target", "600"]
-            control += ["--interval", str(self.interval), "--port", str(self.port)]
-            self._spawn([*control, "--store", control_store])
+            if self.control:
+                # The control loop journals to its own store: DuckDB lets one process own a file.
+                control_store = str(self.dir / "control.duckdb")
+                control = [bitgaram, "control", "run", "--site", str(s), "--target", "600"]
+                control += ["--interval", str(self.interval), "--port", str(self.port)]
+                self._spawn([*control, "--store", control_store])
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self._status().get("mqtt", {}).get("connected"):
@@ -269,6 +278,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--ticks", type=int, default=10)
     ap.add_argument("--interval", type=int, default=5, help="Control interval [s].")
+    ap.add_argument(
+        "--no-control",
+        action="store_true",
+        help="Collector (and API) only: no control loop in either arrangement, no tick latency.",
+    )
     args = ap.parse_args()
     # SIGTERM ends the run like Ctrl-C: the arrangements' processes are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -276,35 +290,39 @@ def main() -> None:
     lat: dict[str, list[float]] = {"standalone": [], "service": []}
     for r in range(args.repeats):
         for kind in ("standalone", "service") if r % 2 == 0 else ("service", "standalone"):
-            a = Arrangement(kind, args.host, args.port, args.interval)
+            a = Arrangement(kind, args.host, args.port, args.interval, not args.no_control)
             try:
                 a.start()
                 # Ticks first: the control loop subscribes to the readings too, and would still
                 # be digesting the ingest burst (peak watch) if measured right after it.
-                ms = tick_latency(a, args.ticks)
+                ms = [] if args.no_control else tick_latency(a, args.ticks)
                 rate = ingest(a, args.messages, args.batch)
             finally:
                 a.stop()
             rates[kind].append(rate)
             lat[kind] += ms
-            console.print(
-                f"repeat {r + 1} {kind:>10}: ingest {rate:,.0f} readings/s, tick latency "
-                f"median {np.median(ms):.1f} ms over {len(ms)} ticks"
-            )
+            ticks = f", tick latency median {np.median(ms):.1f} ms over {len(ms)} ticks"
+            ticks = ticks if ms else ""
+            console.print(f"repeat {r + 1} {kind:>10}: ingest {rate:,.0f} readings/s{ticks}")
     console.print(
         f"\n{args.messages * args.batch:,} readings per ingest run, {args.repeats} repeats"
     )
     for kind in ("standalone", "service"):
+        ticks = (
+            f"; tick latency median {np.median(lat[kind]):.1f} ms, "
+            f"p90 {np.percentile(lat[kind], 90):.1f} ms"
+            if lat[kind]
+            else ""
+        )
         console.print(
             f"{kind:>10}: ingest median {np.median(rates[kind]):,.0f} readings/s "
-            f"({min(rates[kind]):,.0f}-{max(rates[kind]):,.0f}); tick latency median "
-            f"{np.median(lat[kind]):.1f} ms, p90 {np.percentile(lat[kind], 90):.1f} ms"
+            f"({min(rates[kind]):,.0f}-{max(rates[kind]):,.0f}){ticks}"
         )
     ingest_ratio = np.median(rates["service"]) / np.median(rates["standalone"])
-    latency_ratio = np.median(lat["service"]) / np.median(lat["standalone"])
-    console.print(
-        f"ratio service/standalone: ingest {ingest_ratio:.2f}, tick latency {latency_ratio:.2f}"
-    )
+    ratios = f"ratio service/standalone: ingest {ingest_ratio:.2f}"
+    if lat["service"] and lat["standalone"]:
+        ratios += f", tick latency {np.median(lat['service']) / np.median(lat['standalone']):.2f}"
+    console.print(ratios)
 
 
 if __name__ == "__main__":
