@@ -19,6 +19,7 @@ import io
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,8 +134,17 @@ def login(watched: Watched, user: str, hash_: str = "") -> Any:
 
 
 def wait_ready(page: Any) -> None:
-    page.wait_for_selector("#view[data-ready]", timeout=60_000)
-    assert page.get_attribute("#view", "data-ready") == "1", page.inner_text("#view")[:500]
+    """Wait until the view marks itself drawn ("1") or failed, then require "1".
+
+    After a click the view may still carry the previous render's mark for a moment and
+    then clear it while it draws again: a mark that is gone when read is waited for anew.
+    """
+    ready = None
+    deadline = time.monotonic() + 60
+    while ready is None and time.monotonic() < deadline:
+        page.wait_for_selector("#view[data-ready]", timeout=60_000)
+        ready = page.get_attribute("#view", "data-ready")
+    assert ready == "1", page.inner_text("#view")[:500]
 
 
 def _english_strings() -> list[str]:
