@@ -607,7 +607,7 @@ def read_citylearn(
     if weather_frame is not None and "outdoor_dry_bulb_temperature" in weather_frame:
         wpath = root / str(first_spec.get("weather"))
         outdoor = _numeric_column(weather_frame, "outdoor_dry_bulb_temperature", wpath)
-    buildings = []
+    read: list[CityLearnBuilding] = []
     modelled: list[str] = []
     ignored: list[str] = []
     for name, spec in included:
@@ -624,7 +624,7 @@ def read_citylearn(
         solar = _numeric_column(frame, "solar_generation", frame_path)
         pv_spec = spec.get("pv") or {}
         pv_kwp = float((pv_spec.get("attributes") or {}).get("nominal_power", 0.0) or 0.0)
-        buildings.append(
+        read.append(
             CityLearnBuilding(
                 name=name,
                 load_kwh=load,
@@ -650,7 +650,7 @@ def read_citylearn(
     calendar.index = index
     return CityLearnDataset(
         path=root,
-        buildings=tuple(buildings),
+        buildings=tuple(read),
         index=index,
         weather=weather,
         price=price,
