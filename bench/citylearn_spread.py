@@ -52,6 +52,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -250,9 +251,9 @@ def run_all(
                         f"{PERIOD_LABELS[period]}, {d.label}: {name}", total=site.n_steps
                     )
 
-                    def on_step(done: int, n: int, task: int = task) -> None:
+                    def on_step(done: int, n: int, task: TaskID = task) -> None:
                         if done % 24 == 0 or done == n:
-                            progress.update(task, completed=done)  # type: ignore[arg-type]
+                            progress.update(task, completed=done)
 
                     run = replay(site, name, on_step)
                     progress.remove_task(task)
