@@ -97,3 +97,39 @@ def test_without_a_month_change_weekdays_still_match() -> None:
     )
     got = infer_start_timestamp(calendar)
     assert got.month == 3 and got.day_of_week == index[0].day_of_week and got.hour == 0
+
+
+def test_a_building_selection_reads_only_those_buildings(
+    sample_park_dir: Path, tmp_path: Path
+) -> None:
+    ds_dir = _copy(sample_park_dir, tmp_path)
+    # Without its file, Building_2 can only be left out if it is never read.
+    (ds_dir / "Building_2.csv").unlink()
+    with pytest.raises(DataError, match=r"Building_2\.csv"):
+        read_citylearn(ds_dir)
+    chosen = ["Building_4", "Building_1", "Building_3"]
+    ds = read_citylearn(ds_dir, buildings=chosen)
+    # Schema order, whatever the order asked.
+    assert ds.building_names == ["Building_1", "Building_3", "Building_4"]
+    # The same dataset as a schema that includes only them.
+    schema = json.loads((sample_park_dir / "schema.json").read_text())
+    for name, spec in schema["buildings"].items():
+        spec["include"] = name in chosen
+    (ds_dir / "schema.json").write_text(json.dumps(schema))
+    same = read_citylearn(ds_dir)
+    assert same.building_names == ds.building_names
+    assert np.array_equal(ds.load_matrix(), same.load_matrix())
+    assert np.array_equal(ds.pv_matrix(), same.pv_matrix())
+    assert ds.index.equals(same.index) and np.array_equal(ds.price, same.price)
+    assert [b.battery for b in ds.buildings] == [b.battery for b in same.buildings]
+    # A named building is read even when the schema excludes it.
+    assert read_citylearn(ds_dir, buildings=["Building_5"]).building_names == ["Building_5"]
+
+
+def test_an_unknown_building_in_the_selection_is_named(sample_park_dir: Path) -> None:
+    with pytest.raises(DataError, match=r"'Building_9'.*the schema has Building_1, Building_2"):
+        read_citylearn(sample_park_dir, buildings=["Building_1", "Building_9"])
+    with pytest.raises(DataError, match="empty"):
+        read_citylearn(sample_park_dir, buildings=[])
+    # One name as a plain string is one building, not its characters.
+    assert read_citylearn(sample_park_dir, buildings="Building_2").building_names == ["Building_2"]

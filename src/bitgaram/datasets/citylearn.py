@@ -29,6 +29,7 @@ to them) and listed in :attr:`CityLearnDataset.ignored`.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -468,7 +469,32 @@ def _devices(
     return thermal, modelled, ignored
 
 
-def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLearnDataset:
+def _selected(
+    spec: dict[str, Any], buildings: Sequence[str] | None, schema_path: Path
+) -> list[tuple[str, Any]]:
+    """The (name, spec) pairs to read, in schema order."""
+    if buildings is None:
+        included = [(n, s) for n, s in spec.items() if s.get("include", True)]
+        if not included:
+            raise DataError(f"{schema_path}: no building has include=true")
+        return included
+    wanted = [buildings] if isinstance(buildings, str) else list(buildings)
+    unknown = [n for n in wanted if n not in spec]
+    if unknown:
+        raise DataError(
+            f"{schema_path}: no building named {', '.join(map(repr, unknown))}; "
+            f"the schema has {', '.join(spec)}"
+        )
+    if not wanted:
+        raise DataError(f"{schema_path}: the building selection is empty")
+    return [(n, s) for n, s in spec.items() if n in wanted]
+
+
+def read_citylearn(
+    path: str | Path,
+    ignore_unsupported: bool = False,
+    buildings: Sequence[str] | None = None,
+) -> CityLearnDataset:
     """Read a CityLearn 2022 dataset folder.
 
     Parameters
@@ -478,6 +504,10 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
     ignore_unsupported : bool
         Leave devices bitgaram cannot model idle (listed in ``ignored``) instead of
         raising :class:`UnsupportedDeviceError`.
+    buildings : sequence of str, optional
+        Read only these buildings (schema names), kept in schema order, whatever
+        their ``include`` flag says: the dataset a schema listing only them would
+        give (e.g. a sub-district). None: the buildings with ``include`` true.
 
     Returns
     -------
@@ -489,8 +519,9 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
     Raises
     ------
     DataError
-        If the schema or a file it names is missing or malformed; the message
-        names the file, line and column.
+        If the schema or a file it names is missing or malformed (the message
+        names the file, line and column), or ``buildings`` names a building the
+        schema does not have (the message names it).
     UnsupportedDeviceError
         If a building declares a device bitgaram cannot model (named with its building).
 
@@ -499,6 +530,9 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
     >>> ds = read_citylearn("data/citylearn_2022_phase_1")  # doctest: +SKIP
     >>> ds.load_matrix().shape  # doctest: +SKIP
     (8760, 5)
+    >>> sub = read_citylearn(ds.path, buildings=["Building_2"])  # doctest: +SKIP
+    >>> sub.building_names  # doctest: +SKIP
+    ['Building_2']
     """
     root = Path(path)
     schema_path = root if root.is_file() else root / "schema.json"
@@ -513,9 +547,7 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
     if not isinstance(buildings_spec, dict) or not buildings_spec:
         raise DataError(f"{schema_path}: 'buildings' must be a non-empty object")
     seconds = int(schema.get("seconds_per_time_step") or 3600)
-    included = [(n, s) for n, s in buildings_spec.items() if s.get("include", True)]
-    if not included:
-        raise DataError(f"{schema_path}: no building has include=true")
+    included = _selected(buildings_spec, buildings, schema_path)
 
     frames: dict[str, tuple[pd.DataFrame, Path]] = {}
     for name, spec in included:
@@ -575,7 +607,7 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
     if weather_frame is not None and "outdoor_dry_bulb_temperature" in weather_frame:
         wpath = root / str(first_spec.get("weather"))
         outdoor = _numeric_column(weather_frame, "outdoor_dry_bulb_temperature", wpath)
-    buildings = []
+    read: list[CityLearnBuilding] = []
     modelled: list[str] = []
     ignored: list[str] = []
     for name, spec in included:
@@ -592,7 +624,7 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
         solar = _numeric_column(frame, "solar_generation", frame_path)
         pv_spec = spec.get("pv") or {}
         pv_kwp = float((pv_spec.get("attributes") or {}).get("nominal_power", 0.0) or 0.0)
-        buildings.append(
+        read.append(
             CityLearnBuilding(
                 name=name,
                 load_kwh=load,
@@ -618,7 +650,7 @@ def read_citylearn(path: str | Path, ignore_unsupported: bool = False) -> CityLe
     calendar.index = index
     return CityLearnDataset(
         path=root,
-        buildings=tuple(buildings),
+        buildings=tuple(read),
         index=index,
         weather=weather,
         price=price,
