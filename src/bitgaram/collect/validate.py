@@ -112,6 +112,8 @@ REASON_FIELDS = np.array([f for _, f in REASONS])
 
 _OFFSET_RE = r"\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _NUMBER_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
+#: Rows up to which per-row Python beats Arrow's fixed cost per call.
+_SMALL_BATCH = 2048
 #: Readings per meter used to estimate the spike quantile (a strided sample above that).
 _SPIKE_SAMPLE = 4096
 
@@ -211,13 +213,12 @@ def storable_text(text: object, limit: int = FIELD_LIMIT) -> str:
     return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", out)
 
 
-def storable_texts(values: Sequence[object], limit: int = FIELD_LIMIT) -> pd.Series:
-    """:func:`storable_text` of every value as an object Series (None, NA and NaN kept as None)."""
-    return pd.Series(
-        [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-         else storable_text(v, limit) for v in values],
-        dtype=object,
-    )  # fmt: skip
+def storable_texts(values: Sequence[object], limit: int = FIELD_LIMIT) -> np.ndarray:
+    """:func:`storable_text` of every value as an object array (None, NA and NaN kept as None)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+              else storable_text(v, limit) for v in values]  # fmt: skip
+    return out
 
 
 def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
@@ -229,9 +230,7 @@ def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
         if name in out.columns:
             # A record holds several fields of at most FIELD_LIMIT each: room for all of them.
             limit = RECORD_LIMIT if name == "record" else FIELD_LIMIT
-            texts = storable_texts(out[name].tolist(), limit)
-            texts.index = out.index
-            out[name] = texts
+            out[name] = pd.Series(storable_texts(out[name].tolist(), limit), index=out.index)
     return out
 
 
@@ -599,7 +598,7 @@ def parse_received(
     ([0, -1], ['1970-01-01T00:00:00.000000', '2024-01-01T00:00:00.000000'])
     """
     n = len(meter_ids)
-    index = {m.id: i for i, m in enumerate(site.meters)}
+    index = site_tables(site).codes
     codes = np.fromiter((index.get(m, -1) for m in meter_ids), dtype=np.int64, count=n)  # type: ignore[call-overload]
     utc, status = _received_stamps(stamps, site.site.timezone)
     try:
@@ -624,7 +623,8 @@ def _received_stamps(stamps: Sequence[object], timezone: str) -> tuple[np.ndarra
         lo, hi = EPOCH_RANGE_S
         ok = np.isfinite(seconds) & (seconds >= lo) & (seconds <= hi)
         parsed = np.full(seconds.size, np.datetime64("NaT"), dtype="datetime64[us]")
-        parsed[ok] = pd.to_datetime(seconds[ok], unit="s").to_numpy(dtype="datetime64[us]")
+        # Rounded to the microsecond (what the store keeps).
+        parsed[ok] = np.round(seconds[ok] * 1e6).astype(np.int64).view("datetime64[us]")
         utc[epoch] = parsed
         status[epoch] = np.where(ok, 0, _CODE["bad_timestamp"])
     if not epoch.all():
@@ -785,7 +785,7 @@ class Checked(NamedTuple):
 
 def meter_ids_index(site: Site) -> pd.Index:
     """The site's meter ids in site order (the codes of :attr:`Columns.codes`)."""
-    return pd.Index([m.id for m in site.meters], dtype="str")
+    return site_tables(site).ids
 
 
 def check_rows(columns: Columns, site: Site, rules: ValidationRules = DEFAULT_RULES) -> Checked:
@@ -839,7 +839,7 @@ def check_rows(columns: Columns, site: Site, rules: ValidationRules = DEFAULT_RU
         quality = np.zeros(n, dtype=np.int8)
 
     safe = np.where(codes < 0, 0, codes)
-    limits = _meter_limits(site)
+    limits = site_tables(site).limits
     with np.errstate(invalid="ignore"):
         flag((values < 0) & ~limits.allows_negative[safe], "negative")
         flag(values > limits.max_value[safe], "above_max")
@@ -864,6 +864,48 @@ class _Limits(NamedTuple):
     max_value: np.ndarray
     low: np.ndarray
     high: np.ndarray
+
+
+class SiteTables(NamedTuple):
+    """What validation looks up per meter, built once per :class:`Site` object.
+
+    Attributes
+    ----------
+    ids : pandas.Index
+        Meter ids in site order (the codes of :attr:`Columns.codes`).
+    codes : dict
+        Meter id -> code.
+    units : dict
+        Meter id -> unit text.
+    limits : _Limits
+        Per-meter limits of rules 6-8, indexed by code.
+    """
+
+    ids: pd.Index
+    codes: dict[str, int]
+    units: dict[str, str]
+    limits: _Limits
+
+
+#: Sites are frozen: their tables are kept by object identity (a few sites per process).
+_TABLES: dict[int, tuple[Site, SiteTables]] = {}
+
+
+def site_tables(site: Site) -> SiteTables:
+    """The per-meter tables of ``site`` (cached for the object; sites are immutable)."""
+    hit = _TABLES.get(id(site))
+    if hit is not None and hit[0] is site:
+        return hit[1]
+    tables = SiteTables(
+        pd.Index([m.id for m in site.meters], dtype="str"),
+        {m.id: i for i, m in enumerate(site.meters)},
+        {m.id: str(m.unit) for m in site.meters},
+        _meter_limits(site),
+    )
+    if len(_TABLES) >= 16:
+        _TABLES.clear()
+    _TABLES[id(site)] = (site, tables)
+    return tables
 
 
 def _meter_limits(site: Site) -> _Limits:
@@ -894,7 +936,14 @@ def readings_frame(columns: Columns, checked: Checked, meter_index: pd.Index) ->
 
 
 def _ids_from_codes(codes: np.ndarray, ids: pd.Index) -> pd.Series:
-    """Meter ids as a str Series, expanded in Arrow from their codes (no Python strings)."""
+    """Meter ids as a str Series, expanded in Arrow from their codes (no Python strings).
+
+    Small batches (a live flush) take the ids from a Python list instead: the
+    Arrow round trip has a fixed cost of a few hundred microseconds.
+    """
+    if codes.size <= _SMALL_BATCH:
+        names = np.asarray(ids, dtype=object)
+        return pd.Series(names[codes], dtype="str")
     expanded = pa.DictionaryArray.from_arrays(
         pa.array(codes.astype(np.int32)), pa.array(list(ids), pa.large_string())
     ).cast(pa.large_string())

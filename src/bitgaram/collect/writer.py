@@ -51,6 +51,7 @@ from bitgaram.collect.validate import (
     readings_frame,
     reason_code,
     record_text,
+    site_tables,
     storable_text,
     storable_texts,
 )
@@ -357,7 +358,7 @@ def prepare_batch(
     meter_ids, stamps, values, units, qualities, _ = (
         tuple(zip(*rows, strict=True)) if rows else ((),) * 6
     )
-    unit_of = {m.id: str(m.unit) for m in site.meters}
+    unit_of = site_tables(site).units
     bad_unit = [
         i
         for i, (m, u) in enumerate(zip(meter_ids, units, strict=True))
@@ -417,32 +418,27 @@ class _QuarantineRows:
 
     def finish(self, subs: Sequence[Submission]) -> tuple[pd.DataFrame, list[SubmissionResult]]:
         """The quarantine frame (with fingerprints) and one result per submission."""
+        if not self.owner:
+            return _EMPTY_QUARANTINE.copy(), [SubmissionResult(len(s.rows), 0) for s in subs]
         c = self.cols
         text = {
             name: storable_texts(c[name], RECORD_LIMIT if name == RECORD else FIELD_LIMIT)
             for name in ("source", "meter_id", "field", "raw", "reason", RECORD)
         }
         lines = [int(x) for x in c["line"]]
-        stamps = np.array(self.stamps, dtype="datetime64[us]")
         keys = [s.key for s in subs]
         fields, reasons = text["field"].tolist(), text["reason"].tolist()
-        frame = pd.DataFrame(
-            {
-                **{k: v for k, v in text.items() if k != RECORD},
-                "line": pd.array(lines, dtype="Int64"),
-                "ts": pd.Series(pd.DatetimeIndex(stamps).tz_localize("UTC")),
-                RECORD: text[RECORD],
-                # the reason's code, not its text: out_of_window names the moving end of the window
-                FINGERPRINT: pd.Series(
-                    [
-                        None if (key := keys[o]) is None
-                        else message_key(key, str(ln), str(f), reason_code(why))
-                        for o, ln, f, why in zip(self.owner, lines, fields, reasons, strict=True)
-                    ],
-                    dtype=object,
-                ),
-            }
-        )[[*QUARANTINE_COLUMNS, RECORD, FINGERPRINT]]  # fmt: skip
+        prints = np.empty(len(lines), dtype=object)
+        # the reason's code, not its text: out_of_window names the moving end of the window
+        prints[:] = [
+            None if (key := keys[o]) is None
+            else message_key(key, str(ln), str(f), reason_code(why))
+            for o, ln, f, why in zip(self.owner, lines, fields, reasons, strict=True)
+        ]  # fmt: skip
+        frame = _quarantine_frame(
+            text, pd.array(lines, dtype="Int64"), np.array(self.stamps, dtype="datetime64[us]"),
+            prints,
+        )  # fmt: skip
         per_owner: list[list[Rejection]] = [[] for _ in subs]
         meters = text["meter_id"].tolist()
         for o, ln, m, f, why in zip(self.owner, lines, meters, fields, reasons, strict=True):
@@ -453,6 +449,39 @@ class _QuarantineRows:
             for s, rej in zip(subs, per_owner, strict=True)
         ]
         return frame, results
+
+
+def _quarantine_frame(
+    text: dict[str, np.ndarray], lines: Any, stamps: np.ndarray, prints: np.ndarray
+) -> pd.DataFrame:
+    """The quarantine frame of a batch from its columns (object arrays keep None as None)."""
+    return pd.DataFrame(
+        {
+            "source": text["source"],
+            "line": lines,
+            "meter_id": text["meter_id"],
+            "ts": pd.DatetimeIndex(stamps).tz_localize("UTC"),
+            "field": text["field"],
+            "raw": text["raw"],
+            "reason": text["reason"],
+            RECORD: text[RECORD],
+            FINGERPRINT: prints,
+        },
+        copy=False,
+    )
+
+
+def _no_text() -> np.ndarray:
+    return np.empty(0, dtype=object)
+
+
+#: The quarantine frame of a batch without rejections (copied, never handed out itself).
+_EMPTY_QUARANTINE = _quarantine_frame(
+    {c: _no_text() for c in ("source", "meter_id", "field", "raw", "reason", RECORD)},
+    pd.array([], dtype="Int64"),
+    np.empty(0, dtype="datetime64[us]"),
+    _no_text(),
+)
 
 
 def _record_of(row: RawReading) -> str:
