@@ -553,8 +553,11 @@ class BatchWriter:
     max_rows : int
         Flush once a batch holds this many readings.
     max_delay : float
-        Flush a non-empty batch at the latest this long after its first
-        submission arrived [s].
+        The flush interval: a non-empty batch is committed about this long
+        after its first submission arrived, at the latest (it is closed the
+        recent time to validate and write a batch earlier, see
+        :meth:`commit_lead`), so readings arriving steadily are committed
+        at most this far apart [s].
     queue_size : int
         Submissions held before :meth:`submit` waits (backpressure).
     retry_initial, retry_max : float
@@ -618,7 +621,10 @@ class BatchWriter:
         self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
-        self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(maxsize=queue_size)
+        #: Submissions with the time they arrived [monotonic s]; None closes the writer.
+        self._queue: asyncio.Queue[tuple[Submission, float] | None] = asyncio.Queue(
+            maxsize=queue_size
+        )
         self._closed = False
         self._stopped = asyncio.Event()
         #: Called after every committed batch with ``(rows, seconds)``: the batch's readings
@@ -645,6 +651,21 @@ class BatchWriter:
         up: keeping up comes before short commit intervals.
         """
         return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
+
+    def commit_lead(self) -> float:
+        """How much earlier than ``max_delay`` after its first submission a batch is closed [s].
+
+        A batch's commit comes the time to validate and write it after the
+        batch closes. Closing it that much before ``max_delay`` (the median of
+        the recent batches' times) makes ``max_delay`` the longest a reading
+        waits to be committed, and so the longest time between two commits
+        while readings keep arriving, not ``max_delay`` plus the batch's cost.
+        At most half of ``max_delay``: a store slower than that cannot be kept
+        to the interval, and smaller batches would only slow it further.
+        """
+        if not self._timings:
+            return 0.0
+        return min(float(np.median([t for _, t in self._timings])), self.max_delay / 2)
 
     def _track_backlog(self, rows: int, limit: int) -> None:
         """After gathering a batch: grow the batches while the backlog is too long to clear."""
@@ -683,7 +704,7 @@ class BatchWriter:
         st.received += len(sub.rows) + len(sub.rejects)
         st.last_received_at = now
         self._queued_rows += len(sub.rows) + len(sub.rejects)
-        await self._queue.put(sub)
+        await self._queue.put((sub, time.monotonic()))
 
     async def close(self) -> None:
         """Flush everything queued, then stop :meth:`run`."""
@@ -706,28 +727,30 @@ class BatchWriter:
         try:
             done = False
             while not done:
-                first = await self._queue.get()
-                if first is None:
+                head = await self._queue.get()
+                if head is None:
                     break
+                first, arrived = head
                 batch = [first]
                 n = len(first.rows) + len(first.rejects)
                 self._queued_rows -= n
-                deadline = time.monotonic() + self.max_delay
+                deadline = arrived + self.max_delay - self.commit_lead()
                 limit = self.batch_limit()
                 while n < limit:
                     try:
-                        item = self._queue.get_nowait()
+                        queued = self._queue.get_nowait()
                     except asyncio.QueueEmpty:
                         timeout = deadline - time.monotonic()
                         if timeout <= 0:
                             break
                         try:
-                            item = await asyncio.wait_for(self._queue.get(), timeout)
+                            queued = await asyncio.wait_for(self._queue.get(), timeout)
                         except TimeoutError:
                             break
-                    if item is None:
+                    if queued is None:
                         done = True
                         break
+                    item = queued[0]
                     batch.append(item)
                     n += len(item.rows) + len(item.rejects)
                     self._queued_rows -= len(item.rows) + len(item.rejects)
@@ -752,7 +775,7 @@ class BatchWriter:
             except asyncio.QueueEmpty:
                 return
             if item is not None:
-                self._give_up([item])
+                self._give_up([item[0]])
 
     def _give_up(self, batch: Sequence[Submission]) -> None:
         self.stats.abandoned += len(batch)
