@@ -391,19 +391,3 @@ def test_commits_come_at_most_one_flush_interval_apart_while_readings_arrive(sit
     gaps = sorted(b - a for a, b in itertools.pairwise(done))
     median = gaps[len(gaps) // 2]
     assert median <= max_delay, gaps
-
-
-def test_warm_up_lets_the_store_prepare_its_connection_once(site: Site) -> None:
-    class Preparing(SlowStore):
-        def __init__(self) -> None:
-            super().__init__(fixed=0.0, per_row=0.0)
-            self.prepared: list[list[str]] = []
-
-        def warm_up_writes(self, meter_ids: list[str]) -> None:
-            self.prepared.append(list(meter_ids))
-
-    store = Preparing()
-    writer = BatchWriter(store, site)
-    asyncio.run(writer.warm_up())
-    assert store.prepared == [[m.id for m in site.meters]]
-    assert store.count_readings() == 0  # nothing written

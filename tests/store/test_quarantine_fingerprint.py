@@ -97,18 +97,3 @@ def test_small_and_large_quarantine_batches_store_the_same_rows(
     assert first["raw"].tolist() == batch["raw"].tolist()
     assert (pd.to_datetime(first["ts"], utc=True) == pd.Timestamp("2024-05-01", tz="UTC")).all()
     assert set(first["reason"]) == {"bad_unit: the meter reports in kWh"}
-
-
-def test_warming_up_writes_stores_nothing_and_the_first_batch_follows(
-    store: Store, site: Site
-) -> None:
-    store.save_site(site)
-    store.write_readings(_one_reading(0))
-    warm = getattr(store, "warm_up_writes", None)
-    if warm is None:
-        pytest.skip("only PostgreSQL prepares its connection")
-    warm(["acme-load", "no-such-meter"])
-    warm([])
-    assert store.count_readings() == 1 and store.count_quarantine() == 0
-    report = store.write_readings(_one_reading(1), quarantine=_rejects(["w1"]))
-    assert (report.inserted, report.quarantined) == (1, 1)

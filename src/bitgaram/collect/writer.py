@@ -682,19 +682,14 @@ class BatchWriter:
         """Do the per-start work before the sources are started.
 
         Looks up the newest stored reading of every meter of the site (one
-        statement; gap detection needs it), lets the store prepare its
-        connection for writes where it can (``warm_up_writes``), and validates
-        a small made-up batch (discarded) so that the first batch of a
-        broker's backlog meets warm code paths. Never raises: a store that
-        does not answer yet is the writer's retry loop's business.
+        statement; gap detection needs it) and validates a small made-up batch
+        (discarded) so that the first batch of a broker's backlog meets warm
+        code paths. Never raises: a store that does not answer yet is the
+        writer's retry loop's business.
         """
         meters = [m.id for m in self.site.meters]
         try:
             await asyncio.to_thread(self._seed_last_seen, meters)
-            # A store may prepare its connection for writes (PostgreSQL: cold plans).
-            prepare = getattr(self.store, "warm_up_writes", None)
-            if prepare is not None:
-                await asyncio.to_thread(prepare, meters)
             sample = _warm_up_submission(self.site, self.rules)
             await asyncio.to_thread(prepare_batch, [sample], self.site, self.rules)
         except Exception:  # pragma: no cover - a warm-up must never stop the collector

@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -85,16 +85,6 @@ def _array_type(arrow: pa.DataType) -> str:
     """The PostgreSQL array type of an Arrow type (no collation: the target column has it)."""
     return "VARCHAR[]" if arrow == pa.string() else f"{_PG_TYPES[arrow]}[]"
 
-
-#: Whether a stored reading falls in the span of any meter of a batch (arrays of
-#: meter ids, span starts and span ends). LATERAL ... LIMIT 1 keeps the planner
-#: from hashing the whole table: one index probe per meter on (meter_id, ts).
-_OVERLAP_PROBE = (
-    "SELECT EXISTS (SELECT 1 FROM unnest(CAST(%s AS VARCHAR[]),"
-    " CAST(%s AS TIMESTAMPTZ[]), CAST(%s AS TIMESTAMPTZ[])) AS b (meter_id, lo, hi)"
-    " CROSS JOIN LATERAL (SELECT 1 FROM readings r WHERE r.meter_id = b.meter_id"
-    " AND r.ts >= b.lo AND r.ts <= b.hi LIMIT 1) AS hit)"
-)
 
 #: Quarantine rows up to which a batch is inserted as arrays in one statement
 #: (more go through a staging table and COPY).
@@ -422,7 +412,11 @@ class PostgresStore(SqlStore):
         spans = batch.group_by("meter_id").aggregate([("ts", "min"), ("ts", "max")])
         return bool(
             self._fetch(
-                _OVERLAP_PROBE,
+                "SELECT EXISTS (SELECT 1 FROM unnest(CAST(%s AS VARCHAR[]),"
+                " CAST(%s AS TIMESTAMPTZ[]), CAST(%s AS TIMESTAMPTZ[])) AS b (meter_id, lo, hi)"
+                # LATERAL ... LIMIT 1 keeps the planner from hashing the whole table.
+                " CROSS JOIN LATERAL (SELECT 1 FROM readings r WHERE r.meter_id = b.meter_id"
+                " AND r.ts >= b.lo AND r.ts <= b.hi LIMIT 1) AS hit)",
                 (
                     spans.column("meter_id").to_pylist(),
                     spans.column("ts_min").to_pylist(),
@@ -430,29 +424,6 @@ class PostgresStore(SqlStore):
                 ),
             )[0][0]
         )
-
-    def warm_up_writes(self, meter_ids: Sequence[str]) -> None:
-        """Prepare the connection for a writer's first batch; writes nothing.
-
-        A fresh server process plans its first statements on the partitioned
-        readings table from cold catalog caches and creates its schema for
-        temporary tables on first use: the first batch after a collector
-        start spent 70-80 ms in the overlap probe alone (load ~8), on top of
-        the batch's own work. This runs the probe for ``meter_ids`` over an
-        empty span and creates (and drops) a staging table, in one
-        transaction.
-
-        Parameters
-        ----------
-        meter_ids : sequence of str
-            The meters the writer will write.
-        """
-        lo = datetime(2000, 1, 1, tzinfo=UTC)
-        hi = lo - timedelta(microseconds=1)  # ends before it starts: matches nothing
-        ids = list(meter_ids)
-        with self._lock, self._transaction():
-            self._exec("CREATE TEMP TABLE _bg_warm (meter_id VARCHAR) ON COMMIT DROP")
-            self._fetch(_OVERLAP_PROBE, (ids, [lo] * len(ids), [hi] * len(ids)))
 
     def _insert_new(self, batch: pa.Table) -> None:
         # Only new, distinct keys: COPY straight into the partitioned table
