@@ -4,8 +4,9 @@ Sources (MQTT, Modbus, HTTP) hand :class:`Submission` objects to a
 :class:`BatchWriter`. The writer keeps them in a bounded queue (a full queue
 makes :meth:`BatchWriter.submit` wait, which is the backpressure that reaches
 the broker or the HTTP client), gathers them into batches by size or age,
-validates each batch once (vectorised, :func:`bitgaram.collect.validate.validate_readings`),
-and writes it with :meth:`bitgaram.store.base.Store.write_readings` in one
+validates each batch once (vectorised, the rules of the file import:
+:func:`bitgaram.collect.validate.check_rows`, see :func:`prepare_batch`), and
+writes it with :meth:`bitgaram.store.base.Store.write_readings` in one
 transaction. Only after that transaction committed does it call each
 submission's ``on_done`` callback, which is where MQTT messages are acknowledged
 to the broker. When the store fails, the batch is held and retried with
