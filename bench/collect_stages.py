@@ -18,12 +18,24 @@ import time
 import uuid
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from bitgaram.collect.payload import decode_items
 from bitgaram.collect.writer import Submission, prepare_batch
 from bitgaram.store import open_store
 from bitgaram.store.sql import SqlStore
+from collect_poison_soak import poison as soak_poison
 from collect_throughput import make_site, payloads
+
+
+def poison(messages: list[list[dict[str, Any]]]) -> None:
+    """Turn one reading in 100 into poison, cycling through the soak's four kinds."""
+    n = 0
+    for items in messages:
+        for k, item in enumerate(items):
+            if n % 100 == 37:
+                items[k] = soak_poison((n // 100) % 4, item["timestamp"])
+            n += 1
 
 
 def main() -> None:
@@ -33,6 +45,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rows", type=int, default=20_000, help="readings per store batch")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--poison",
+        action="store_true",
+        help="make one reading in 100 poison, as collect_poison_soak.py does",
+    )
     args = parser.parse_args()
     site = make_site("stages", 100)
     stream, _ = payloads(100, args.messages, args.batch)
@@ -51,6 +68,8 @@ def main() -> None:
         t = time.perf_counter()
         decoded = [json.loads(p) for _, p in stream]
         times["json.loads"].append(time.perf_counter() - t)
+        if args.poison:
+            poison(decoded)
         t = time.perf_counter()
         subs = []
         for (meter, _), items in zip(stream, decoded, strict=True):
@@ -76,7 +95,8 @@ def main() -> None:
             if not name.startswith("DuckDB"):
                 store._conn.execute(f"DROP SCHEMA {store.schema} CASCADE")  # type: ignore[attr-defined]
             store.close()
-    print(f"{n:,} readings in batches of {per * args.batch:,}; median of {args.repeats}:")
+    poisoned = f", {n // 100:,} of them poison" if args.poison else ""
+    print(f"{n:,} readings{poisoned} in batches of {per * args.batch:,}; median of {args.repeats}:")
     for name, values in times.items():
         m = statistics.median(values)
         print(f"  {name:>17}: {m / n * 1e6:6.2f} us/reading ({n / m:,.0f} readings/s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 from typing import Any
@@ -353,3 +354,40 @@ def test_a_refused_reading_keeps_its_fingerprint_when_the_window_has_moved(site:
     assert reasons[0] != reasons[1]  # the text names the moving end of the window
     assert reasons[0].startswith("out_of_window")
     assert prints[0] == prints[1]
+
+
+class CommitClock(SlowStore):
+    """A :class:`SlowStore` that notes when each write committed [monotonic s]."""
+
+    def __init__(self, fixed: float) -> None:
+        super().__init__(fixed=fixed, per_row=0.0)
+        self.committed: list[float] = []
+
+    def write_readings(self, readings: pd.DataFrame, **kwargs: Any) -> Any:
+        report = super().write_readings(readings, **kwargs)
+        self.committed.append(time.monotonic())
+        return report
+
+
+def test_commits_come_at_most_one_flush_interval_apart_while_readings_arrive(site: Site) -> None:
+    # A store taking 40 ms per batch and a reading every 10 ms: a batch timed
+    # from when the writer took its first submission (not when it arrived), and
+    # closed a full max_delay after it, committed every max_delay + 40 ms.
+    store = CommitClock(fixed=0.04)
+    max_delay = 0.15
+
+    async def scenario() -> None:
+        writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+        task = asyncio.create_task(writer.run())
+        for i in range(150):
+            await writer.submit(Submission("mqtt:a", [reading(i)]))
+            await asyncio.sleep(0.01)
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == 150
+    done = store.committed[2:-1]  # the first batches are timed before any lead is known
+    gaps = sorted(b - a for a, b in itertools.pairwise(done))
+    median = gaps[len(gaps) // 2]
+    assert median <= max_delay, gaps

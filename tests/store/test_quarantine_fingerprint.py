@@ -76,3 +76,24 @@ def test_quarantine_only_batches_follow_the_same_rule(
     for _ in range(2):
         store.write_readings(empty, quarantine=_rejects(prints))
     assert store.count_quarantine() == (1 if prints[0] else 2)
+
+
+@pytest.mark.parametrize("rows", [3, 1200])  # PostgreSQL: one INSERT of arrays, or a staging table
+def test_small_and_large_quarantine_batches_store_the_same_rows(
+    store: Store, site: Site, rows: int
+) -> None:
+    store.save_site(site)
+    prints = [None if i % 3 == 0 else f"p{i}" for i in range(rows)]
+    batch = _rejects(prints).assign(
+        ts=pd.Timestamp("2024-05-01", tz="UTC"), raw=[f"kW\\x00 {i}" for i in range(rows)]
+    )
+    store.write_readings(_one_reading(0), quarantine=batch)
+    store.write_readings(_one_reading(0), quarantine=batch)  # the fingerprinted rows once
+    listed = store.list_quarantine(limit=10 * rows).sort_values(["line", "received_at"])
+    without = sum(p is None for p in prints)
+    assert len(listed) == rows + without
+    first = listed.drop_duplicates("line")
+    assert first["line"].tolist() == list(range(1, rows + 1))
+    assert first["raw"].tolist() == batch["raw"].tolist()
+    assert (pd.to_datetime(first["ts"], utc=True) == pd.Timestamp("2024-05-01", tz="UTC")).all()
+    assert set(first["reason"]) == {"bad_unit: the meter reports in kWh"}

@@ -55,6 +55,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -70,8 +72,6 @@ from bitgaram.site import Site
 from bitgaram.site.model import Meter, Unit
 from bitgaram.store.base import (
     FINGERPRINT,
-    QUARANTINE_COLUMNS,
-    READING_COLUMNS,
     RECORD,
     Quality,
 )
@@ -107,9 +107,13 @@ REASONS: tuple[tuple[str, str], ...] = (
     ("duplicate_conflict", "value"),
 )
 _CODE = {name: i + 1 for i, (name, _) in enumerate(REASONS)}
+#: The field each reason blames, indexed by code - 1.
+REASON_FIELDS = np.array([f for _, f in REASONS])
 
 _OFFSET_RE = r"\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _NUMBER_RE = r"^\s*[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))\s*$"
+#: Rows up to which per-row Python beats Arrow's fixed cost per call.
+_SMALL_BATCH = 2048
 #: Readings per meter used to estimate the spike quantile (a strided sample above that).
 _SPIKE_SAMPLE = 4096
 
@@ -209,6 +213,14 @@ def storable_text(text: object, limit: int = FIELD_LIMIT) -> str:
     return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", out)
 
 
+def storable_texts(values: Sequence[object], limit: int = FIELD_LIMIT) -> np.ndarray:
+    """:func:`storable_text` of every value as an object array (None, NA and NaN kept as None)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+              else storable_text(v, limit) for v in values]  # fmt: skip
+    return out
+
+
 def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
     """``bad`` with every text column passed through :func:`storable_text` (nulls kept)."""
     if not len(bad):
@@ -216,15 +228,9 @@ def storable_quarantine(bad: pd.DataFrame) -> pd.DataFrame:
     out = bad.copy()
     for name in ("source", "meter_id", "field", "raw", "reason", "record"):
         if name in out.columns:
-            col = out[name]
             # A record holds several fields of at most FIELD_LIMIT each: room for all of them.
             limit = RECORD_LIMIT if name == "record" else FIELD_LIMIT
-            out[name] = pd.Series(
-                [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
-                 else storable_text(v, limit) for v in col],
-                index=col.index,
-                dtype=object,
-            )  # fmt: skip
+            out[name] = pd.Series(storable_texts(out[name].tolist(), limit), index=out.index)
     return out
 
 
@@ -546,6 +552,91 @@ def parse_timestamps(series: pd.Series, timezone: str) -> tuple[np.ndarray, np.n
     return _strings_to_utc(_as_arrow_strings(series), tz)
 
 
+#: Epoch timestamps accepted as numbers [s]: 1970-01-01 to 9999-12-31 (what datetimes hold).
+EPOCH_RANGE_S = (0.0, 253_402_300_799.0)
+
+
+def parse_received(
+    meter_ids: Sequence[object],
+    stamps: Sequence[object],
+    values: Sequence[object],
+    qualities: Sequence[object],
+    site: Site,
+) -> Columns:
+    """Parse readings as a live source received them (Python values) into :class:`Columns`.
+
+    The counterpart of the column parsing in :func:`validate_readings` for
+    small batches of decoded payloads: no pandas frame is built, so a batch of
+    a hundred readings costs tens of microseconds to parse, not milliseconds.
+    The rules are then the same (:func:`check_rows`).
+
+    Parameters
+    ----------
+    meter_ids : sequence
+        Meter id per reading.
+    stamps : sequence
+        ISO-8601 text (naive: wall clock of the site's timezone) or seconds
+        since the Unix epoch [s] (int or float) per reading; anything else is
+        parsed as its text.
+    values : sequence
+        Numbers [meter unit] (``None`` = missing).
+    qualities : sequence
+        Quality flags (``None`` = good).
+    site : Site
+
+    Returns
+    -------
+    Columns
+
+    Examples
+    --------
+    >>> from bitgaram.site import parse_site
+    >>> site = parse_site({"site": {"id": "p", "name": "P"},
+    ...                    "meters": [{"id": "m", "kind": "load", "unit": "kWh"}]})
+    >>> cols = parse_received(["m", "x"], [0, "2024-01-01T00:00Z"], [1.5, 2.0], [0, None], site)
+    >>> cols.codes.tolist(), [str(t) for t in cols.utc]
+    ([0, -1], ['1970-01-01T00:00:00.000000', '2024-01-01T00:00:00.000000'])
+    """
+    n = len(meter_ids)
+    index = site_tables(site).codes
+    codes = np.fromiter((index.get(m, -1) for m in meter_ids), dtype=np.int64, count=n)  # type: ignore[call-overload]
+    utc, status = _received_stamps(stamps, site.site.timezone)
+    try:
+        vals = np.asarray(values, dtype="float64").reshape(n)
+    except (TypeError, ValueError):
+        vals = pd.Series(list(values), dtype="float64").to_numpy(dtype="float64", na_value=np.nan)
+    q = np.fromiter(
+        (float(Quality.GOOD) if x is None else x for x in qualities), dtype="float64", count=n
+    )  # type: ignore[call-overload]
+    none = np.zeros(n, dtype=bool)
+    return Columns(codes, utc, status, vals, none, none, q, None)
+
+
+def _received_stamps(stamps: Sequence[object], timezone: str) -> tuple[np.ndarray, np.ndarray]:
+    """Epoch numbers and ISO text, parsed as :func:`parse_timestamps` parses text."""
+    n = len(stamps)
+    epoch = np.fromiter((type(v) is int or type(v) is float for v in stamps), dtype=bool, count=n)
+    utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    status = np.zeros(n, dtype=np.int8)
+    if epoch.any():
+        seconds = np.asarray([stamps[i] for i in np.flatnonzero(epoch).tolist()], dtype="float64")
+        lo, hi = EPOCH_RANGE_S
+        ok = np.isfinite(seconds) & (seconds >= lo) & (seconds <= hi)
+        parsed = np.full(seconds.size, np.datetime64("NaT"), dtype="datetime64[us]")
+        # Rounded to the microsecond (what the store keeps).
+        parsed[ok] = np.round(seconds[ok] * 1e6).astype(np.int64).view("datetime64[us]")
+        utc[epoch] = parsed
+        status[epoch] = np.where(ok, 0, _CODE["bad_timestamp"])
+    if not epoch.all():
+        text_idx = np.flatnonzero(~epoch)
+        texts = [v if isinstance(v, str) else None if v is None else str(v)
+                 for v in (stamps[i] for i in text_idx.tolist())]  # fmt: skip
+        t_utc, t_status = _strings_to_utc(pa.array(texts, pa.large_string()), ZoneInfo(timezone))
+        utc[text_idx] = t_utc
+        status[text_idx] = t_status
+    return utc, status
+
+
 def _raw_text(series: pd.Series) -> pd.Series:
     return series.astype("str").where(series.notna(), "")
 
@@ -613,52 +704,146 @@ def validate_readings(
     n = len(frame)
     if n == 0:
         return Validated(empty_readings(), empty_quarantine())
+    meter_index = meter_ids_index(site)
+    utc, ts_status = parse_timestamps(frame["ts"], site.site.timezone)
+    values, missing, non_numeric = parse_values(frame["value"])
+    q_values: np.ndarray | None = None
+    q_bad: np.ndarray | None = None
+    if "quality" in frame.columns:
+        q_values, q_missing, q_bad = parse_values(frame["quality"])
+        q_values = np.where(q_missing, float(Quality.GOOD), q_values)
+    columns = Columns(
+        _meter_codes(frame["meter_id"], meter_index),
+        utc,
+        ts_status,
+        values,
+        missing,
+        non_numeric,
+        q_values,
+        q_bad,
+    )
+    checked = check_rows(columns, site, rules)
+    good = readings_frame(columns, checked, meter_index)
+    bad = _quarantine_frame(frame, columns, checked, source, site, rules, keep_records)
+    return Validated(good, bad)
+
+
+class Columns(NamedTuple):
+    """A batch of readings parsed into NumPy columns, one entry per row (see :func:`check_rows`).
+
+    Attributes
+    ----------
+    codes : numpy.ndarray
+        int64 position of the row's meter in ``site.meters``, -1 if unknown.
+    utc : numpy.ndarray
+        datetime64[us] UTC interval start (naive NumPy values), NaT where unparsed.
+    ts_status : numpy.ndarray
+        int8 reason code of the timestamp parse (0 = parsed; see :data:`REASONS`).
+    values : numpy.ndarray
+        float64 value [meter unit], NaN where missing or unparsable.
+    missing, non_numeric : numpy.ndarray
+        bool: the value is blank, or text that is not a number.
+    quality : numpy.ndarray, optional
+        float64 quality flag (a missing flag is :attr:`Quality.GOOD`); ``None``: all good.
+    quality_bad : numpy.ndarray, optional
+        bool: the flag is text that is not a number.
+    """
+
+    codes: np.ndarray
+    utc: np.ndarray
+    ts_status: np.ndarray
+    values: np.ndarray
+    missing: np.ndarray
+    non_numeric: np.ndarray
+    quality: np.ndarray | None = None
+    quality_bad: np.ndarray | None = None
+
+
+class Checked(NamedTuple):
+    """Outcome of :func:`check_rows`.
+
+    Attributes
+    ----------
+    reason : numpy.ndarray
+        int8 reason code per row (0 = good; code ``k`` is ``REASONS[k - 1]``).
+    good : numpy.ndarray
+        Rows to store, sorted by (meter in site order, ts), keys unique.
+    quality : numpy.ndarray
+        int8 quality flag per row (0 where the flag was refused).
+    thresholds : numpy.ndarray
+        Spike threshold per meter [meter unit], +inf where the rule does not apply.
+    window : tuple of pandas.Timestamp
+        The accepted timestamp window the batch was checked against (UTC).
+    """
+
+    reason: np.ndarray
+    good: np.ndarray
+    quality: np.ndarray
+    thresholds: np.ndarray
+    window: tuple[pd.Timestamp, pd.Timestamp]
+
+
+def meter_ids_index(site: Site) -> pd.Index:
+    """The site's meter ids in site order (the codes of :attr:`Columns.codes`)."""
+    return site_tables(site).ids
+
+
+def check_rows(columns: Columns, site: Site, rules: ValidationRules = DEFAULT_RULES) -> Checked:
+    """Apply the validation rules (the module docstring, in its order) to parsed columns.
+
+    The one implementation of the rules: :func:`validate_readings` (files,
+    frames) and the live collector's batches
+    (:func:`bitgaram.collect.writer.prepare_batch`) only differ in how they
+    parse their input into :class:`Columns`. Pure NumPy; no per-row Python.
+
+    Parameters
+    ----------
+    columns : Columns
+    site : Site
+        Meters (order = codes), their limits and units.
+    rules : ValidationRules
+
+    Returns
+    -------
+    Checked
+    """
+    codes, utc = columns.codes, columns.utc
+    n = codes.size
     meters = site.meters
-    meter_index = pd.Index([m.id for m in meters], dtype="str")
-    codes = _meter_codes(frame["meter_id"], meter_index)
     reason = np.where(codes < 0, _CODE["unknown_meter"], 0).astype(np.int8)
+    window = rules.window()
+    if not meters:  # nothing can be stored; every row names an unknown meter
+        empty = np.zeros(0, dtype=np.int64)
+        return Checked(reason, empty, np.zeros(n, dtype=np.int8), np.full(1, np.inf), window)
 
     def flag(mask: np.ndarray, name: str) -> None:
         reason[(reason == 0) & mask] = _CODE[name]
 
-    utc, ts_status = parse_timestamps(frame["ts"], site.site.timezone)
-    if not meters:  # nothing can be stored; every row names an unknown meter
-        no_limits = np.full(1, np.inf)
-        bad = _quarantine_frame(
-            frame, np.arange(n), reason, utc, source, site, no_limits, rules, keep_records
-        )
-        return Validated(empty_readings(), bad)
     free = reason == 0
-    reason[free] = ts_status[free]
-    earliest, latest = rules.window()
-    lo = np.datetime64(earliest.tz_convert(None).as_unit("us").to_datetime64())
-    hi = np.datetime64(latest.tz_convert(None).as_unit("us").to_datetime64())
+    reason[free] = columns.ts_status[free]
+    lo = np.datetime64(window[0].tz_convert(None).as_unit("us").to_datetime64())
+    hi = np.datetime64(window[1].tz_convert(None).as_unit("us").to_datetime64())
     flag(~np.isnat(utc) & ((utc < lo) | (utc > hi)), "out_of_window")
 
-    values, missing, non_numeric = parse_values(frame["value"])
-    flag(missing, "missing_value")
-    flag(non_numeric, "non_numeric")
+    values = columns.values
+    flag(columns.missing, "missing_value")
+    flag(columns.non_numeric, "non_numeric")
     flag(~np.isfinite(values), "not_finite")
 
-    if "quality" in frame.columns:
-        q_values, q_missing, q_bad = parse_values(frame["quality"])
-        q_values = np.where(q_missing, float(Quality.GOOD), q_values)
-        allowed = np.isin(q_values, [float(q) for q in Quality])
+    if columns.quality is not None:
+        allowed = np.isin(columns.quality, _QUALITIES)
+        q_bad = np.zeros(n, dtype=bool) if columns.quality_bad is None else columns.quality_bad
         flag(q_bad | ~allowed, "bad_quality")
-        quality = np.where(allowed, q_values, 0).astype(np.int8)
+        quality = np.where(allowed, columns.quality, 0).astype(np.int8)
     else:
         quality = np.zeros(n, dtype=np.int8)
 
     safe = np.where(codes < 0, 0, codes)
-    allows_negative = np.array([m.allows_negative for m in meters], dtype=bool)
-    max_value = np.array([np.nan if m.max_value is None else m.max_value for m in meters])
-    bounds = [UNIT_BOUNDS.get(m.unit, (None, None)) for m in meters]
-    low = np.array([-np.inf if lo is None else lo for lo, _ in bounds])
-    high = np.array([np.inf if hi is None else hi for _, hi in bounds])
+    limits = site_tables(site).limits
     with np.errstate(invalid="ignore"):
-        flag((values < 0) & ~allows_negative[safe], "negative")
-        flag(values > max_value[safe], "above_max")
-        flag((values < low[safe]) | (values > high[safe]), "out_of_bounds")
+        flag((values < 0) & ~limits.allows_negative[safe], "negative")
+        flag(values > limits.max_value[safe], "above_max")
+        flag((values < limits.low[safe]) | (values > limits.high[safe]), "out_of_bounds")
 
     # Rules 9-10 run on the rows still good, sorted by (meter, ts) so that each
     # meter's readings and each repeated key form contiguous runs.
@@ -668,22 +853,97 @@ def validate_readings(
         spike = np.abs(values[order]) > threshold[safe[order]]
     reason[order[spike]] = _CODE["spike"]
     good_idx = _drop_duplicates(order[~spike], safe, utc, values, quality, reason)
-    good = pd.DataFrame(
-        {
-            "meter_id": _ids_from_codes(safe[good_idx], meter_index),
-            "ts": pd.DatetimeIndex(utc[good_idx]).tz_localize("UTC"),
-            "value": values[good_idx],
-            "quality": quality[good_idx],
-        }
-    )[list(READING_COLUMNS)]
-    bad = _quarantine_frame(
-        frame, np.flatnonzero(reason > 0), reason, utc, source, site, threshold, rules, keep_records
+    return Checked(reason, good_idx, quality, threshold, window)
+
+
+_QUALITIES = np.array([float(q) for q in Quality])
+
+
+class _Limits(NamedTuple):
+    allows_negative: np.ndarray
+    max_value: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+class SiteTables(NamedTuple):
+    """What validation looks up per meter, built once per :class:`Site` object.
+
+    Attributes
+    ----------
+    ids : pandas.Index
+        Meter ids in site order (the codes of :attr:`Columns.codes`).
+    codes : dict
+        Meter id -> code.
+    units : dict
+        Meter id -> unit text.
+    limits : _Limits
+        Per-meter limits of rules 6-8, indexed by code.
+    """
+
+    ids: pd.Index
+    codes: dict[str, int]
+    units: dict[str, str]
+    limits: _Limits
+
+
+#: Sites are frozen: their tables are kept by object identity (a few sites per process).
+_TABLES: dict[int, tuple[Site, SiteTables]] = {}
+
+
+def site_tables(site: Site) -> SiteTables:
+    """The per-meter tables of ``site`` (cached for the object; sites are immutable)."""
+    hit = _TABLES.get(id(site))
+    if hit is not None and hit[0] is site:
+        return hit[1]
+    tables = SiteTables(
+        pd.Index([m.id for m in site.meters], dtype="str"),
+        {m.id: i for i, m in enumerate(site.meters)},
+        {m.id: str(m.unit) for m in site.meters},
+        _meter_limits(site),
     )
-    return Validated(good, bad)
+    if len(_TABLES) >= 16:
+        _TABLES.clear()
+    _TABLES[id(site)] = (site, tables)
+    return tables
+
+
+def _meter_limits(site: Site) -> _Limits:
+    """Per-meter limits of rules 6-8, indexed by meter code."""
+    meters = site.meters
+    bounds = [UNIT_BOUNDS.get(m.unit, (None, None)) for m in meters]
+    return _Limits(
+        np.array([m.allows_negative for m in meters], dtype=bool),
+        np.array([np.nan if m.max_value is None else m.max_value for m in meters]),
+        np.array([-np.inf if lo is None else lo for lo, _ in bounds]),
+        np.array([np.inf if hi is None else hi for _, hi in bounds]),
+    )
+
+
+def readings_frame(columns: Columns, checked: Checked, meter_index: pd.Index) -> pd.DataFrame:
+    """The rows :func:`check_rows` accepted, as :attr:`Validated.good`."""
+    idx = checked.good
+    if idx.size == 0:
+        return empty_readings()
+    return pd.DataFrame(
+        {
+            "meter_id": _ids_from_codes(columns.codes[idx], meter_index),
+            "ts": pd.DatetimeIndex(columns.utc[idx]).tz_localize("UTC"),
+            "value": columns.values[idx],
+            "quality": checked.quality[idx],
+        }
+    )
 
 
 def _ids_from_codes(codes: np.ndarray, ids: pd.Index) -> pd.Series:
-    """Meter ids as a str Series, expanded in Arrow from their codes (no Python strings)."""
+    """Meter ids as a str Series, expanded in Arrow from their codes (no Python strings).
+
+    Small batches (a live flush) take the ids from a Python list instead: the
+    Arrow round trip has a fixed cost of a few hundred microseconds.
+    """
+    if codes.size <= _SMALL_BATCH:
+        names = np.asarray(ids, dtype=object)
+        return pd.Series(names[codes], dtype="str")
     expanded = pa.DictionaryArray.from_arrays(
         pa.array(codes.astype(np.int32)), pa.array(list(ids), pa.large_string())
     ).cast(pa.large_string())
@@ -817,95 +1077,95 @@ def _meter_limit(name: str, meter: Meter, threshold: float) -> str:
     return f"above the spike threshold {threshold:.6g} {meter.unit}"
 
 
-def _explain(
-    name: str,
-    meter_ids: pd.Series,
-    site: Site,
-    thresholds: np.ndarray,
-    copies: pd.Series,
-    rules: ValidationRules,
-) -> pd.Series:
-    """``code: explanation`` for the rows of one reason code."""
+def explain_rows(
+    bad_idx: np.ndarray, columns: Columns, checked: Checked, meter_text: Sequence[str], site: Site
+) -> list[str]:
+    """``code: explanation`` for every rejected row ``bad_idx`` (texts not yet made storable).
+
+    Parameters
+    ----------
+    bad_idx : numpy.ndarray
+        Rows with a reason (``checked.reason > 0``).
+    columns, checked
+        The batch and its :func:`check_rows` outcome.
+    meter_text : sequence of str
+        The meter id of each row of ``bad_idx`` as received.
+    site : Site
+
+    Returns
+    -------
+    list of str
+    """
+    reasons = checked.reason[bad_idx].tolist()
+    meter_codes = columns.codes[bad_idx].tolist()
     tz = site.site.timezone
-    if name == "out_of_window":
-        lo, hi = rules.window()
-        text = f"timestamp outside the accepted window {lo.isoformat()} .. {hi.isoformat()}"
-    elif name in _MESSAGES:
-        text = _MESSAGES[name]
-    elif name == "unknown_meter":
-        text = f"no such meter in site {site.site.id!r}"
-    elif name == "nonexistent_time":
-        text = f"local time does not exist in {tz} (DST gap); give a UTC offset"
-    elif name == "ambiguous_time":
-        text = f"local time occurs twice in {tz} (DST fold); give a UTC offset"
-    elif name == "duplicate_conflict":
-        return (
-            f"{name}: same meter and time with different values ("
-            + copies.astype("str")
-            + " copies)"
-        ).astype("str")
-    else:
-        present = set(meter_ids.unique())
-        per_meter = {
-            m.id: f"{name}: {_meter_limit(name, m, float(thresholds[i]))}"
-            for i, m in enumerate(site.meters)
-            if m.id in present
-        }
-        return meter_ids.map(per_meter).astype("str")
-    return pd.Series(f"{name}: {text}", index=meter_ids.index, dtype="str")
+    lo, hi = checked.window
+    fixed = {
+        **_MESSAGES,
+        "out_of_window": (
+            f"timestamp outside the accepted window {lo.isoformat()} .. {hi.isoformat()}"
+        ),
+        "unknown_meter": f"no such meter in site {site.site.id!r}",
+        "nonexistent_time": f"local time does not exist in {tz} (DST gap); give a UTC offset",
+        "ambiguous_time": f"local time occurs twice in {tz} (DST fold); give a UTC offset",
+    }
+    conflict = _CODE["duplicate_conflict"]
+    stamps = columns.utc[bad_idx].view("int64").tolist()
+    copies = Counter(
+        (m, t) for r, m, t in zip(reasons, meter_text, stamps, strict=True) if r == conflict
+    )
+    out = []
+    for r, m, code, t in zip(reasons, meter_text, meter_codes, stamps, strict=True):
+        name = REASONS[r - 1][0]
+        if name in fixed:
+            out.append(f"{name}: {fixed[name]}")
+        elif r == conflict:
+            out.append(f"{name}: same meter and time with different values ({copies[m, t]} copies)")
+        else:
+            limit = _meter_limit(name, site.meters[code], float(checked.thresholds[code]))
+            out.append(f"{name}: {limit}")
+    return out
 
 
 def _quarantine_frame(
     frame: pd.DataFrame,
-    bad_idx: np.ndarray,
-    reason: np.ndarray,
-    utc: np.ndarray,
+    columns: Columns,
+    checked: Checked,
     source: str,
     site: Site,
-    thresholds: np.ndarray,
     rules: ValidationRules,
     keep_records: bool = False,
 ) -> pd.DataFrame:
-    """Rows ``bad_idx`` of ``frame`` as a quarantine frame (texts made storable)."""
+    """The rejected rows of ``frame`` as a quarantine frame (texts made storable)."""
+    bad_idx = np.flatnonzero(checked.reason > 0)
     if bad_idx.size == 0:
         return empty_quarantine()
     rows = frame.iloc[bad_idx].reset_index(drop=True)
-    codes = reason[bad_idx]
-    fields = np.array([f for _, f in REASONS])[codes - 1]
+    fields = REASON_FIELDS[checked.reason[bad_idx] - 1]
     raw = pd.Series("", index=rows.index, dtype="str")
     for col in ("meter_id", "ts", "value", "quality"):
         pick = fields == col
         if col in rows.columns and pick.any():
             raw[pick] = _raw_text(rows[col][pick])
-    meter_ids = _raw_text(rows["meter_id"])
-    stamps = pd.Series(utc[bad_idx], index=rows.index)
-    copies = stamps.groupby([meter_ids, stamps]).transform("size").fillna(1).astype("int64")
-    explanation = pd.Series("", index=rows.index, dtype="str")
-    for code in np.unique(codes):
-        pick = codes == code
-        explanation[pick] = _explain(
-            REASONS[int(code) - 1][0], meter_ids[pick], site, thresholds, copies[pick], rules
-        )
+    meter_ids = _raw_text(rows["meter_id"]).tolist()
     if "line" in rows.columns:
         line = rows["line"].astype("Int64")
     else:
         line = pd.Series(pd.NA, index=rows.index, dtype="Int64")
-    if "source" in rows.columns:
-        sources = _raw_text(rows["source"])
-    else:
-        sources = pd.Series(source, index=rows.index, dtype="str")
+    sources = _raw_text(rows["source"]).tolist() if "source" in rows.columns else None
     bad = pd.DataFrame(
         {
-            "source": sources,
+            "source": storable_texts(sources or [source] * len(rows)),
             "line": line,
-            "meter_id": meter_ids,
-            "ts": pd.Series(pd.DatetimeIndex(utc[bad_idx]).tz_localize("UTC"), index=rows.index),
+            "meter_id": storable_texts(meter_ids),
+            "ts": pd.Series(
+                pd.DatetimeIndex(columns.utc[bad_idx]).tz_localize("UTC"), index=rows.index
+            ),
             "field": pd.Series(fields, index=rows.index, dtype="str"),
-            "raw": raw,
-            "reason": explanation,
+            "raw": storable_texts(raw.tolist()),
+            "reason": storable_texts(explain_rows(bad_idx, columns, checked, meter_ids, site)),
         }
     )
-    bad = storable_quarantine(bad[list(QUARANTINE_COLUMNS)])
     if not keep_records:
         return bad
     present = [c for c in ("meter_id", "ts", "value", "quality") if c in rows.columns]

@@ -4,8 +4,9 @@ Sources (MQTT, Modbus, HTTP) hand :class:`Submission` objects to a
 :class:`BatchWriter`. The writer keeps them in a bounded queue (a full queue
 makes :meth:`BatchWriter.submit` wait, which is the backpressure that reaches
 the broker or the HTTP client), gathers them into batches by size or age,
-validates each batch once (vectorised, :func:`bitgaram.collect.validate.validate_readings`),
-and writes it with :meth:`bitgaram.store.base.Store.write_readings` in one
+validates each batch once (vectorised, the rules of the file import:
+:func:`bitgaram.collect.validate.check_rows`, see :func:`prepare_batch`), and
+writes it with :meth:`bitgaram.store.base.Store.write_readings` in one
 transaction. Only after that transaction committed does it call each
 submission's ``on_done`` callback, which is where MQTT messages are acknowledged
 to the broker. When the store fails, the batch is held and retried with
@@ -40,18 +41,25 @@ import pandas as pd
 
 from bitgaram.collect.validate import (
     DEFAULT_RULES,
+    FIELD_LIMIT,
+    REASON_FIELDS,
+    RECORD_LIMIT,
     ValidationRules,
+    check_rows,
+    explain_rows,
+    meter_ids_index,
+    parse_received,
+    readings_frame,
     reason_code,
     record_text,
-    storable_quarantine,
+    site_tables,
     storable_text,
-    validate_readings,
+    storable_texts,
 )
 from bitgaram.site import Site
 from bitgaram.store.base import (
     FINGERPRINT,
     QUARANTINE_COLUMNS,
-    READING_COLUMNS,
     RECORD,
     Store,
     WriteReport,
@@ -261,7 +269,8 @@ def batch_rows(timings: Sequence[tuple[int, float]], budget: float, max_rows: in
     floor = min(max(MIN_BATCH_ROWS, int(MIN_BATCH_SHARE * max_rows)), max_rows)
     if seconds <= 0:
         return max_rows
-    return int(np.clip(int(budget * rows / seconds), floor, max_rows))
+    # Clipped as a float: a vanishing time (a subnormal number of seconds) gives inf.
+    return int(np.clip(budget * rows / seconds, floor, max_rows))
 
 
 @dataclass
@@ -320,11 +329,15 @@ def prepare_batch(
     """Validate a batch of submissions into a readings and a quarantine frame.
 
     Pure: no I/O. The rules are those of the file import
-    (:func:`~bitgaram.collect.validate.validate_readings`, run once on the
-    whole batch), plus one that only live payloads need: the ``unit`` sent
-    with a reading must be the meter's unit (reason ``bad_unit``). Every row
-    carries a batch-wide line number through validation so that a rejected
-    row is traced back to its submission, source and position in it.
+    (:func:`~bitgaram.collect.validate.check_rows`, the same code
+    :func:`~bitgaram.collect.validate.validate_readings` runs, on the whole
+    batch at once), plus one that only live payloads need: the ``unit`` sent
+    with a reading must be the meter's unit (reason ``bad_unit``). The
+    readings are parsed straight from the submissions into NumPy columns
+    (:func:`~bitgaram.collect.validate.parse_received`) and the quarantine
+    rows are assembled as plain lists: a batch of a hundred readings, the
+    size a flush interval gathers, pays no per-call pandas cost but for the
+    two frames it returns.
 
     Parameters
     ----------
@@ -339,111 +352,137 @@ def prepare_batch(
     PreparedBatch
     """
     rows = [r for s in subs for r in s.rows]
-    n = len(rows)
-    owners = np.repeat(np.arange(len(subs)), [len(s.rows) for s in subs])
-    # One transposition in C instead of a Python pass per column.
-    meter_ids, stamps, values, units_raw, qualities, lines = (
+    owners = [i for i, s in enumerate(subs) for _ in s.rows]
+    positions = [
+        k if r.line is None else r.line for s in subs for k, r in enumerate(s.rows, start=1)
+    ]
+    meter_ids, stamps, values, units, qualities, _ = (
         tuple(zip(*rows, strict=True)) if rows else ((),) * 6
     )
-    within = np.concatenate(
-        [np.arange(1, len(s.rows) + 1) for s in subs] or [np.zeros(0, dtype=np.int64)]
-    )
-    given = pd.array(lines, dtype="Int64")
-    positions = np.where(pd.isna(given), within, given.fillna(0)).astype(np.int64)
-    sources = np.asarray([s.source for s in subs] or [""], dtype=object)
-    frame = pd.DataFrame(
-        {
-            "meter_id": pd.Series(meter_ids, dtype=object),
-            "ts": _timestamps(stamps),
-            "value": pd.Series(values, dtype="float64"),
-            "quality": pd.Series(qualities, dtype="Int8").fillna(0).astype("int8"),
-            "line": np.arange(n, dtype=np.int64),
-        }
-    )
-    units = pd.Series(units_raw, dtype=object)
-    expected = frame["meter_id"].map({m.id: str(m.unit) for m in site.meters})
-    bad_unit = (expected.notna() & (units != expected)).to_numpy(dtype=bool)
-
-    parts: list[pd.DataFrame] = []
-    if bad_unit.any():
-        wrong = frame.loc[bad_unit]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "source": "collect",
-                    "line": wrong["line"].to_numpy(),
-                    "meter_id": wrong["meter_id"].to_numpy(),
-                    "ts": None,
-                    "field": "unit",
-                    "raw": units[bad_unit].astype(str).to_numpy(),
-                    "reason": "bad_unit: the meter reports in " + expected[bad_unit].astype(str),
-                }
-            )
-        )
-        frame = frame.loc[~bad_unit]
-    if len(frame):
-        good, checked_bad = validate_readings(
-            frame.reset_index(drop=True), site, "collect", rules=rules
-        )
-        parts.append(checked_bad.loc[:, list(QUARANTINE_COLUMNS)])
-    else:
-        good = pd.DataFrame(columns=list(READING_COLUMNS))
-
-    # Map the batch-wide line back to (submission, position in it).
-    bad = pd.concat(parts, ignore_index=True) if parts else None
-    owner = np.zeros(0, dtype=np.int64)
-    if bad is not None and len(bad):
-        g = pd.to_numeric(bad["line"], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
-        g = np.clip(g, 0, max(n - 1, 0))
-        owner = owners[g]
-        records = [_record_of(rows[i]) for i in g.tolist()]
-        bad = bad.assign(source=sources[owner], line=positions[g], **{RECORD: records})
-    pre = pd.DataFrame(
-        [
-            (s.source, r.line, r.meter_id, None, r.field, r.raw, r.reason, r.record)
-            for s in subs
-            for r in s.rejects
-        ],
-        columns=[*QUARANTINE_COLUMNS, RECORD],
-        dtype=object,
-    )
-    pre_owner = np.repeat(np.arange(len(subs)), [len(s.rejects) for s in subs])
-    frames = [d for d in (pre, bad) if d is not None and len(d)]
-    quarantine = pd.concat(frames, ignore_index=True) if frames else pre
-    quarantine = storable_quarantine(quarantine).astype({"line": "Int64"})
-    quarantine["ts"] = pd.to_datetime(quarantine["ts"], utc=True).astype("datetime64[us, UTC]")
-    all_owner = np.concatenate([pre_owner, owner])
-    keys = [s.key for s in subs]
-    quarantine[FINGERPRINT] = [
-        # the reason's code, not its text: out_of_window names the moving end of the window
-        None if keys[o] is None else message_key(keys[o], str(line), str(f), reason_code(reason))
-        for o, line, f, reason in zip(
-            all_owner, quarantine["line"], quarantine["field"], quarantine["reason"], strict=True
-        )
+    unit_of = site_tables(site).units
+    bad_unit = [
+        i
+        for i, (m, u) in enumerate(zip(meter_ids, units, strict=True))
+        if m in unit_of and u != unit_of[m]
     ]
+    kept = list(range(len(rows)))
+    if bad_unit:
+        refused = set(bad_unit)
+        kept = [i for i in kept if i not in refused]
 
-    rejected_rows = np.bincount(owner, minlength=len(subs))
-    order = np.argsort(all_owner, kind="stable")
-    bounds = np.searchsorted(all_owner[order], np.arange(len(subs) + 1)).tolist()
-    # Plain lists, one pass: a pandas selection per submission cost more than
-    # the whole validation on batches of many small messages (a broker backlog).
-    rejections = [
-        Rejection(int(line), None if pd.isna(m) else str(m), str(f), str(reason))
-        for line, m, f, reason in zip(
-            quarantine["line"], quarantine["meter_id"], quarantine["field"], quarantine["reason"],
-            strict=True,
-        )
-    ]  # fmt: skip
-    in_order = [rejections[j] for j in order.tolist()]
-    results: list[SubmissionResult] = []
-    for i, sub in enumerate(subs):
-        rej = tuple(in_order[bounds[i] : bounds[i + 1]])
-        results.append(SubmissionResult(len(sub.rows) - int(rejected_rows[i]), len(rej), rej))
-    return PreparedBatch(
-        readings=good.loc[:, list(READING_COLUMNS)].reset_index(drop=True),
-        quarantine=quarantine,
-        results=results,
+        def pick(column: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(column[i] for i in kept)
+
+        meter_ids, stamps, values, qualities = map(pick, (meter_ids, stamps, values, qualities))
+    columns = parse_received(meter_ids, stamps, values, qualities, site)
+    checked = check_rows(columns, site, rules)
+    readings = readings_frame(columns, checked, meter_ids_index(site))
+
+    q = _QuarantineRows()
+    for o, sub in enumerate(subs):
+        for r in sub.rejects:
+            q.add(o, sub.source, r.line, r.meter_id, r.field, r.raw, r.reason, r.record)
+    for i in bad_unit:
+        row = rows[i]
+        reason = f"bad_unit: the meter reports in {unit_of[row.meter_id]}"
+        q.add(owners[i], subs[owners[i]].source, positions[i], str(row.meter_id), "unit",
+              str(row.unit), reason, _record_of(row))  # fmt: skip
+    bad = np.flatnonzero(checked.reason > 0)
+    if bad.size:
+        texts = [str(m) for m in (meter_ids[j] for j in bad.tolist())]
+        explained = explain_rows(bad, columns, checked, texts, site)
+        fields = REASON_FIELDS[checked.reason[bad] - 1].tolist()
+        for j, meter, f, why in zip(bad.tolist(), texts, fields, explained, strict=True):
+            i = kept[j]
+            raw = {"meter_id": meter, "ts": stamps[j], "value": columns.values[j].item(),
+                   "quality": qualities[j]}[f]  # fmt: skip
+            q.add(owners[i], subs[owners[i]].source, positions[i], meter, f, str(raw), why,
+                  _record_of(rows[i]), columns.utc[j])  # fmt: skip
+    return PreparedBatch(readings, *q.finish(subs))
+
+
+class _QuarantineRows:
+    """Quarantine rows of a batch gathered as lists, made storable and framed once."""
+
+    def __init__(self) -> None:
+        self.owner: list[int] = []
+        self.cols: dict[str, list[Any]] = {c: [] for c in (*QUARANTINE_COLUMNS, RECORD)}
+        self.stamps: list[np.datetime64] = []
+
+    def add(self, owner: int, source: str, line: int, meter: str | None, field: str, raw: str,
+            reason: str, record: str | None, ts: np.datetime64 | None = None) -> None:  # fmt: skip
+        self.owner.append(owner)
+        row = (source, line, meter, None, field, raw, reason, record)
+        for values, value in zip(self.cols.values(), row, strict=True):
+            values.append(value)
+        self.stamps.append(np.datetime64("NaT", "us") if ts is None else ts)
+
+    def finish(self, subs: Sequence[Submission]) -> tuple[pd.DataFrame, list[SubmissionResult]]:
+        """The quarantine frame (with fingerprints) and one result per submission."""
+        if not self.owner:
+            return _EMPTY_QUARANTINE.copy(), [SubmissionResult(len(s.rows), 0) for s in subs]
+        c = self.cols
+        text = {
+            name: storable_texts(c[name], RECORD_LIMIT if name == RECORD else FIELD_LIMIT)
+            for name in ("source", "meter_id", "field", "raw", "reason", RECORD)
+        }
+        lines = [int(x) for x in c["line"]]
+        keys = [s.key for s in subs]
+        fields, reasons = text["field"].tolist(), text["reason"].tolist()
+        prints = np.empty(len(lines), dtype=object)
+        # the reason's code, not its text: out_of_window names the moving end of the window
+        prints[:] = [
+            None if (key := keys[o]) is None
+            else message_key(key, str(ln), str(f), reason_code(why))
+            for o, ln, f, why in zip(self.owner, lines, fields, reasons, strict=True)
+        ]  # fmt: skip
+        frame = _quarantine_frame(
+            text, pd.array(lines, dtype="Int64"), np.array(self.stamps, dtype="datetime64[us]"),
+            prints,
+        )  # fmt: skip
+        per_owner: list[list[Rejection]] = [[] for _ in subs]
+        meters = text["meter_id"].tolist()
+        for o, ln, m, f, why in zip(self.owner, lines, meters, fields, reasons, strict=True):
+            per_owner[o].append(Rejection(ln, m, f, why))
+        # Exact duplicates collapse into one stored reading and count as accepted.
+        results = [
+            SubmissionResult(len(s.rows) - (len(rej) - len(s.rejects)), len(rej), tuple(rej))
+            for s, rej in zip(subs, per_owner, strict=True)
+        ]
+        return frame, results
+
+
+def _quarantine_frame(
+    text: dict[str, np.ndarray], lines: Any, stamps: np.ndarray, prints: np.ndarray
+) -> pd.DataFrame:
+    """The quarantine frame of a batch from its columns (object arrays keep None as None)."""
+    return pd.DataFrame(
+        {
+            "source": text["source"],
+            "line": lines,
+            "meter_id": text["meter_id"],
+            "ts": pd.DatetimeIndex(stamps).tz_localize("UTC"),
+            "field": text["field"],
+            "raw": text["raw"],
+            "reason": text["reason"],
+            RECORD: text[RECORD],
+            FINGERPRINT: prints,
+        },
+        copy=False,
     )
+
+
+def _no_text() -> np.ndarray:
+    return np.empty(0, dtype=object)
+
+
+#: The quarantine frame of a batch without rejections (copied, never handed out itself).
+_EMPTY_QUARANTINE = _quarantine_frame(
+    {c: _no_text() for c in ("source", "meter_id", "field", "raw", "reason", RECORD)},
+    pd.array([], dtype="Int64"),
+    np.empty(0, dtype="datetime64[us]"),
+    _no_text(),
+)
 
 
 def _record_of(row: RawReading) -> str:
@@ -457,24 +496,6 @@ def _record_of(row: RawReading) -> str:
             "quality": row.quality,
         }
     )
-
-
-def _timestamps(values: Sequence[Any]) -> pd.Series:
-    """Timestamps as received: ISO text, or epoch seconds [s] turned into UTC datetimes."""
-    kinds = set(map(type, values))
-    if kinds <= {str}:
-        return pd.Series(values, dtype=object)
-    numeric = np.fromiter((type(v) is not str for v in values), dtype=bool, count=len(values))
-    if not numeric.any():
-        return pd.Series(values, dtype=object)
-    if numeric.all():
-        seconds = np.asarray(values, dtype="float64")
-        return pd.Series(pd.to_datetime(seconds, unit="s", utc=True)).astype("datetime64[us, UTC]")
-    # Mixed: write the epoch ones as ISO text (rare; the validator parses text).
-    out = pd.Series(values, dtype=object)
-    epoch = pd.to_datetime(np.asarray(out[numeric], dtype="float64"), unit="s", utc=True)
-    out[numeric] = [t.isoformat() for t in epoch]
-    return out
 
 
 def _warm_up_submission(site: Site, rules: ValidationRules) -> Submission:
@@ -533,8 +554,11 @@ class BatchWriter:
     max_rows : int
         Flush once a batch holds this many readings.
     max_delay : float
-        Flush a non-empty batch at the latest this long after its first
-        submission arrived [s].
+        The flush interval: a non-empty batch is committed about this long
+        after its first submission arrived, at the latest (it is closed the
+        recent time to validate and write a batch earlier, see
+        :meth:`commit_lead`), so readings arriving steadily are committed
+        at most this far apart [s].
     queue_size : int
         Submissions held before :meth:`submit` waits (backpressure).
     retry_initial, retry_max : float
@@ -598,7 +622,10 @@ class BatchWriter:
         self._give_up_at = float("inf")
         self._broken = False
         self.stats = WriterStats()
-        self._queue: asyncio.Queue[Submission | None] = asyncio.Queue(maxsize=queue_size)
+        #: Submissions with the time they arrived [monotonic s]; None closes the writer.
+        self._queue: asyncio.Queue[tuple[Submission, float] | None] = asyncio.Queue(
+            maxsize=queue_size
+        )
         self._closed = False
         self._stopped = asyncio.Event()
         #: Called after every committed batch with ``(rows, seconds)``: the batch's readings
@@ -625,6 +652,21 @@ class BatchWriter:
         up: keeping up comes before short commit intervals.
         """
         return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
+
+    def commit_lead(self) -> float:
+        """How much earlier than ``max_delay`` after its first submission a batch is closed [s].
+
+        A batch's commit comes the time to validate and write it after the
+        batch closes. Closing it that much before ``max_delay`` (the median of
+        the recent batches' times) makes ``max_delay`` the longest a reading
+        waits to be committed, and so the longest time between two commits
+        while readings keep arriving, not ``max_delay`` plus the batch's cost.
+        At most half of ``max_delay``: a store slower than that cannot be kept
+        to the interval, and smaller batches would only slow it further.
+        """
+        if not self._timings:
+            return 0.0
+        return min(float(np.median([t for _, t in self._timings])), self.max_delay / 2)
 
     def _track_backlog(self, rows: int, limit: int) -> None:
         """After gathering a batch: grow the batches while the backlog is too long to clear."""
@@ -663,7 +705,7 @@ class BatchWriter:
         st.received += len(sub.rows) + len(sub.rejects)
         st.last_received_at = now
         self._queued_rows += len(sub.rows) + len(sub.rejects)
-        await self._queue.put(sub)
+        await self._queue.put((sub, time.monotonic()))
 
     async def close(self) -> None:
         """Flush everything queued, then stop :meth:`run`."""
@@ -686,28 +728,30 @@ class BatchWriter:
         try:
             done = False
             while not done:
-                first = await self._queue.get()
-                if first is None:
+                head = await self._queue.get()
+                if head is None:
                     break
+                first, arrived = head
                 batch = [first]
                 n = len(first.rows) + len(first.rejects)
                 self._queued_rows -= n
-                deadline = time.monotonic() + self.max_delay
+                deadline = arrived + self.max_delay - self.commit_lead()
                 limit = self.batch_limit()
                 while n < limit:
                     try:
-                        item = self._queue.get_nowait()
+                        queued = self._queue.get_nowait()
                     except asyncio.QueueEmpty:
                         timeout = deadline - time.monotonic()
                         if timeout <= 0:
                             break
                         try:
-                            item = await asyncio.wait_for(self._queue.get(), timeout)
+                            queued = await asyncio.wait_for(self._queue.get(), timeout)
                         except TimeoutError:
                             break
-                    if item is None:
+                    if queued is None:
                         done = True
                         break
+                    item = queued[0]
                     batch.append(item)
                     n += len(item.rows) + len(item.rejects)
                     self._queued_rows -= len(item.rows) + len(item.rejects)
@@ -732,7 +776,7 @@ class BatchWriter:
             except asyncio.QueueEmpty:
                 return
             if item is not None:
-                self._give_up([item])
+                self._give_up([item[0]])
 
     def _give_up(self, batch: Sequence[Submission]) -> None:
         self.stats.abandoned += len(batch)

@@ -7,6 +7,8 @@ a batch of ten million readings is checked in a fraction of a second.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -193,6 +195,28 @@ def normalize_readings(readings: pd.DataFrame | pa.Table) -> pa.Table:
     return pa.Table.from_arrays([meter, ts, value, quality], schema=READINGS_SCHEMA)
 
 
+def text_array(values: Sequence[object]) -> pa.Array:
+    """Arrow strings of ``values`` (``str`` of each; None, NA and NaN become null).
+
+    Examples
+    --------
+    >>> text_array(["a", None, float("nan"), 3]).to_pylist()
+    ['a', None, None, '3']
+    """
+    return pa.array(
+        [None if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+         else v if type(v) is str else str(v) for v in values],
+        type=pa.string(),
+    )  # fmt: skip
+
+
+def _arrow_column(column: pd.Series, what: str, name: str) -> pa.Array:
+    try:
+        return pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return text_array(column.tolist())  # mixed objects: as text (ts parses what it can)
+
+
 def normalize_quarantine(quarantine: pd.DataFrame | pa.Table, source: str) -> pa.Table:
     """Coerce a quarantine batch to :data:`QUARANTINE_SCHEMA`.
 
@@ -202,12 +226,17 @@ def normalize_quarantine(quarantine: pd.DataFrame | pa.Table, source: str) -> pa
     """
     what = "quarantine"
     if isinstance(quarantine, pd.DataFrame):
-        frame = quarantine.copy()
-        for name in ("source", "meter_id", "field", "raw", "reason"):
-            if name in frame.columns:
-                col = frame[name]
-                frame[name] = col.where(col.isna(), col.astype(str))
-        table = _as_table(frame, QUARANTINE_COLUMNS, what)
+        # Column by column: a quarantine batch is small (a live flush holds a few
+        # rows), where pandas' per-call costs dwarf the work (frame copy, casts).
+        columns: dict[str, pa.Array] = {}
+        for name in QUARANTINE_COLUMNS:
+            if name not in quarantine.columns:
+                continue
+            if name in ("line", "ts"):
+                columns[name] = _arrow_column(quarantine[name], what, name)
+            else:
+                columns[name] = text_array(quarantine[name].tolist())
+        table = pa.table(columns) if columns else pa.table({"source": pa.nulls(len(quarantine))})
     else:
         table = _as_table(quarantine, QUARANTINE_COLUMNS, what)
     n = table.num_rows

@@ -62,6 +62,7 @@ from bitgaram.store.frames import (
     normalize_quarantine,
     normalize_readings,
     sort_by_key,
+    text_array,
 )
 from bitgaram.store.site_rows import site_rows
 
@@ -207,21 +208,22 @@ def _with_fingerprints(quarantine: pd.DataFrame | pa.Table, source: str) -> pa.T
     table = normalize_quarantine(quarantine, source)
     names = quarantine.column_names if isinstance(quarantine, pa.Table) else quarantine.columns
     if RECORD in names:
-        raw_record = quarantine[RECORD]
-        records = pd.Series(
-            raw_record.to_pylist() if isinstance(raw_record, pa.ChunkedArray) else raw_record,
-            dtype=object,
-        )
-        records = records.where(records.isna(), records.astype(str))
-        table = table.append_column(RECORD, pa.array(records, type=pa.string(), from_pandas=True))
+        table = table.append_column(RECORD, text_array(_values(quarantine[RECORD])))
     if FINGERPRINT not in names:
         return table
-    raw = quarantine[FINGERPRINT]
-    prints = pd.Series(raw.to_pylist() if isinstance(raw, pa.ChunkedArray) else raw, dtype=object)
-    prints = prints.where(prints.isna(), prints.astype(str))
-    first = (prints.isna() | ~prints.duplicated()).to_numpy(dtype=bool)
-    table = table.append_column(FINGERPRINT, pa.array(prints, type=pa.string(), from_pandas=True))
-    return table if first.all() else table.filter(pa.array(first))
+    prints = text_array(_values(quarantine[FINGERPRINT]))
+    table = table.append_column(FINGERPRINT, prints)
+    seen: set[str] = set()
+    first = []
+    for p in prints.to_pylist():
+        first.append(p is None or p not in seen)
+        if p is not None:
+            seen.add(p)
+    return table if all(first) else table.filter(pa.array(first))
+
+
+def _values(column: pd.Series | pa.ChunkedArray) -> list[Any]:
+    return column.to_pylist() if isinstance(column, pa.ChunkedArray) else column.tolist()
 
 
 #: Fingerprint of a conflict row (alias ``c``): the same rejected value for the
