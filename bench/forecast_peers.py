@@ -63,8 +63,10 @@ from bitgaram.forecast.citylearn import DEFAULT_WARMUP_DAYS, CityLearnFrames, ci
 from bitgaram.forecast.features import build_calendar
 from bitgaram.forecast.feedback import error_feedback
 from bitgaram.forecast.load import DEFAULT_NEAR_STEPS, LightGBMLoadForecaster
+from bitgaram.forecast.pv import DEFAULT_NEAR_STEPS as PV_NEAR_STEPS
 from bitgaram.forecast.pv import PVForecaster
 from bitgaram.optimize.forecasts import NEAR_STEPS as MPC_NEAR_STEPS
+from bitgaram.optimize.forecasts import PV_NEAR_STEPS as MPC_PV_NEAR_STEPS
 from bitgaram.optimize.forecasts import REFIT_EVERY as MPC_REFIT_EVERY
 
 
@@ -317,9 +319,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             f"P10/P50/P90, holidays {country}); `{MPC}`: the MPC's configuration "
             f"(`near_steps={MPC_NEAR_STEPS}`, no quantiles, holiday calendar left at the "
             f"constructor's default, {_default_country()}, as `bitgaram.optimize.forecasts` "
-            "builds it). The backtest table above predates the `near_steps` default, so its "
-            f"1-h figure for `{SHIPPED}` is the all-horizon model's; this one is the shipped "
-            "model's. Peers' weather: temperature and humidity forecasts.",
+            "builds it). Peers' weather: temperature and humidity forecasts.",
         ),
         "pv": Target(
             "pv",
@@ -329,7 +329,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
                 # The MPC's PV: point model with default max horizon, then its error feedback.
                 (
                     MPC_PV,
-                    PVForecaster(kwp=frames.kwp, quantiles=()),
+                    PVForecaster(kwp=frames.kwp, quantiles=(), near_steps=MPC_PV_NEAR_STEPS),
                     (),
                     partial(_feedback, frames.pv.to_numpy(dtype=float)),
                 ),
@@ -337,8 +337,10 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             ("seasonal_naive_day", SeasonalNaive(steps_per_day(pd.DatetimeIndex(frames.pv.index)))),
             (pv.direct, pv.diffuse, pv.temperature),
             f"`{SHIPPED_PV}`: the PV model as `forecast run` and the backtest ship it "
-            f"(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90); `{MPC_PV}`: the "
-            "MPC's configuration (point model, default `max_horizon`, then "
+            f"(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90: near-horizon models "
+            f"for steps 1-{PV_NEAR_STEPS} reading the clear-sky index of the last hours); "
+            f"`{MPC_PV}`: the MPC's configuration (point model, default `max_horizon`, "
+            f"`near_steps={MPC_PV_NEAR_STEPS}`, then "
             "`bitgaram.forecast.feedback.error_feedback`, the correction by the last one-step "
             "error, as `bitgaram.optimize.forecasts` applies it). Peers' weather: direct and "
             "diffuse irradiance and temperature forecasts (the PV model's inputs).",
