@@ -248,6 +248,39 @@ def verdict(scores: pd.DataFrame, model: str) -> tuple[dict[int, bool], dict[int
     return pooled, wins, len(buildings)
 
 
+def half_year_lines(
+    results: Sequence[ForecastResult], actual: np.ndarray, models: Sequence[str], middle: int
+) -> list[str]:
+    """Pooled MAE and the verdict of each model in ``models`` on each half of the data.
+
+    Origins before step ``middle`` and from it on, scored with the same code.
+    """
+    origins = results[0].origins
+    lines = [
+        "| half | model | MAE 1h | MAE 6h | MAE 24h | beats every peer (pooled; buildings) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, mask in (("first", origins < middle), ("second", origins >= middle)):
+        frames = [
+            score_result(
+                ForecastResult(r.origins[mask], r.horizon, r.series, r.point[mask], {}, r.name),
+                actual[mask],
+                HORIZONS,
+            )
+            for r in results
+        ]
+        scores = pd.concat(frames, ignore_index=True)
+        mae = scores.set_index(["model", "series", "horizon"])["mae"]
+        for model in models:
+            pooled, wins, n_b = verdict(scores, model)
+            cells = " | ".join(f"{mae[(model, POOLED, h)]:.4f}" for h in HORIZONS)
+            detail = ", ".join(
+                f"{h} h: {'yes' if pooled[h] else 'no'}; {wins[h]}/{n_b}" for h in HORIZONS
+            )
+            lines.append(f"| {label} | {model} | {cells} | {detail} |")
+    return lines
+
+
 def tables(scores: pd.DataFrame, models: Sequence[str]) -> list[str]:
     """Markdown: pooled MAE/skill by model, then MAE per building by horizon."""
     table = scores.set_index(["model", "series", "horizon"])
@@ -405,11 +438,13 @@ def main() -> None:
         own_wall = time.perf_counter() - t0
         report = reports[0]
         extra = []
+        results = [report.runs[target.runs[0][0]].result]
         for r, (name, _, _, post) in zip(reports[1:], target.runs[1:], strict=True):
             res = r.runs[name].result
             if post is not None:
                 fixed = post(res.point, res.origins)
                 res = ForecastResult(res.origins, res.horizon, res.series, fixed, {}, name)
+            results.append(res)
             extra.append(score_result(res, r.actual, HORIZONS).assign(skill=np.nan))
         inputs = handoff_inputs(
             target.y, frames.exog, origins, horizon, target.weather_vars, args.country
@@ -445,6 +480,11 @@ def main() -> None:
             *tables(scores, [*shipped, *PEERS, ref_name]),
             "",
         ]
+        first = results[0]
+        for p in PEERS:
+            point = np.where(nonneg[None, None, :], np.clip(peers[p], 0.0, None), peers[p])
+            results.append(ForecastResult(first.origins, horizon, first.series, point, {}, p))
+        halves = half_year_lines(results, report.actual, shipped, ds.n_steps // 2)
         for model in shipped:
             pooled, wins, n_b = verdict(scores, model)
             holds = all(pooled.values()) and all(w >= n_b - 1 for w in wins.values())
@@ -458,6 +498,13 @@ def main() -> None:
                 f"({detail}).",
                 "",
             ]
+        body += [
+            f"Each half of the year alone (same runs; origins before step {ds.n_steps // 2} "
+            "and from it on):",
+            "",
+            *halves,
+            "",
+        ]
     lines = [
         SECTION,
         "",
