@@ -57,8 +57,7 @@ NEAR_STEPS = 2
 #: near-horizon models the MPC's CityLearn score was 0.8004 (0.8010 with the error
 #: feedback on top, 0.8055 with one near model) against 0.7998 for the all-horizon
 #: model with error feedback (issue 21; BENCHMARKS.md, "PV near-horizon models in the
-#: MPC"), although
-#: the near models' next-hour PV error is 22 % lower: the score does not reward it.
+#: MPC"), although the near models' next-hour PV error is 22 % lower.
 #: Error feedback stays with the all-horizon model; on top of the near models it
 #: helped at no step ahead.
 PV_NEAR_STEPS = 0
