@@ -455,8 +455,12 @@ class PVForecaster:
         irradiance is below :data:`MIN_CLEAR_POA`, i.e. at night or a low sun),
         its change over the last step, its clear-sky-weighted mean over those
         steps, and the two persistence forecasts they give for the target
-        [kWh/kWp]: index times the target's clear-sky irradiance. Only
-        positions ``< o`` are read.
+        [kWh/kWp]: index times the target's clear-sky irradiance. Then the
+        last step's output against the array's own clear-sky envelope (its
+        highest output at that time of day over the :data:`ENVELOPE_DAYS` days
+        before), which absorbs orientation, shading and soiling that the
+        modelled clear sky misses, and that index times the envelope at the
+        target's time of day. Only positions ``< o`` are read.
         """
         assert self.capacity is not None
         t = o + k
