@@ -63,8 +63,10 @@ from bitgaram.forecast.citylearn import DEFAULT_WARMUP_DAYS, CityLearnFrames, ci
 from bitgaram.forecast.features import build_calendar
 from bitgaram.forecast.feedback import error_feedback
 from bitgaram.forecast.load import DEFAULT_NEAR_STEPS, LightGBMLoadForecaster
+from bitgaram.forecast.pv import DEFAULT_NEAR_STEPS as PV_NEAR_STEPS
 from bitgaram.forecast.pv import PVForecaster
 from bitgaram.optimize.forecasts import NEAR_STEPS as MPC_NEAR_STEPS
+from bitgaram.optimize.forecasts import PV_NEAR_STEPS as MPC_PV_NEAR_STEPS
 from bitgaram.optimize.forecasts import REFIT_EVERY as MPC_REFIT_EVERY
 
 
@@ -246,6 +248,39 @@ def verdict(scores: pd.DataFrame, model: str) -> tuple[dict[int, bool], dict[int
     return pooled, wins, len(buildings)
 
 
+def half_year_lines(
+    results: Sequence[ForecastResult], actual: np.ndarray, models: Sequence[str], middle: int
+) -> list[str]:
+    """Pooled MAE and the verdict of each model in ``models`` on each half of the data.
+
+    Origins before step ``middle`` and from it on, scored with the same code.
+    """
+    origins = results[0].origins
+    lines = [
+        "| half | model | MAE 1h | MAE 6h | MAE 24h | beats every peer (pooled; buildings) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, mask in (("first", origins < middle), ("second", origins >= middle)):
+        frames = [
+            score_result(
+                ForecastResult(r.origins[mask], r.horizon, r.series, r.point[mask], {}, r.name),
+                actual[mask],
+                HORIZONS,
+            )
+            for r in results
+        ]
+        scores = pd.concat(frames, ignore_index=True)
+        mae = scores.set_index(["model", "series", "horizon"])["mae"]
+        for model in models:
+            pooled, wins, n_b = verdict(scores, model)
+            cells = " | ".join(f"{mae[(model, POOLED, h)]:.4f}" for h in HORIZONS)
+            detail = ", ".join(
+                f"{h} h: {'yes' if pooled[h] else 'no'}; {wins[h]}/{n_b}" for h in HORIZONS
+            )
+            lines.append(f"| {label} | {model} | {cells} | {detail} |")
+    return lines
+
+
 def tables(scores: pd.DataFrame, models: Sequence[str]) -> list[str]:
     """Markdown: pooled MAE/skill by model, then MAE per building by horizon."""
     table = scores.set_index(["model", "series", "horizon"])
@@ -317,9 +352,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             f"P10/P50/P90, holidays {country}); `{MPC}`: the MPC's configuration "
             f"(`near_steps={MPC_NEAR_STEPS}`, no quantiles, holiday calendar left at the "
             f"constructor's default, {_default_country()}, as `bitgaram.optimize.forecasts` "
-            "builds it). The backtest table above predates the `near_steps` default, so its "
-            f"1-h figure for `{SHIPPED}` is the all-horizon model's; this one is the shipped "
-            "model's. Peers' weather: temperature and humidity forecasts.",
+            "builds it). Peers' weather: temperature and humidity forecasts.",
         ),
         "pv": Target(
             "pv",
@@ -329,7 +362,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
                 # The MPC's PV: point model with default max horizon, then its error feedback.
                 (
                     MPC_PV,
-                    PVForecaster(kwp=frames.kwp, quantiles=()),
+                    PVForecaster(kwp=frames.kwp, quantiles=(), near_steps=MPC_PV_NEAR_STEPS),
                     (),
                     partial(_feedback, frames.pv.to_numpy(dtype=float)),
                 ),
@@ -337,8 +370,10 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             ("seasonal_naive_day", SeasonalNaive(steps_per_day(pd.DatetimeIndex(frames.pv.index)))),
             (pv.direct, pv.diffuse, pv.temperature),
             f"`{SHIPPED_PV}`: the PV model as `forecast run` and the backtest ship it "
-            f"(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90); `{MPC_PV}`: the "
-            "MPC's configuration (point model, default `max_horizon`, then "
+            f"(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90: near-horizon models "
+            f"for steps 1-{PV_NEAR_STEPS} reading the clear-sky index of the last hours); "
+            f"`{MPC_PV}`: the MPC's configuration (point model, default `max_horizon`, "
+            f"`near_steps={MPC_PV_NEAR_STEPS}`, then "
             "`bitgaram.forecast.feedback.error_feedback`, the correction by the last one-step "
             "error, as `bitgaram.optimize.forecasts` applies it). Peers' weather: direct and "
             "diffuse irradiance and temperature forecasts (the PV model's inputs).",
@@ -403,11 +438,13 @@ def main() -> None:
         own_wall = time.perf_counter() - t0
         report = reports[0]
         extra = []
+        results = [report.runs[target.runs[0][0]].result]
         for r, (name, _, _, post) in zip(reports[1:], target.runs[1:], strict=True):
             res = r.runs[name].result
             if post is not None:
                 fixed = post(res.point, res.origins)
                 res = ForecastResult(res.origins, res.horizon, res.series, fixed, {}, name)
+            results.append(res)
             extra.append(score_result(res, r.actual, HORIZONS).assign(skill=np.nan))
         inputs = handoff_inputs(
             target.y, frames.exog, origins, horizon, target.weather_vars, args.country
@@ -443,6 +480,11 @@ def main() -> None:
             *tables(scores, [*shipped, *PEERS, ref_name]),
             "",
         ]
+        first = results[0]
+        for p in PEERS:
+            point = np.where(nonneg[None, None, :], np.clip(peers[p], 0.0, None), peers[p])
+            results.append(ForecastResult(first.origins, horizon, first.series, point, {}, p))
+        halves = half_year_lines(results, report.actual, shipped, ds.n_steps // 2)
         for model in shipped:
             pooled, wins, n_b = verdict(scores, model)
             holds = all(pooled.values()) and all(w >= n_b - 1 for w in wins.values())
@@ -456,6 +498,13 @@ def main() -> None:
                 f"({detail}).",
                 "",
             ]
+        body += [
+            f"Each half of the year alone (same runs; origins before step {ds.n_steps // 2} "
+            "and from it on):",
+            "",
+            *halves,
+            "",
+        ]
     lines = [
         SECTION,
         "",

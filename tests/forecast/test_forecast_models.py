@@ -113,7 +113,7 @@ def test_pv_near_step_model_follows_the_current_sky(
     y, exog = site_pv
     origins = np.arange(24 * 14, 24 * 20)
     kwargs = {"kwp": {"roof": 5.0}, "params": SMALL, "quantiles": ()}
-    plain = PVForecaster(35.5, 129.3, "Asia/Seoul", **kwargs)  # type: ignore[arg-type]
+    plain = PVForecaster(35.5, 129.3, "Asia/Seoul", near_steps=0, **kwargs)  # type: ignore[arg-type]
     near = PVForecaster(35.5, 129.3, "Asia/Seoul", near_steps=1, **kwargs)  # type: ignore[arg-type]
     res_plain = rolling_forecast(plain, y, origins, 6, exog, 24 * 3)
     res_near = rolling_forecast(near, y, origins, 6, exog, 24 * 3)

@@ -11,7 +11,13 @@ from bitgaram.forecast.base import rolling_forecast
 from bitgaram.forecast.feedback import error_feedback
 from bitgaram.forecast.load import LightGBMLoadForecaster
 from bitgaram.forecast.pv import PVForecaster
-from bitgaram.optimize.forecasts import NEAR_STEPS, REFIT_EVERY, ForecastStream, site_forecast
+from bitgaram.optimize.forecasts import (
+    NEAR_STEPS,
+    PV_NEAR_STEPS,
+    REFIT_EVERY,
+    ForecastStream,
+    site_forecast,
+)
 from bitgaram.optimize.mpc import MPCConfig, MPCController
 from bitgaram.simulate import SiteData, simulate
 
@@ -35,7 +41,12 @@ def test_stream_equals_batch_forecasts_over_several_refit_blocks(citylearn_site:
     pv_frame = pd.DataFrame(site.pv_kwh, index=site.index, columns=list(site.names))
     kwp = dict(zip(site.names, site.pv_kwp.tolist(), strict=True))
     pv = rolling_forecast(
-        PVForecaster(kwp=kwp, quantiles=()), pv_frame, origins, h, site.weather, REFIT_EVERY
+        PVForecaster(kwp=kwp, quantiles=(), near_steps=PV_NEAR_STEPS),
+        pv_frame,
+        origins,
+        h,
+        site.weather,
+        REFIT_EVERY,
     ).point
     pv = error_feedback(np.nan_to_num(pv), site.pv_kwh, origins, REFIT_EVERY)
     expected = np.nan_to_num(load - np.clip(pv, 0.0, None), nan=0.0)

@@ -52,6 +52,16 @@ REFIT_EVERY = 24 * 14
 #: next steps decide how much to keep for later.
 NEAR_STEPS = 2
 
+#: Steps ahead with their own PV model in the MPC: none, unlike the shipped
+#: ``PVForecaster`` (:data:`bitgaram.forecast.pv.DEFAULT_NEAR_STEPS`). With the
+#: near-horizon models the MPC's CityLearn score was 0.8004 (0.8010 with the error
+#: feedback on top, 0.8055 with one near model) against 0.7998 for the all-horizon
+#: model with error feedback (issue 21; BENCHMARKS.md, "PV near-horizon models in the
+#: MPC"), although the near models' next-hour PV error is 22 % lower.
+#: Error feedback stays with the all-horizon model; on top of the near models it
+#: helped at no step ahead.
+PV_NEAR_STEPS = 0
+
 
 @dataclass(frozen=True)
 class SiteForecast:
@@ -302,7 +312,7 @@ class ForecastStream:
         kwp = dict(zip(cols, site.pv_kwp[has_pv].tolist(), strict=True))
         origins = self._origins()
         point = np.zeros((len(origins), h, len(cols)))
-        model = PVForecaster(kwp=kwp, quantiles=())
+        model = PVForecaster(kwp=kwp, quantiles=(), near_steps=PV_NEAR_STEPS)
         blocks = iter_rolling_forecast(model, pv_y, origins, h, exog=exog, refit_every=REFIT_EVERY)
         done = 0
         for part in blocks:
