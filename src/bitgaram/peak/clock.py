@@ -78,8 +78,9 @@ def month_key(ns: int, zone: str) -> int:
 
     Examples
     --------
-    >>> divmod(month_key(to_ns("2026-08-31 15:00Z"), "Asia/Seoul"), 12)  # 1 Sept, 00:00 local
-    (2026, 8)
+    >>> k = month_key(to_ns("2026-08-31 15:00Z"), "Asia/Seoul")  # 1 September, 00:00 local
+    >>> k // 12, k % 12 + 1
+    (2026, 9)
     """
     try:
         local = _EPOCH + dt.timedelta(microseconds=ns // 1_000)
