@@ -17,7 +17,9 @@ from legacy_watch import LegacyPeakWatch
 from bitgaram.errors import DataError
 from bitgaram.peak import PeakWatch
 from bitgaram.peak.clock import NS, from_ns, month_key, to_ns
+from bitgaram.peak.watch import metered_by
 from bitgaram.site import Site, parse_site
+from bitgaram.tariff import TouTariff, load_tariff
 
 LA, SEOUL = "America/Los_Angeles", "Asia/Seoul"
 
@@ -196,3 +198,20 @@ def test_instants_beyond_the_nanosecond_range_stay_exact() -> None:
     far = pd.Timestamp(253402300799, unit="s", tz="UTC")  # 9999-12-31 23:59:59
     assert from_ns(to_ns(far)) == far
     assert to_ns(pd.Timestamp("2026-08-04T14:00:00.123456789+09:00")) % 1_000 == 789
+
+
+@pytest.mark.parametrize(("tz", "day"), [(SEOUL, "2026-08-14"), (LA, "2026-10-31")])
+def test_metered_by_asks_the_tariff_a_day_at_a_time_with_the_same_answers(
+    tz: str, day: str
+) -> None:
+    """Over three days (a holiday in Seoul; LA's fall-back day), 15-min and 5-min starts."""
+    tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
+    assert isinstance(tariff, TouTariff)
+    excluded = set(tariff.demand_rules.excluded_periods)
+    metered = metered_by(tariff, tz)
+    starts = pd.date_range(pd.Timestamp(day, tz="UTC"), periods=3 * 288, freq="5min")
+    answers = [metered(s) for s in starts]
+    local = starts.tz_convert(tz).tz_localize(None)
+    expected = [str(tariff.period([t])[0]) not in excluded for t in local]
+    assert answers == expected
+    assert 0 < sum(answers) < len(answers)  # both kinds of window occur

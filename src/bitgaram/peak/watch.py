@@ -50,6 +50,10 @@ from bitgaram.tariff import TouTariff
 def metered_by(tariff: TouTariff, timezone: str) -> Callable[[pd.Timestamp], bool]:
     """``metered(window_start_utc)``: whether a window counts for the demand (not excluded).
 
+    The tariff is asked for a whole UTC day of 15-minute starts at once, the first time a start
+    of that day is asked (one period lookup costs about as much as a day's); other starts are
+    asked one by one.
+
     Examples
     --------
     >>> from bitgaram.tariff import load_tariff
@@ -59,10 +63,31 @@ def metered_by(tariff: TouTariff, timezone: str) -> Callable[[pd.Timestamp], boo
     (True, False)
     """
     excluded = set(tariff.demand_rules.excluded_periods)
+    grid, day = 900 * NS, 86_400 * NS
+    known: dict[int, bool] = {}
 
-    def metered(start: pd.Timestamp) -> bool:
+    def one(start: pd.Timestamp) -> bool:
         local = pd.Timestamp(start).tz_convert(timezone).tz_localize(None)
         return str(tariff.period([local])[0]) not in excluded
+
+    def metered(start: pd.Timestamp) -> bool:
+        ns = to_ns(start)
+        hit = known.get(ns)
+        if hit is not None:
+            return hit
+        if ns % grid:
+            return one(start)
+        first = floor_ns(ns, day)
+        starts = pd.date_range(from_ns(first), periods=day // grid, freq="15min")
+        try:
+            names = tariff.period(starts.tz_convert(timezone).tz_localize(None))
+        except BitgaramError:  # e.g. part of the day before the tariff's first version
+            return one(start)
+        if len(known) > 31 * (day // grid):  # a month of days is plenty
+            known.clear()
+        flags = [str(n) not in excluded for n in names]
+        known.update(zip(range(first, first + day, grid), flags, strict=True))
+        return known[ns]
 
     return metered
 
