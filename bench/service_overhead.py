@@ -11,6 +11,10 @@ arrangements alternate), then measures (in this order):
 - **MQTT ingest rate**: ``--messages`` QoS 1 messages of ``--batch`` readings each, published
   flat out; rate = readings from the first publish until the collector's status file shows them
   all accepted (both arrangements write the same status file).
+- **CPU per burst**: CPU time (user + system) the arrangement's processes spent from the first
+  publish until they are idle again (the control loop may still digest the burst after the
+  collector has accepted it), per 1,000 readings. Unlike the rates it hardly depends on what
+  else the machine runs, so it tells the per-reading costs apart on a loaded machine too.
 
 Under `bitgaram run` the API is up as well (it serves nothing during the run). Reported:
 medians over repeats (ingest) and over all ticks (latency, also p90), and the ratio
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -183,6 +188,17 @@ class Arrangement:
         except (OSError, ValueError):
             return {}
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) of the arrangement's processes so far [s]."""
+        total = 0
+        for p in self.procs:
+            try:
+                fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime [clock ticks]
+        return total / os.sysconf("SC_CLK_TCK")
+
     def accepted(self) -> int:
         return int(self._status().get("sources", {}).get("mqtt", {}).get("accepted", 0))
 
@@ -210,11 +226,13 @@ def _payload(start: int, n: int, newest: int) -> str:
     )
 
 
-def ingest(a: Arrangement, messages: int, batch: int) -> float:
-    """Readings per second from the first publish to the last accepted."""
+def ingest(a: Arrangement, messages: int, batch: int) -> tuple[float, float]:
+    """Readings per second from the first publish to the last accepted, and the CPU time
+    the arrangement spent on them until idle [ms per 1,000 readings]."""
     pub = _client(a.host, a.port, f"bench-pub-{a.site}")
     newest = int(time.time() // 300) * 300 - 300
     before = a.accepted()
+    cpu0 = a.cpu_s()
     started = time.perf_counter()
     infos = []
     for m in range(messages):
@@ -231,7 +249,15 @@ def ingest(a: Arrangement, messages: int, batch: int) -> float:
     elapsed = time.perf_counter() - started
     pub.disconnect()
     pub.loop_stop()
-    return total / elapsed
+    # idle again: under 5 % of a core over half a second (the loop ticks now and then)
+    cpu, deadline = a.cpu_s(), time.monotonic() + 300
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = a.cpu_s()
+        if now - cpu < 0.025:
+            break
+        cpu = now
+    return total / elapsed, (cpu - cpu0) / total * 1e6
 
 
 def tick_latency(a: Arrangement, ticks: int) -> list[float]:
@@ -287,6 +313,7 @@ def main() -> None:
     # SIGTERM ends the run like Ctrl-C: the arrangements' processes are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rates: dict[str, list[float]] = {"standalone": [], "service": []}
+    cpus: dict[str, list[float]] = {"standalone": [], "service": []}
     lat: dict[str, list[float]] = {"standalone": [], "service": []}
     for r in range(args.repeats):
         for kind in ("standalone", "service") if r % 2 == 0 else ("service", "standalone"):
@@ -296,14 +323,19 @@ def main() -> None:
                 # Ticks first: the control loop subscribes to the readings too, and would still
                 # be digesting the ingest burst (peak watch) if measured right after it.
                 ms = [] if args.no_control else tick_latency(a, args.ticks)
-                rate = ingest(a, args.messages, args.batch)
+                rate, cpu = ingest(a, args.messages, args.batch)
             finally:
                 a.stop()
             rates[kind].append(rate)
+            cpus[kind].append(cpu)
             lat[kind] += ms
-            ticks = f", tick latency median {np.median(ms):.1f} ms over {len(ms)} ticks"
-            ticks = ticks if ms else ""
-            console.print(f"repeat {r + 1} {kind:>10}: ingest {rate:,.0f} readings/s{ticks}")
+            ticks = (
+                f", tick latency median {np.median(ms):.1f} ms over {len(ms)} ticks" if ms else ""
+            )
+            console.print(
+                f"repeat {r + 1} {kind:>10}: ingest {rate:,.0f} readings/s, "
+                f"CPU {cpu:.1f} ms per 1,000 readings{ticks}"
+            )
     console.print(
         f"\n{args.messages * args.batch:,} readings per ingest run, {args.repeats} repeats"
     )
@@ -316,10 +348,12 @@ def main() -> None:
         )
         console.print(
             f"{kind:>10}: ingest median {np.median(rates[kind]):,.0f} readings/s "
-            f"({min(rates[kind]):,.0f}-{max(rates[kind]):,.0f}){ticks}"
+            f"({min(rates[kind]):,.0f}-{max(rates[kind]):,.0f}); CPU median "
+            f"{np.median(cpus[kind]):.1f} ms per 1,000 readings{ticks}"
         )
     ingest_ratio = np.median(rates["service"]) / np.median(rates["standalone"])
-    ratios = f"ratio service/standalone: ingest {ingest_ratio:.2f}"
+    cpu_ratio = np.median(cpus["service"]) / np.median(cpus["standalone"])
+    ratios = f"ratio service/standalone: ingest {ingest_ratio:.2f}, CPU {cpu_ratio:.2f}"
     if lat["service"] and lat["standalone"]:
         ratios += f", tick latency {np.median(lat['service']) / np.median(lat['standalone']):.2f}"
     console.print(ratios)

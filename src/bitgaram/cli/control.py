@@ -126,8 +126,8 @@ def run_cmd(
             host,
             port,
             site.site.id,
-            lambda m, ts, v, now: holder["c"].on_reading(m, ts, v, now),
-            lambda a, d: _on_state(holder["c"], dr_caps, a, d),
+            on_state=lambda a, d: _on_state(holder["c"], dr_caps, a, d),
+            on_readings=lambda m, rows, now: holder["c"].on_readings(m, rows, now),
         )
         loop = ControlLoop(
             PeakWatch(

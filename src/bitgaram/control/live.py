@@ -13,6 +13,12 @@ state. The state kept here is what MQTT told, on ``<prefix>/<site>/<asset>/state
 
 A bad state message is counted in :attr:`LiveController.rejected` and ignored (the previous
 state stays). ``evs``/``jobs`` providers (callables), when given, replace the MQTT states.
+
+Readings come a message at a time (:meth:`LiveController.on_readings`): one lock acquisition
+per message, instants as integer nanoseconds, the meter's resolution from a dict built once.
+A tick holds the lock only to take its snapshot and to apply the plan: the planner solves
+without it (:meth:`~bitgaram.control.loop.ControlLoop.begin_tick`), so readings are never
+kept waiting by a solve.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
@@ -28,6 +34,7 @@ import pandas as pd
 from bitgaram.control.loop import ControlLoop
 from bitgaram.control.state import EVSession, JobItem, ParkSnapshot, parse_jobs, parse_sessions
 from bitgaram.errors import BitgaramError, DataError
+from bitgaram.peak.clock import NS, from_ns, to_ns
 from bitgaram.peak.points import PARK_POINT
 
 log = logging.getLogger(__name__)
@@ -55,13 +62,25 @@ class LiveController:
         self.jobs = jobs
         self.soc_kwh: float | None = None
         self.battery_available = True
-        self.data_time: pd.Timestamp | None = None
         self.rejected = 0
+        self._data_time: int | None = None  # newest park reading's end [ns]
         self._sessions: dict[str, tuple[EVSession, ...]] = {}
         self._queues: dict[str, tuple[JobItem, ...]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # readings, states, snapshot and plan application
+        self._ticking = threading.Lock()  # one tick at a time
         park = next((p for p in loop.watch.points if p.id == PARK_POINT), None)
         self._park_meters = {m for m, _ in park.meters} if park else set()
+        # interval length of every meter of the site [ns]; a meter the site lacks counts 0
+        self._resolution_ns = {m.id: m.resolution_seconds * NS for m in loop.watch.site.meters}
+
+    @property
+    def data_time(self) -> pd.Timestamp | None:
+        """End of the newest reading of the park's meters (UTC), None before the first."""
+        return None if self._data_time is None else from_ns(self._data_time)
+
+    @data_time.setter
+    def data_time(self, value: pd.Timestamp | None) -> None:
+        self._data_time = None if value is None else to_ns(value)
 
     def on_reading(self, meter: str, ts: pd.Timestamp, value: float, now: pd.Timestamp) -> None:
         """A reading from MQTT (network thread), ``now`` the time it was received.
@@ -70,13 +89,31 @@ class LiveController:
         that is earlier (a meter clock running ahead). Windows are the meter's windows, so the
         time left in one is measured on the same clock.
         """
+        self.on_readings(meter, ((to_ns(ts), value),), to_ns(now))
+
+    def on_readings(
+        self, meter: str, readings: Iterable[tuple[int, float]], received_ns: int
+    ) -> None:
+        """The readings of one message (network thread), in their order; see :meth:`on_reading`.
+
+        Parameters
+        ----------
+        meter : str
+            The meter the message is from.
+        readings : iterable of (int, float)
+            Interval start [ns since the epoch, UTC] and value [the meter's unit] of each.
+        received_ns : int
+            When the message was received [ns since the epoch, UTC].
+        """
+        res = self._resolution_ns.get(meter, 0)
+        park = meter in self._park_meters
+        take = self.loop.take_reading
         with self._lock:
-            known = any(m.id == meter for m in self.loop.watch.site.meters)
-            res = self.loop.watch.site.meter(meter).resolution_seconds if known else 0
-            end = pd.Timestamp(ts) + pd.Timedelta(seconds=res)
-            self.loop.on_reading(meter, ts, value, min(now, end))
-            if meter in self._park_meters:
-                self.data_time = end if self.data_time is None else max(self.data_time, end)
+            for ts, value in readings:
+                end = ts + res
+                take(meter, ts, value, received_ns if received_ns <= end else end)
+                if park and (self._data_time is None or end > self._data_time):
+                    self._data_time = end
 
     def on_state(self, asset: str, data: dict[str, Any]) -> None:
         """An asset state from MQTT (network thread); a bad one is counted and ignored."""
@@ -135,15 +172,24 @@ class LiveController:
         )
 
     def tick(self, now: pd.Timestamp | None = None) -> None:
-        """Plan now (main thread)."""
+        """Plan now (main thread): snapshot under the lock, solve without it, apply under it."""
         now = now or pd.Timestamp.now(tz="UTC")
-        with self._lock:
+        with self._ticking:
+            with self._lock:
+                try:
+                    snap = self.snapshot(now)
+                except Exception:  # never stop the loop: plan on what is known
+                    log.exception("snapshot failed; planning without meter data")
+                    snap = ParkSnapshot(now, 0.0, None, self.soc_kwh)
+                job = self.loop.begin_tick(snap)
             try:
-                snap = self.snapshot(now)
-            except Exception:  # never stop the loop: plan on what is known
-                log.exception("snapshot failed; planning without meter data")
-                snap = ParkSnapshot(now, 0.0, None, self.soc_kwh)
-            self.loop.tick(snap)
+                outcome = self.loop.solve(job)
+            except BaseException:  # interrupted: no peak check may stay deferred
+                with self._lock:
+                    self.loop.finish_tick(job, RuntimeError("planning interrupted"))
+                raise
+            with self._lock:
+                self.loop.finish_tick(job, outcome)
 
     def run(self, stop: threading.Event, tick_s: float, max_ticks: int | None = None) -> None:
         """Tick at every multiple of ``tick_s`` on the wall clock until ``stop`` is set."""

@@ -16,6 +16,18 @@ Two entry points, both never raising (a fault becomes safe setpoints and an aler
   After every interval the loop publishes its status (mode, active faults, counters) on
   ``<prefix>/<site>/control/status``.
 
+A tick is three steps, so that a live caller can let readings in while the planner solves:
+:meth:`~ControlLoop.begin_tick` (snapshot taken, windows closed, what to plan decided),
+:meth:`~ControlLoop.solve` (the planner alone: it reads only the snapshot, never the loop) and
+:meth:`~ControlLoop.finish_tick` (setpoints issued, status published). Readings taken between
+the first and the last step update the watch and raise their alerts at once, but the peak
+actions they would cause wait for the plan: they are sized against the planned setpoints
+(which replace the previous ones) in :meth:`~ControlLoop.finish_tick`, at the latest such
+reading's time, as if those readings had arrived just after the tick.
+
+The per-reading path (:meth:`~ControlLoop.take_reading`) keeps instants as integer
+nanoseconds (:mod:`bitgaram.peak.clock`) and makes pandas objects only when it alerts or acts.
+
 Publishing goes through an injected ``publish(topic, payload)`` callable, so the same core runs
 live on MQTT, in replay, and in tests.
 """
@@ -49,6 +61,7 @@ from bitgaram.peak.actions import (
     recommend_actions,
 )
 from bitgaram.peak.alerts import Alert, AlertEvent, AlertKind
+from bitgaram.peak.clock import NS, from_ns, to_ns
 from bitgaram.peak.points import PARK_POINT
 from bitgaram.peak.watch import PeakWatch
 
@@ -90,6 +103,33 @@ class LoopConfig:
     battery_wear: float = 5.0
     limit_kw: float | None = None
     act: bool = True
+
+
+@dataclass(frozen=True)
+class PlanJob:
+    """What :meth:`ControlLoop.begin_tick` decided to do this interval.
+
+    Attributes
+    ----------
+    snapshot : ParkSnapshot
+        The state the interval is planned on.
+    month_peak_kw, target_kw : float
+        The park's month peak and target at the tick [kW] (for the planner).
+    stale : str, optional
+        Why the data is too old to plan on (safe setpoints instead of a plan).
+    error : Exception, optional
+        Why the planner's inputs could not be read (safe setpoints instead of a plan).
+    """
+
+    snapshot: ParkSnapshot
+    month_peak_kw: float = 0.0
+    target_kw: float = 0.0
+    stale: str | None = None
+    error: Exception | None = None
+
+
+#: What :meth:`ControlLoop.solve` gives back: the planned setpoints, or why planning failed.
+PlanOutcome = list[Setpoint] | Exception
 
 
 @dataclass
@@ -147,7 +187,11 @@ class ControlLoop:
         self.setpoints: dict[str, Setpoint] = {}
         self.snapshot: ParkSnapshot | None = None
         self._faults: set[AlertKind] = set()
-        self._pending: list[tuple[pd.Timestamp, float]] = []
+        # peak cuts applied in the running window: (when [ns], kW)
+        self._pending: list[tuple[int, float]] = []
+        self._park = any(p.id == PARK_POINT for p in watch.points)
+        self._solving = False  # between begin_tick and finish_tick
+        self._deferred: int | None = None  # latest reading time [ns] whose peak check waits
 
     # -- output ------------------------------------------------------------------
     def _send(self, topic: str, payload: str) -> None:
@@ -180,9 +224,38 @@ class ControlLoop:
     ) -> list[Alert]:
         """Take one reading; publish alerts and peak actions it causes. Never raises."""
         try:
-            alerts = self.watch.observe(meter_id, ts, value, now)
-            self._pending = [(t, c) for t, c in self._pending if t > pd.Timestamp(ts)]
-            return self._after_watch(alerts, now or pd.Timestamp(ts))
+            now_ns = None if now is None else to_ns(now)
+            return self.take_reading(meter_id, to_ns(ts), value, now_ns)
+        except Exception:
+            log.exception("peak watch failed on a reading of %s", meter_id)
+            return []
+
+    def take_reading(
+        self, meter_id: str, ts_ns: int, value: float, now_ns: int | None = None
+    ) -> list[Alert]:
+        """:meth:`on_reading` with the instants as integers. Never raises.
+
+        Parameters
+        ----------
+        meter_id : str
+            The meter (readings of meters the watch does not use are ignored by it).
+        ts_ns : int
+            Interval start of the reading [ns since the epoch, UTC].
+        value : float
+            The reading in the meter's unit [kWh or kW].
+        now_ns : int, optional
+            When it is taken [ns] (default: ``ts_ns``).
+
+        Returns
+        -------
+        list of Alert
+            The alert events the reading caused (already published and journaled).
+        """
+        try:
+            alerts = self.watch.observe_ns(meter_id, ts_ns, value, now_ns)
+            if self._pending:
+                self._pending = [(t, c) for t, c in self._pending if t > ts_ns]
+            return self._after_watch(alerts, ts_ns if now_ns is None else now_ns)
         except Exception:
             log.exception("peak watch failed on a reading of %s", meter_id)
             return []
@@ -190,16 +263,22 @@ class ControlLoop:
     def on_clock(self, now: pd.Timestamp) -> list[Alert]:
         """Let the watch close windows the clock passed. Never raises."""
         try:
-            return self._after_watch(self.watch.evaluate(now), now)
+            return self._after_watch(self.watch.evaluate(now), to_ns(now))
         except Exception:
             log.exception("peak watch failed on the clock")
             return []
 
-    def _after_watch(self, alerts: list[Alert], now: pd.Timestamp) -> list[Alert]:
-        out: list[Alert] = []
+    def _after_watch(self, alerts: list[Alert], now_ns: int) -> list[Alert]:
         actions_dicts: tuple[dict[str, object], ...] = ()
-        if any(p.id == PARK_POINT for p in self.watch.points):
-            actions_dicts = self._peak_actions(now)
+        if self._park:
+            if self._solving:  # act on the plan, not on the setpoints it replaces
+                self._deferred = now_ns if self._deferred is None else max(self._deferred, now_ns)
+            else:
+                actions_dicts = self._peak_actions(now_ns)
+        if not alerts:
+            return []
+        out: list[Alert] = []
+        now = from_ns(now_ns)
         for a in alerts:
             if a.event == AlertEvent.RAISED and a.point == PARK_POINT:
                 a = replace(a, actions=actions_dicts or self._recommend(now, 0.0))
@@ -247,30 +326,39 @@ class ControlLoop:
         acts = recommend_actions(self.flexibility(now), needed, remaining)
         return tuple(a.to_dict() for a in acts)
 
-    def _peak_actions(self, now: pd.Timestamp) -> tuple[dict[str, object], ...]:
-        """Apply the cheapest actions when the park's projection nears its target."""
-        status = self.watch.status(PARK_POINT)
-        caps = [status.target_kw] if status.metered and status.target_kw > 0 else []
+    def _peak_actions(self, now_ns: int) -> tuple[dict[str, object], ...]:
+        """Apply the cheapest actions when the park's projection nears its target.
+
+        Runs after every reading: up to the comparison with the goal it works on numbers only
+        (:meth:`~bitgaram.peak.watch.PeakWatch.glance`).
+        """
+        if self.snapshot is None:
+            return ()
+        g = self.watch.glance(PARK_POINT)
+        caps = [g.target_kw] if g.metered and g.target_kw > 0 else []
         # A planner under uncertainty holds the interval to its own level (the billing demand
         # the month pays already, or the new peak it planned), often below the target.
         planned = getattr(self.planner, "peak_cap_kw", None)
-        if status.metered and planned is not None and planned > 0:
+        if g.metered and planned is not None and planned > 0:
             caps.append(float(planned))
         if self.config.limit_kw is not None:
             caps.append(self.config.limit_kw)
-        if not caps or self.snapshot is None:
+        if not caps:
             return ()
         cap = min(caps)
-        w = status.window
-        remaining = (w.end - now).total_seconds()
+        window_s = self.watch.window_s
+        end_ns = g.start_ns + self.watch.window_ns
+        remaining = (end_ns - now_ns) / NS
         if remaining <= 0:
             return ()
-        pending = sum(c for _, c in self._pending) * remaining / w.window_s
-        projected = w.projected_kw - pending
+        projected = g.projected_kw
+        if self._pending:
+            projected -= sum(c for _, c in self._pending) * remaining / window_s
         goal = (1.0 - self.config.margin) * cap
         if projected < goal:
             return ()
-        needed = needed_cut_kw(projected - goal, remaining, w.window_s)
+        now, end = from_ns(now_ns), from_ns(end_ns)
+        needed = needed_cut_kw(projected - goal, remaining, window_s)
         acts = recommend_actions(self.flexibility(now), needed, remaining)
         chosen = [a for a in acts if a.selected]
         if not chosen or not self.config.act:
@@ -278,7 +366,7 @@ class ControlLoop:
         until = (
             self.setpoints[chosen[0].asset].valid_until
             if chosen[0].asset in self.setpoints
-            else w.end
+            else end
         )
         kinds = {"battery_discharge": "battery", "ev_slow": "ev", "defer_load": "job"}
         new = [
@@ -287,14 +375,14 @@ class ControlLoop:
                 kinds[a.kind],
                 a.setpoint_kw,
                 now,
-                max(until, w.end),
+                max(until, end),
                 Mode.PEAK,
                 f"peak: {PARK_POINT} projected {projected:,.0f} kW vs cap {cap:,.0f} kW",
             )
             for a in chosen
         ]
         self.stats.actions += len(new)
-        self._pending.append((now, sum(a.cut_kw for a in chosen)))
+        self._pending.append((now_ns, sum(a.cut_kw for a in chosen)))
         self._issue(now, new)
         return tuple(a.to_dict() for a in acts)
 
@@ -322,34 +410,78 @@ class ControlLoop:
 
     def tick(self, snapshot: ParkSnapshot) -> list[Setpoint]:
         """Plan the interval starting at ``snapshot.at`` and publish. Never raises."""
+        job = self.begin_tick(snapshot)
+        return self.finish_tick(job, self.solve(job))
+
+    def begin_tick(self, snapshot: ParkSnapshot) -> PlanJob:
+        """First step of a tick: close the windows the clock passed, decide what to plan.
+
+        Call it and :meth:`finish_tick` under the lock readings are taken under; call
+        :meth:`solve` between the two without it. Until :meth:`finish_tick`, readings raise
+        their alerts but their peak actions wait for the plan.
+        """
         at = snapshot.at
         self.stats.ticks += 1
         self.snapshot = snapshot
         self._pending = []
         self.on_clock(at)
-        setpoints: list[Setpoint]
+        self._solving = True
         age = snapshot.data_age_s()
         if age > self.config.stale_after_s:
-            reason = f"stale meter data: newest reading {age:,.0f} s old"
-            self._fault(AlertKind.STALE_DATA, at, reason + "; safe setpoints")
+            return PlanJob(snapshot, stale=f"stale meter data: newest reading {age:,.0f} s old")
+        try:
+            status = self.watch.status(PARK_POINT)
+        except Exception as exc:
+            return PlanJob(snapshot, error=exc)
+        return PlanJob(snapshot, status.month_peak_kw, status.target_kw)
+
+    def solve(self, job: PlanJob) -> PlanOutcome:
+        """Second step: the planner's setpoints for ``job``, or the error it raised.
+
+        Touches nothing of the loop but the planner, so it may run while readings are taken.
+        """
+        if job.stale is not None:
+            return []
+        if job.error is not None:
+            return job.error
+        try:
+            return self.planner.plan(job.snapshot, job.month_peak_kw, job.target_kw)
+        except Exception as exc:
+            return exc
+
+    def finish_tick(self, job: PlanJob, outcome: PlanOutcome) -> list[Setpoint]:
+        """Last step: issue the plan (or the safe setpoints) and the status. Never raises.
+
+        Then the peak check the readings taken since :meth:`begin_tick` deferred runs once,
+        against the setpoints just issued.
+        """
+        snapshot, at = job.snapshot, job.snapshot.at
+        self._solving = False
+        setpoints: list[Setpoint]
+        if job.stale is not None or isinstance(outcome, Exception):
+            if job.stale is not None:
+                kind, reason = AlertKind.STALE_DATA, job.stale
+            else:
+                kind, reason = (
+                    AlertKind.SOLVER_FAILED,
+                    (f"planner failed: {type(outcome).__name__}: {outcome}"),
+                )
+                log.warning(reason)
+            self._fault(kind, at, reason + "; safe setpoints")
             setpoints = safe_setpoints(snapshot, self.battery_ids, self.config.interval_s, reason)
             self.stats.fallbacks += 1
         else:
-            try:
-                status = self.watch.status(PARK_POINT)
-                setpoints = self.planner.plan(snapshot, status.month_peak_kw, status.target_kw)
-                self.stats.plans += 1
-                self._resume(at)
-            except Exception as exc:
-                reason = f"planner failed: {type(exc).__name__}: {exc}"
-                log.warning(reason)
-                self._fault(AlertKind.SOLVER_FAILED, at, reason + "; safe setpoints")
-                setpoints = safe_setpoints(
-                    snapshot, self.battery_ids, self.config.interval_s, reason
-                )
-                self.stats.fallbacks += 1
+            setpoints = outcome
+            self.stats.plans += 1
+            self._resume(at)
         self._issue(at, setpoints)
         self._status(at)
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            try:
+                self._peak_actions(deferred)
+            except Exception:
+                log.exception("peak check after the plan failed")
         return setpoints
 
     def _status(self, at: pd.Timestamp) -> None:

@@ -293,10 +293,10 @@ class ControlComponent:
             self.host,
             self.port,
             site.site.id,
-            lambda m, ts, v, now: holder["c"].on_reading(m, ts, v, now),
-            lambda a, d: holder["c"].on_state(a, d),
+            on_state=lambda a, d: holder["c"].on_state(a, d),
             prefix=self.prefix,
             client_id=self.client_id,
+            on_readings=lambda m, rows, now: holder["c"].on_readings(m, rows, now),
         )
         tenant_of = {a.id: a.tenant for a in site.assets}
 
