@@ -77,7 +77,11 @@ def test_the_curve_is_convex_and_non_increasing(
     tail = CostToGo(_ess(eta=0.92), DT, breakpoints=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
     metered = np.arange(24) % 3 != 0
     curve = tail(
-        np.array(load), np.array(rate), metered, _slope(level), limit_kw=2000.0,
+        np.array(load),
+        np.array(rate),
+        metered,
+        _slope(level),
+        limit_kw=2000.0,
         flexible_kwh=flexible,
     )
     slopes = curve.slopes()

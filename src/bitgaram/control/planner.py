@@ -18,18 +18,24 @@ into load the forecast may have missed, and keeps the power to cover it. After e
 :attr:`ParkPlanner.peak_cap_kw` is the level the plan holds the interval to (the billing level
 or the plan's own new peak); the loop's peak actions defend it within the interval.
 
-A receding horizon (16-32 steps) does not see the afternoon from the night before, nor the end
-of the afternoon from its start. So the plan also keeps a **reserve**: the ESS energy that the
-typical day beyond the horizon (to a day ahead, plus the same error margin) needs to stay under
-that level, charging in the room the day leaves (:func:`bitgaram.optimize.demand.peak_reserve`).
-Each kWh the plan's final stored energy falls short of it costs the demand rate spread over the
-hours the typical day is above the level (one kWh short raises the peak by about one kW over
-that many hours), so the plan fills the ESS at night for a day it cannot see yet, and does not
-spend the energy early on a level the rest of the day cannot hold. And the interval it
-executes pays the demand rate for any import above that level even when the plan expects a
-higher peak later (``hold_first_kw``): a peak planned for a surge at 14:00 does not make a rise
-at 11:30 free, so the month's billing level only rises when the ESS and the flexible loads
-cannot hold it now.
+A receding horizon (:data:`DEFAULT_HORIZON`, 8 h) does not see the afternoon from the night
+before, nor the light-load hours from the peak-rate ones. So the energy the plan leaves in the
+ESS at its end is valued by the **cost-to-go** of the typical day beyond it
+(:class:`bitgaram.optimize.cost_to_go.CostToGo`): the least cost of those steps (energy at
+their rates, the month's demand charge above the level the plan holds, the flexible loads due
+then) as a function of the energy stored when they begin, one small LP per breakpoint. The plan
+then charges at night for a day it cannot see yet, discharges through the peak-rate hours
+as far as the rest of the day does not need the energy more, and does not spend early what a
+level later in the day needs. Vehicles and jobs that may finish after the horizon pay the
+rates after it for what they leave for then (``tail_rate``), so they are not all pushed to the
+last steps the plan can see before they are due. And the interval it executes pays the demand
+rate for any import above that level even when the plan expects a higher peak later
+(``hold_first_kw``): a peak planned for a surge at 14:00 does not make a rise at 11:30 free, so
+the month's billing level only rises when the ESS and the flexible loads cannot hold it now.
+``cost_to_go=False`` plans the earlier way: a **reserve**, the ESS energy the typical day beyond
+the horizon needs to stay under the level (:func:`bitgaram.optimize.demand.peak_reserve`), each
+kWh short of it priced at the demand rate spread over the hours above the level, and the energy
+left valued at the horizon's lowest rate.
 
 Any planner raises :class:`~bitgaram.errors.SolveError` (or another
 :class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the

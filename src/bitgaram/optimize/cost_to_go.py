@@ -276,9 +276,7 @@ class CostToGo:
         return CostToGoCurve(energies, out)
 
 
-def cost_to_go_rows(
-    lp: LinearProgram, end_cols: np.ndarray, curve: CostToGoCurve
-) -> int:
+def cost_to_go_rows(lp: LinearProgram, end_cols: np.ndarray, curve: CostToGoCurve) -> int:
     """Add ``C(E_end) - C(full)`` as a cost on the plan's final stored energy.
 
     One column ``v`` [KRW] costed at 1 and one row per segment of the curve,
@@ -297,9 +295,7 @@ def cost_to_go_rows(
     ends = np.asarray(end_cols, dtype=int)
     for k, s in enumerate(slopes):
         rhs = float(curve.cost[k]) - base - float(s) * float(curve.energy_kwh[k])
-        lp.add_rows(
-            1, [(0, v, 1.0), (np.zeros(ends.size, int), ends, -float(s))], lb=rhs
-        )
+        lp.add_rows(1, [(0, v, 1.0), (np.zeros(ends.size, int), ends, -float(s))], lb=rhs)
     return v
 
 

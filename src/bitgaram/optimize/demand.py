@@ -99,7 +99,7 @@ DEMAND_WINDOW_HOURS = 0.25
 
 
 def steps_per_window(step_hours: float) -> int:
-    """Steps of ``step_hours`` [h] per :data:`DEMAND_WINDOW_HOURS` window (1 unless they divide it)."""
+    """Steps of ``step_hours`` [h] per demand window (1 unless they divide the window)."""
     ratio = DEMAND_WINDOW_HOURS / step_hours
     whole = ratio > 1 and abs(ratio - round(ratio)) < 1e-9
     return round(ratio) if whole else 1

@@ -197,7 +197,7 @@ def add_job_block(
             if rates is None:
                 lp.cost[-1] += flat * np.where(inside, 0.0, prof[None, :]).sum(axis=1)
             else:
-                beyond = later_rates(rates, 0, int(tt.max()) - horizon + 1)
+                beyond = later_rates(rates, 0, max(int(tt.max()) - horizon + 1, 1))
                 at = np.clip(tt - horizon, 0, None)
                 lp.cost[-1] += np.where(inside, 0.0, prof[None, :] * beyond[at]).sum(axis=1)
             terms = [(0, x, 1.0)]
@@ -208,9 +208,7 @@ def add_job_block(
                     s0 = max(first, end) - end
                     n_starts = job.deadline - job.duration - max(first, end) + 1
                     r = later_rates(rates, s0, n_starts + job.duration - 1)
-                    later_cost = float(
-                        min(prof @ r[i : i + job.duration] for i in range(n_starts))
-                    )
+                    later_cost = float(min(prof @ r[i : i + job.duration] for i in range(n_starts)))
                 later = lp.add_variables((1,), 0.0, 1.0, cost=later_cost, integer=True)
                 terms.append((0, later, 1.0))
             lp.add_rows(1, terms, lb=1.0, ub=1.0)
