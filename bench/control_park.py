@@ -39,7 +39,7 @@ import pandas as pd
 
 from bitgaram.control.journal import MemoryJournal
 from bitgaram.control.loop import ControlLoop, LoopConfig
-from bitgaram.control.planner import ParkPlanner, Planner, site_battery
+from bitgaram.control.planner import DEFAULT_HORIZON, ParkPlanner, Planner, site_battery
 from bitgaram.control.replay import (
     ReplayJob,
     ReplayResult,
@@ -89,6 +89,7 @@ class Bench:
     history: pd.Series
     metered: Callable[[pd.Timestamp], bool]
     horizon: int
+    cost_to_go: bool = True
 
     def run(
         self, series: pd.Series, planner: str | None, act: bool, target: float
@@ -101,7 +102,13 @@ class Bench:
         if planner == "rule":
             chosen = TouRulePlanner(site, case.tariff)
         else:
-            chosen = ParkPlanner(site, case.tariff, horizon=self.horizon, history_kw=self.history)
+            chosen = ParkPlanner(
+                site,
+                case.tariff,
+                horizon=self.horizon,
+                history_kw=self.history,
+                cost_to_go=self.cost_to_go,
+            )
         loop = ControlLoop(
             PeakWatch(site, targets={"park": target}, metered=self.metered),
             chosen,
@@ -212,7 +219,9 @@ def prepare(args: argparse.Namespace) -> Bench:
         case.firm_kw.sum(axis=1).to_numpy()[:t0] - case.pv_kw[:t0], index=before, dtype=float
     )
     metered = metered_by(case.tariff, tz)
-    return Bench(case, site, firm, flat, raw, vans, jobs, history, metered, args.horizon)
+    return Bench(
+        case, site, firm, flat, raw, vans, jobs, history, metered, args.horizon, not args.reserve
+    )
 
 
 def main() -> None:
@@ -220,7 +229,20 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=3)
     ap.add_argument("--bump", type=float, default=800.0, help="Afternoon bump [kW].")
     ap.add_argument("--bump-tenant", default="plant1", help="Tenant whose load the bump raises.")
-    ap.add_argument("--horizon", type=int, default=16)
+    ap.add_argument(
+        "--horizon", type=int, default=DEFAULT_HORIZON, help="MPC horizon [15-min steps]."
+    )
+    ap.add_argument(
+        "--runs",
+        default="rule,mpc,loop,oracle",
+        help="Runs beside no control: rule, mpc (advisory watch), loop (mpc + peak actions), "
+        "oracle.",
+    )
+    ap.add_argument(
+        "--reserve",
+        action="store_true",
+        help="Plan with the reserve instead of the cost-to-go (the earlier planner).",
+    )
     ap.add_argument("--park", default="data/industrial_park", help="Park directory.")
     ap.add_argument("--month", default="2026-06", help="Simulated month (YYYY-MM).")
     args = ap.parse_args()
@@ -229,21 +251,36 @@ def main() -> None:
     ref, _ = b.run(b.flat, None, False, 0.0)
     target = ref.metered_peak_kw
     none = ref if args.bump == 0 else b.run(b.firm, None, False, target)[0]
-    rule, rule_loop = b.run(b.firm, "rule", True, target)
-    mpc, mpc_loop = b.run(b.firm, "mpc", False, target)
-    tic = time.perf_counter()
-    watch, loop = b.run(b.firm, "mpc", True, target)
-    assert loop is not None
-    wall = time.perf_counter() - tic
+    runs = [r.strip() for r in args.runs.split(",") if r.strip()]
+    unknown = set(runs) - {"rule", "mpc", "loop", "oracle"}
+    if unknown:
+        raise ConfigError(f"--runs: unknown run(s) {', '.join(sorted(unknown))}")
+    rows: list[tuple[str, ReplayResult, ControlLoop | None]] = [("none", none, None)]
+    wall = None
+    loop = None
+    for key, name, planner, act in (
+        ("rule", "tou rule", "rule", True),
+        ("mpc", "mpc (advisory watch)", "mpc", False),
+        ("loop", "mpc + peak actions", "mpc", True),
+    ):
+        if key not in runs:
+            continue
+        tic = time.perf_counter()
+        result, ran = b.run(b.firm, planner, act, target)
+        rows.append((name, result, ran))
+        if key == "loop":
+            wall, loop = time.perf_counter() - tic, ran
     local = b.case.index[b.case.sim_start : b.case.sim_end]
     surprise = (
         f"bump {args.bump:g} kW on weekdays 14:05-15:00 local ({args.bump_tenant})"
         if args.bump
         else "no bump"
     )
+    planner_kind = "reserve" if args.reserve else "cost-to-go"
     print(
         f"park {args.park}: period {local[0]} .. {local[-1]} ({args.days} days, "
-        f"{len(b.vans)} EV sessions, {len(b.jobs)} jobs, {surprise})"
+        f"{len(b.vans)} EV sessions, {len(b.jobs)} jobs, {surprise}); "
+        f"MPC horizon {args.horizon} steps, {planner_kind}"
     )
     limit = b.site.site.connection_limit_kw or float("inf")
     print(f"target = uncontrolled billing peak without the bump: {target:,.1f} kW")
@@ -254,12 +291,7 @@ def main() -> None:
         f"{'alerts':>6s} {'actions':>7s} {'bill_krw':>13s} {'saving':>7s}"
     )
     bill_none = b.bill_krw(none)
-    for name, r, lp in (
-        ("none", none, None),
-        ("tou rule", rule, rule_loop),
-        ("mpc (advisory watch)", mpc, mpc_loop),
-        ("mpc + peak actions", watch, loop),
-    ):
+    for name, r, lp in rows:
         mask = np.array([b.metered(w) for w in r.windows_kw.index])
         over = int((r.windows_kw[mask] > target * 1.005).sum())
         over_limit = int((r.windows_kw > limit * 1.005).sum())
@@ -272,23 +304,26 @@ def main() -> None:
             f"{over:11d} {over_limit:10d} {r.ev_shortfall_kwh:12.2f} {r.jobs_unfinished:9d} "
             f"{alerts:6d} {actions:7d} {bill:13,.0f} {1 - bill / bill_none:7.2%}"
         )
-    tic = time.perf_counter()
-    oracle, oracle_bill = oracle_run(b.case, args.bump, args.bump_tenant)
-    print(
-        f"{'oracle (a bound)':22s} {oracle:15.1f} {oracle / none.metered_peak_kw - 1:+8.1%} "
-        f"(perfect-foresight MILP of the period, 15-min simulation, bill {oracle_bill:,.0f}, "
-        f"{time.perf_counter() - tic:.0f} s)"
-    )
-    cut = none.metered_peak_kw - oracle
-    shares = ", ".join(
-        f"{name} {(none.metered_peak_kw - r.metered_peak_kw) / cut:.1%}"
-        for name, r in (("tou rule", rule), ("mpc alone", mpc), ("loop", watch))
-    )
-    print(f"share of the oracle's billing-peak reduction: {shares}")
-    print(
-        f"loop with actions: {loop.stats.plans} plans, {loop.stats.fallbacks} fallbacks; "
-        f"replay {wall:.1f} s ({wall / loop.stats.ticks * 1e3:.0f} ms per interval)"
-    )
+    if "oracle" in runs:
+        tic = time.perf_counter()
+        oracle, oracle_bill = oracle_run(b.case, args.bump, args.bump_tenant)
+        print(
+            f"{'oracle (a bound)':22s} {oracle:15.1f} {oracle / none.metered_peak_kw - 1:+8.1%} "
+            f"(perfect-foresight MILP of the period, 15-min simulation, bill {oracle_bill:,.0f}, "
+            f"{time.perf_counter() - tic:.0f} s)"
+        )
+        cut = none.metered_peak_kw - oracle
+        labels = {"tou rule": "tou rule", "mpc (advisory watch)": "mpc alone"}
+        shares = ", ".join(
+            f"{labels.get(name, 'loop')} {(none.metered_peak_kw - r.metered_peak_kw) / cut:.1%}"
+            for name, r, _ in rows[1:]
+        )
+        print(f"share of the oracle's billing-peak reduction: {shares}")
+    if loop is not None and wall is not None:
+        print(
+            f"loop with actions: {loop.stats.plans} plans, {loop.stats.fallbacks} fallbacks; "
+            f"replay {wall:.1f} s ({wall / loop.stats.ticks * 1e3:.0f} ms per interval)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""The park planner keeps ESS energy for the part of the typical day its horizon cannot see."""
+"""The park planner keeps ESS energy for the part of the typical day its horizon cannot see.
+
+Two ways: the cost-to-go of the typical day beyond the horizon (the default), and the
+earlier reserve with its shortfall price (``cost_to_go=False``).
+"""
 
 from __future__ import annotations
 
@@ -25,12 +29,21 @@ def _firm(at: pd.Timestamp, busy_kw: float = 400.0) -> float:
     return 500.0 + (busy_kw if 9 <= local.hour < 18 else 0.0) + local.hour
 
 
-def _planner(at: pd.Timestamp, busy_kw: float = 400.0, horizon: int = 1) -> ParkPlanner:
+def _planner(
+    at: pd.Timestamp, busy_kw: float = 400.0, horizon: int = 1, cost_to_go: bool = False
+) -> ParkPlanner:
     tariff = load_tariff("kepco-industrial-eul-high-a", option="II")
     assert isinstance(tariff, TouTariff)
     past = pd.date_range(at - pd.Timedelta(days=7), at - HOUR, freq=HOUR)
     history = pd.Series([_firm(t, busy_kw) for t in past], index=past)
-    return ParkPlanner(park_site(), tariff, horizon=horizon, interval_s=3600.0, history_kw=history)
+    return ParkPlanner(
+        park_site(),
+        tariff,
+        horizon=horizon,
+        interval_s=3600.0,
+        history_kw=history,
+        cost_to_go=cost_to_go,
+    )
 
 
 def test_before_a_busy_day_the_plan_charges_for_what_lies_beyond_its_horizon() -> None:
@@ -92,3 +105,33 @@ def test_flexible_energy_counts_what_is_due_within_the_outlook_only() -> None:
     # The unstarted oven (8 x 400 kW x 0.25 h) and the van's 34 kWh at 85 %; a started job is
     # firm load already, a full car needs nothing, the rest is due after the outlook.
     assert flexible_kwh(snap, 0.25, day) == pytest.approx(800.0 + 34.0 / 0.85)
+
+
+def test_the_cost_to_go_keeps_energy_for_the_busy_day_beyond_the_horizon() -> None:
+    eight = pd.Timestamp("2026-06-09 08:00", tz="Asia/Seoul").tz_convert("UTC")
+    planner = _planner(eight, cost_to_go=True)
+    snap = ParkSnapshot(eight, _firm(eight - HOUR), eight, 0.0)
+    inp = planner.inputs(snap, 0.0, 1e4)
+    curve = planner.cost_to_go
+    assert curve is not None and inp.cost_to_go is curve and inp.reserve_kwh == 0.0
+    assert inp.demand is not None
+    # An empty ESS before 9 h above the level: a kWh stored is worth more than any energy
+    # rate (it holds the peak down), a full one's last kWh only what it replaces.
+    top = float(np.max(planner.tariff.energy_rate(pd.DatetimeIndex([eight.tz_convert(None)]))))
+    assert curve.marginal_value(0.0) > inp.demand.rate / 24.0 > top
+    assert curve.marginal_value(float(curve.energy_kwh[-1]) - 1e-6) < inp.demand.rate / 24.0
+    assert solve_park(inp).battery_kwh[0, 0] > 0.0
+    # Valued at the horizon's lowest rate instead, the same interval idles.
+    assert solve_park(replace(inp, cost_to_go=None)).battery_kwh[0, 0] == pytest.approx(0.0)
+
+
+def test_the_cost_to_go_counts_only_energy_when_the_month_already_pays_for_the_day() -> None:
+    eight = pd.Timestamp("2026-06-09 08:00", tz="Asia/Seoul").tz_convert("UTC")
+    planner = _planner(eight, cost_to_go=True)
+    snap = ParkSnapshot(eight, _firm(eight - HOUR), eight, 0.0)
+    planner.inputs(snap, 2000.0, 1e4)
+    curve = planner.cost_to_go
+    assert curve is not None
+    day = pd.date_range(eight, periods=24, freq=HOUR).tz_convert("Asia/Seoul").tz_localize(None)
+    rates = planner.tariff.energy_rate(day)
+    assert curve.marginal_value(0.0) <= float(np.max(rates)) + 1e-6

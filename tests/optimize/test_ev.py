@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -105,3 +107,39 @@ def test_simulator_forces_charge_at_zero_laxity() -> None:
     for t in range(4):  # the controller asks for nothing
         e, _ = step_vehicle(v, e, 0.0, t, DT)
     assert e >= 20.0 - 1e-9
+
+
+def _tail_case(rate_now: float, rate_later: float, v2g: float = 0.0) -> tuple[ParkInputs, Vehicle]:
+    # A van plugged through the 4-step horizon and 12 steps after it (which could charge it
+    # fully), 10 kWh stored, leaving with 50 kWh.
+    van = Vehicle("van", 0, 16, 10.0, 50.0, 60.0, 20.0, v2g, efficiency=0.9)
+    inp = ParkInputs(
+        start=0,
+        step_hours=DT,
+        firm_kwh=np.full(4, 50.0),
+        energy_rate=np.full(4, rate_now),
+        carbon=np.zeros(4),
+        metered=np.zeros(4, dtype=bool),
+        vehicles=((van, 10.0),),
+        tail_rate=np.full(12, rate_later),
+    )
+    return inp, van
+
+
+def test_a_vehicle_leaving_later_charges_now_when_later_is_dearer() -> None:
+    inp, van = _tail_case(rate_now=100.0, rate_later=230.0)
+    plan = solve_park(inp).ev_kwh["van"]
+    # Every step at full power: 4 x 5 kWh, bought at 100 instead of 230.
+    assert plan == pytest.approx(np.full(4, van.charger_kw * DT))
+    # Without the rates after the horizon the same plan defers it all to steps it cannot see.
+    assert solve_park(replace(inp, tail_rate=None)).ev_kwh["van"] == pytest.approx(np.zeros(4))
+
+
+def test_a_vehicle_leaving_later_waits_when_later_is_cheaper_and_never_sells_for_free() -> None:
+    inp, _ = _tail_case(rate_now=230.0, rate_later=100.0, v2g=20.0)
+    plan = solve_park(inp).ev_kwh["van"]
+    # V2G at 230 and buying back at 100 / 0.9 with 0.9 on the way out pays here ...
+    assert plan.min() < 0.0
+    # ... but not when buying back costs more than selling earns.
+    inp2, _ = _tail_case(rate_now=150.0, rate_later=140.0, v2g=20.0)
+    assert solve_park(inp2).ev_kwh["van"] == pytest.approx(np.zeros(4))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -105,3 +107,37 @@ def test_datacentre_split_conserves_energy_and_makes_interruptible_jobs() -> Non
     assert load.jobs and all(j.interruptible and j.deadline - j.earliest == 96 for j in load.jobs)
     assert all(j.power_kw[0] == pytest.approx(50.0 * 1.4) for j in load.jobs)
     check_jobs(load.jobs)
+
+
+def _tail_job(interruptible: bool, tail: np.ndarray, rate_now: float = 150.0) -> ParkInputs:
+    # A 2-step, 100 kW job due 12 steps from now; the horizon sees 4 of them.
+    job = Job("kiln", (100.0, 100.0), 0, 12, interruptible=interruptible)
+    return ParkInputs(
+        start=0,
+        step_hours=DT,
+        firm_kwh=np.full(4, 25.0),
+        energy_rate=np.full(4, rate_now),
+        carbon=np.zeros(4),
+        metered=np.zeros(4, dtype=bool),
+        jobs=((job, JobState()),),
+        tail_rate=tail,
+    )
+
+
+@pytest.mark.parametrize("interruptible", [True, False])
+def test_a_job_due_later_runs_in_the_horizon_only_if_later_is_dearer(interruptible: bool) -> None:
+    # The horizon's own mean rate (150) would make now and later equal; the rates after it
+    # decide: 100 somewhere later, so wait; 230 everywhere later, so run inside it.
+    cheap_later = np.array([230.0] * 4 + [100.0] * 4)
+    plan = solve_park(_tail_job(interruptible, cheap_later))
+    assert not plan.job_plan["kiln"].any() and plan.job_kwh.sum() == pytest.approx(0.0)
+    dear_later = np.full(8, 230.0)
+    plan = solve_park(_tail_job(interruptible, dear_later))
+    assert plan.job_kwh.sum() == pytest.approx(2 * 100.0 * DT)  # all of it inside the horizon
+
+
+def test_a_job_due_inside_the_horizon_ignores_the_rates_after_it() -> None:
+    job = Job("press", (100.0, 100.0), 0, 4, interruptible=False)
+    inp = replace(_tail_job(False, np.full(8, 50.0)), jobs=((job, JobState()),))
+    plan = solve_park(inp)
+    assert plan.job_kwh.sum() == pytest.approx(2 * 100.0 * DT)

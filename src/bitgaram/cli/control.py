@@ -17,7 +17,7 @@ from bitgaram.control.journal import StoreJournal
 from bitgaram.control.live import LiveController
 from bitgaram.control.loop import ControlLoop, LoopConfig
 from bitgaram.control.mqtt_link import MqttLink
-from bitgaram.control.planner import ParkPlanner, site_battery
+from bitgaram.control.planner import DEFAULT_HORIZON, ParkPlanner, site_battery
 from bitgaram.control.replay import firm_from_store, replay
 from bitgaram.control.state import stored_sessions
 from bitgaram.devices.openadr_ven import CappedPlanner, DrCaps
@@ -49,7 +49,7 @@ def replay_cmd(
     days: int = typer.Option(1, help="Days to replay."),
     target_kw: float = typer.Option(..., "--target", help="Park-connection target [kW]."),
     site_id: SiteOption = None,
-    horizon: int = typer.Option(16, help="MPC horizon [15-min steps]."),
+    horizon: int = typer.Option(DEFAULT_HORIZON, help="MPC horizon [15-min steps]."),
 ) -> None:
     """Replay stored readings with and without the loop; print the peaks."""
     with open_store(store_url) as store:

@@ -18,18 +18,24 @@ into load the forecast may have missed, and keeps the power to cover it. After e
 :attr:`ParkPlanner.peak_cap_kw` is the level the plan holds the interval to (the billing level
 or the plan's own new peak); the loop's peak actions defend it within the interval.
 
-A receding horizon (16-32 steps) does not see the afternoon from the night before, nor the end
-of the afternoon from its start. So the plan also keeps a **reserve**: the ESS energy that the
-typical day beyond the horizon (to a day ahead, plus the same error margin) needs to stay under
-that level, charging in the room the day leaves (:func:`bitgaram.optimize.demand.peak_reserve`).
-Each kWh the plan's final stored energy falls short of it costs the demand rate spread over the
-hours the typical day is above the level (one kWh short raises the peak by about one kW over
-that many hours), so the plan fills the ESS at night for a day it cannot see yet, and does not
-spend the energy early on a level the rest of the day cannot hold. And the interval it
-executes pays the demand rate for any import above that level even when the plan expects a
-higher peak later (``hold_first_kw``): a peak planned for a surge at 14:00 does not make a rise
-at 11:30 free, so the month's billing level only rises when the ESS and the flexible loads
-cannot hold it now.
+A receding horizon (:data:`DEFAULT_HORIZON`, 8 h) does not see the afternoon from the night
+before, nor the light-load hours from the peak-rate ones. So the energy the plan leaves in the
+ESS at its end is valued by the **cost-to-go** of the typical day beyond it
+(:class:`bitgaram.optimize.cost_to_go.CostToGo`): the least cost of those steps (energy at
+their rates, the month's demand charge above the level the plan holds, the flexible loads due
+then) as a function of the energy stored when they begin, one small LP per breakpoint. The plan
+then charges at night for a day it cannot see yet, discharges through the peak-rate hours
+as far as the rest of the day does not need the energy more, and does not spend early what a
+level later in the day needs. Vehicles and jobs that may finish after the horizon pay the
+rates after it for what they leave for then (``tail_rate``), so they are not all pushed to the
+last steps the plan can see before they are due. And the interval it executes pays the demand
+rate for any import above that level even when the plan expects a higher peak later
+(``hold_first_kw``): a peak planned for a surge at 14:00 does not make a rise at 11:30 free, so
+the month's billing level only rises when the ESS and the flexible loads cannot hold it now.
+``cost_to_go=False`` plans the earlier way: a **reserve**, the ESS energy the typical day beyond
+the horizon needs to stay under the level (:func:`bitgaram.optimize.demand.peak_reserve`), each
+kWh short of it priced at the demand rate spread over the hours above the level, and the energy
+left valued at the horizon's lowest rate.
 
 Any planner raises :class:`~bitgaram.errors.SolveError` (or another
 :class:`~bitgaram.errors.BitgaramError`) when it cannot plan; the loop then falls back to the
@@ -51,6 +57,7 @@ from bitgaram.control.setpoints import Mode, Setpoint, validity
 from bitgaram.control.state import ParkSnapshot
 from bitgaram.forecast.daytype import daytype_forecast
 from bitgaram.forecast.residuals import ErrorBook
+from bitgaram.optimize.cost_to_go import CostToGo, CostToGoCurve
 from bitgaram.optimize.demand import PeakOutlook, PeakReserve, peak_reserve
 from bitgaram.optimize.park import ParkInputs, solve_park
 from bitgaram.site.model import Site
@@ -62,6 +69,10 @@ from bitgaram.tariff.marginal import demand_charge_slope
 
 #: Days of seen firm load the day-type forecast reads (it copies at most two weeks back).
 HISTORY_DAYS = 15
+
+#: Steps a park plan looks ahead by default (8 h of 15-min steps): the shipped setting of
+#: ``bitgaram control run``, the service and the benchmarks alike.
+DEFAULT_HORIZON = 32
 
 #: Quantile of the planner's recent forecast errors the plan stays ready for: the same
 #: upper decile as the P90 of the forecasts; one level for every site, not fitted.
@@ -128,17 +139,22 @@ class ParkPlanner:
         Firm load measured before the planner starts [kW], indexed by interval start (UTC),
         e.g. read from the store at start-up: the day-type forecast then has earlier days
         to copy from the first interval on, instead of the latest value alone.
+    cost_to_go : bool
+        Value the ESS energy left at the horizon's end by the cost-to-go of the typical day
+        beyond it (:class:`bitgaram.optimize.cost_to_go.CostToGo`; default). False: the
+        reserve and its shortfall price, with the horizon's lowest rate for the rest.
     """
 
     def __init__(
         self,
         site: Site,
         tariff: TouTariff,
-        horizon: int = 32,
+        horizon: int = DEFAULT_HORIZON,
         interval_s: float = 900.0,
         options: dict[str, float | int | bool | str] | None = None,
         margin_level: float | None = MARGIN_LEVEL,
         history_kw: pd.Series | None = None,
+        cost_to_go: bool = True,
     ) -> None:
         self.site = site
         self.tariff = tariff
@@ -158,6 +174,9 @@ class ParkPlanner:
             self._seen.update(zip(stamps, hist.to_numpy(dtype=float).tolist(), strict=True))
         self.errors = ErrorBook(round(86400 / interval_s))
         self.outlook = PeakOutlook(self.battery[1] if self.battery else None, self.dt)
+        self.tail = CostToGo(self.battery[1], self.dt) if self.battery and cost_to_go else None
+        #: Cost-to-go the last plan valued its final stored energy by (None: not used).
+        self.cost_to_go: CostToGoCurve | None = None
         #: Import level the last plan holds its first interval to [kW] (None: not metered).
         self.peak_cap_kw: float | None = None
         #: ESS energy the last plan kept for the typical day beyond its horizon (None: none).
@@ -304,8 +323,25 @@ class ParkPlanner:
         )
         within = pd.Timedelta(seconds=self.interval_s * ahead.size)
         flexible = flexible_kwh(snap, dt, within)
-        reserve = self._reserve(ahead, margin_far, same_month, level, h, flexible)
+        curve = None
+        reserve = None
+        tail_rate = self.tariff.energy_rate(far[h:]) if ahead.size > h else None
+        if self.tail is not None and tail_rate is not None:
+            # What is due after the horizon but within the tail is the tail's to serve.
+            span = pd.Timedelta(seconds=self.interval_s * h)
+            curve = self.tail(
+                ahead[h:],
+                tail_rate,
+                same_month[h:],
+                slope,
+                margin_far[h:],
+                self.site.site.connection_limit_kw,
+                max(flexible - flexible_kwh(snap, dt, span), 0.0),
+            )
+        else:
+            reserve = self._reserve(ahead, margin_far, same_month, level, h, flexible)
         self.reserve = reserve
+        self.cost_to_go = curve
 
         def steps(ts: pd.Timestamp) -> int:
             return max(math.ceil((ts - snap.at).total_seconds() / self.interval_s - 1e-9), 0)
@@ -368,6 +404,8 @@ class ParkPlanner:
             if reserve is None
             else slope.rate / max(reserve.excess_hours, self.dt),
             hold_first_kw=level,
+            tail_rate=tail_rate if self.tail is not None else None,
+            cost_to_go=curve,
         )
 
     def plan(

@@ -98,6 +98,34 @@ OUTLOOK_THROUGHPUT_COST = 1e-3
 DEMAND_WINDOW_HOURS = 0.25
 
 
+def steps_per_window(step_hours: float) -> int:
+    """Steps of ``step_hours`` [h] per demand window (1 unless they divide the window)."""
+    ratio = DEMAND_WINDOW_HOURS / step_hours
+    whole = ratio > 1 and abs(ratio - round(ratio)) < 1e-9
+    return round(ratio) if whole else 1
+
+
+def per_window_battery(battery: BatteryParams, per_window: int) -> BatteryParams:
+    """The ESS stepped per demand window of ``per_window`` steps (standing loss compounded)."""
+    kept = (1.0 - np.asarray(battery.loss_coefficient, dtype=float)) ** per_window
+    loss = float(1.0 - kept) if kept.ndim == 0 else 1.0 - kept
+    return replace(battery, step_hours=DEMAND_WINDOW_HOURS, loss_coefficient=loss)
+
+
+def window_mean(values: np.ndarray, per_window: int) -> np.ndarray:
+    """Means over consecutive windows of ``per_window`` values (the last may be partial)."""
+    values = np.asarray(values, dtype=float)
+    starts = np.arange(0, values.size, per_window)
+    counts = np.diff(np.append(starts, values.size))
+    return np.add.reduceat(values, starts) / counts
+
+
+def window_any(mask: np.ndarray, per_window: int) -> np.ndarray:
+    """Whether any value of each window of ``per_window`` is true (the last may be partial)."""
+    mask = np.asarray(mask, dtype=bool)
+    return np.logical_or.reduceat(mask, np.arange(0, mask.size, per_window))
+
+
 class PeakOutlook:
     """The lowest metered peak an ESS could hold a load forecast to [kW] (the peak outlook).
 
@@ -133,15 +161,11 @@ class PeakOutlook:
     """
 
     def __init__(self, battery: BatteryParams | None, step_hours: float) -> None:
-        ratio = DEMAND_WINDOW_HOURS / step_hours
-        whole = ratio > 1 and abs(ratio - round(ratio)) < 1e-9
-        self.per_window = round(ratio) if whole else 1
+        self.per_window = steps_per_window(step_hours)
         if self.per_window > 1:
             step_hours = DEMAND_WINDOW_HOURS
             if battery is not None:
-                kept = (1.0 - np.asarray(battery.loss_coefficient, dtype=float)) ** self.per_window
-                loss = float(1.0 - kept) if kept.ndim == 0 else 1.0 - kept
-                battery = replace(battery, step_hours=step_hours, loss_coefficient=loss)
+                battery = per_window_battery(battery, self.per_window)
         self.battery = battery
         self.step_hours = step_hours
         self._built: dict[int, tuple[HighsSession, tuple[np.ndarray, ...], BatteryBlock, int]] = {}
@@ -181,10 +205,8 @@ class PeakOutlook:
         if not mask.any():
             return 0.0
         if self.per_window > 1:  # window averages [kW]; the last window may be partial
-            starts = np.arange(0, load.size, self.per_window)
-            counts = np.diff(np.append(starts, load.size))
-            load = np.add.reduceat(load, starts) / counts
-            mask = np.logical_or.reduceat(mask, starts)
+            load = window_mean(load, self.per_window)
+            mask = window_any(mask, self.per_window)
         if self.battery is None:
             return float(load[mask].max())
         h = load.size

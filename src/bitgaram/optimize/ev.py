@@ -10,7 +10,14 @@ physics of :mod:`bitgaram.assets.ev`:
 - **departure energy (hard)**: ``e`` at the last plugged-in step ``>= required``;
   when the vehicle leaves after the horizon, ``e`` at the horizon end must be
   within reach of the requirement at full power in the remaining steps, so a
-  plan never strands a vehicle.
+  plan never strands a vehicle;
+- **the energy left for after the horizon** (given ``tail_rate``, the rates of the
+  steps after it): what the vehicle still lacks at the horizon's end, up to its
+  requirement, is bought in its cheapest plugged-in steps after the horizon, at
+  their rates over the charger's efficiency (one column per distinct rate, as much
+  as those steps can charge). Without it a plan would defer every charge to the
+  last steps it can see before the departure, whatever they cost, and a V2G
+  vehicle could sell now what it buys back later for free.
 
 Infeasible input raises :class:`~bitgaram.errors.DataError` naming the vehicle
 before anything is solved.
@@ -25,6 +32,7 @@ import numpy as np
 
 from bitgaram.assets.ev import ENERGY_TOL_KWH, Vehicle, max_charge_kwh
 from bitgaram.errors import DataError
+from bitgaram.optimize.cost_to_go import later_rates, rate_groups
 from bitgaram.optimize.problem import LinearProgram
 
 #: (horizon steps, columns, coefficient) whose sum over a step is energy drawn from the bus [kWh].
@@ -73,6 +81,7 @@ def add_ev_block(
     horizon: int,
     step_hours: float,
     wear_cost: float = 0.0,
+    tail_rate: np.ndarray | None = None,
 ) -> EVBlock:
     """Add the vehicles plugged in during ``start .. start + horizon``.
 
@@ -90,6 +99,10 @@ def add_ev_block(
         Step length [h].
     wear_cost : float
         Cost per kWh of V2G discharge [currency/kWh] (battery wear, >= 0).
+    tail_rate : numpy.ndarray, optional
+        Energy rates of the steps after the horizon [currency/kWh] (steps beyond it cost
+        its mean): the price of the energy a vehicle leaving later still lacks at the
+        horizon's end (module docstring). None: that energy costs nothing here.
 
     Raises
     ------
@@ -126,6 +139,13 @@ def add_ev_block(
         rhs = np.zeros(n)
         rhs[0] = stored
         lp.add_rows(n, terms, lb=rhs, ub=rhs)
+        wanted = min(v.required_kwh, v.capacity_kwh)
+        if tail_rate is not None and after > 0 and wanted > 0:
+            rates, count = rate_groups(later_rates(tail_rate, 0, after))
+            later = lp.add_variables(
+                (rates.size,), 0.0, count * e_max * v.efficiency, cost=rates / v.efficiency
+            )
+            lp.add_rows(1, [(0, e[-1], 1.0), (np.zeros(rates.size, int), later, 1.0)], lb=wanted)
         kept.append(v)
         steps.append(np.arange(a, b))
         charge.append(c)

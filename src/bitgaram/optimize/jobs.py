@@ -6,13 +6,15 @@ For each job not yet finished, over its window inside the horizon:
   (``earliest <= s <= deadline - duration``, ``s >= now``) and, when the latest
   start lies beyond the horizon, a binary ``later``; exactly one is 1. The job's
   profile follows the chosen start; the part that falls after the horizon, and a
-  ``later`` start, are priced at ``tail_rate`` (the horizon's mean energy rate:
-  the planner has no better estimate of later prices);
+  ``later`` start, are priced at the rates after the horizon when the planner gives
+  them (``tail_rate`` as an array: the cheapest later start), else at one rate
+  (e.g. the horizon's mean);
 - **non-interruptible, started**: its remaining profile is fixed (part of the
   firm load, :func:`committed_kw`);
 - **interruptible**: a binary ``u[t]`` per allowed step; ``sum u + later =
-  remaining steps``, ``later`` (continuous, priced at ``tail_rate``) at most the
-  allowed steps after the horizon; when the deadline is inside the horizon
+  remaining steps``, ``later`` (continuous) at most the allowed steps after the
+  horizon, priced at their rates (one column per distinct rate: the cheapest
+  steps first) or at one rate; when the deadline is inside the horizon
   ``later = 0``.
 
 Every job is checked before the solve: one that cannot finish by its deadline
@@ -28,6 +30,7 @@ import numpy as np
 
 from bitgaram.assets.jobs import Job, JobState, remaining
 from bitgaram.errors import DataError
+from bitgaram.optimize.cost_to_go import later_rates, rate_groups
 from bitgaram.optimize.ev import BusTerm
 from bitgaram.optimize.problem import LinearProgram
 
@@ -127,7 +130,7 @@ def add_job_block(
     start: int,
     horizon: int,
     step_hours: float,
-    tail_rate: float,
+    tail_rate: float | np.ndarray,
 ) -> JobBlock:
     """Add the unfinished, uncommitted jobs over ``start .. start + horizon``.
 
@@ -142,8 +145,9 @@ def add_job_block(
         Absolute first step and number of steps H.
     step_hours : float
         Step length [h].
-    tail_rate : float
-        Price of energy the plan leaves after the horizon [currency/kWh].
+    tail_rate : float or numpy.ndarray
+        Price of energy the plan leaves after the horizon [currency/kWh]: one rate, or the
+        rates of the steps after the horizon (steps beyond them cost their mean).
 
     Raises
     ------
@@ -155,6 +159,8 @@ def add_job_block(
     kept: list[Job] = []
     run_steps, run_cols, run_coef, starts, start_cols = [], [], [], [], []
     end = start + horizon
+    rates = None if np.ndim(tail_rate) == 0 else np.asarray(tail_rate, dtype=float)
+    flat = float(np.mean(tail_rate))
     for job, state in jobs:
         left = remaining(job, state)
         if left <= 0 or (state.started and not job.interruptible) or job.earliest >= end:
@@ -165,8 +171,17 @@ def add_job_block(
             t = np.arange(first, min(job.deadline, end)) - start
             u = lp.add_variables((t.size,), 0.0, 1.0, integer=True)
             after = max(job.deadline - max(end, first), 0)
-            later = lp.add_variables((1,), 0.0, float(min(after, left)), cost=tail_rate * p)
-            lp.add_rows(1, [(0, u, 1.0), (0, later, 1.0)], lb=float(left), ub=float(left))
+            if rates is None:
+                later = lp.add_variables((1,), 0.0, float(min(after, left)), cost=flat * p)
+            else:
+                values, count = rate_groups(later_rates(rates, max(first - end, 0), after))
+                later = lp.add_variables((values.size,), 0.0, count, cost=values * p)
+            lp.add_rows(
+                1,
+                [(0, u, 1.0), (np.zeros(later.size, int), later, 1.0)],
+                lb=float(left),
+                ub=float(left),
+            )
             run_steps.append(t)
             run_cols.append(u)
             run_coef.append(np.full(t.size, p))
@@ -179,13 +194,22 @@ def add_job_block(
             k = np.arange(job.duration)
             tt = (s_abs[:, None] + k[None, :]) - start  # (S, D) horizon steps
             inside = tt < horizon
-            tail = np.where(inside, 0.0, prof[None, :]).sum(axis=1)
-            lp.cost[-1] += tail_rate * tail
+            if rates is None:
+                lp.cost[-1] += flat * np.where(inside, 0.0, prof[None, :]).sum(axis=1)
+            else:
+                beyond = later_rates(rates, 0, max(int(tt.max()) - horizon + 1, 1))
+                at = np.clip(tt - horizon, 0, None)
+                lp.cost[-1] += np.where(inside, 0.0, prof[None, :] * beyond[at]).sum(axis=1)
             terms = [(0, x, 1.0)]
             if job.deadline - job.duration >= end:
-                later = lp.add_variables(
-                    (1,), 0.0, 1.0, cost=tail_rate * float(prof.sum()), integer=True
-                )
+                if rates is None:
+                    later_cost = flat * float(prof.sum())
+                else:
+                    s0 = max(first, end) - end
+                    n_starts = job.deadline - job.duration - max(first, end) + 1
+                    r = later_rates(rates, s0, n_starts + job.duration - 1)
+                    later_cost = float(min(prof @ r[i : i + job.duration] for i in range(n_starts)))
+                later = lp.add_variables((1,), 0.0, 1.0, cost=later_cost, integer=True)
                 terms.append((0, later, 1.0))
             lp.add_rows(1, terms, lb=1.0, ub=1.0)
             cols = np.broadcast_to(x[:, None], tt.shape)

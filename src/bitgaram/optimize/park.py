@@ -15,8 +15,9 @@ with every flexible asset at its limit, so the controller still returns a plan
 
 Objective [KRW]: energy rate x grid + carbon price x carbon intensity x grid +
 the demand-charge term (:mod:`bitgaram.optimize.demand`) + battery wear - the
-value of the energy left in the ESS at the horizon end (the horizon's lowest
-energy rate, i.e. what refilling it would cost).
+value of the energy left in the ESS at the horizon end: the cost-to-go of the steps
+beyond the horizon (:mod:`bitgaram.optimize.cost_to_go`) when given, else the horizon's
+lowest energy rate (what refilling it would cost).
 
 Blocks: the shared ESS (:mod:`bitgaram.optimize.battery`), the EV fleet
 (:mod:`bitgaram.optimize.ev`), the deferrable jobs, MILP
@@ -46,6 +47,7 @@ from bitgaram.assets.ev import Vehicle, asap_kwh, step_vehicle
 from bitgaram.assets.jobs import Job, JobState, remaining
 from bitgaram.errors import SolveError
 from bitgaram.optimize.battery import BatteryBlock, add_battery_block
+from bitgaram.optimize.cost_to_go import CostToGoCurve, cost_to_go_rows
 from bitgaram.optimize.demand import add_demand_term
 from bitgaram.optimize.ev import EVBlock, add_ev_block
 from bitgaram.optimize.jobs import JobBlock, add_job_block, committed_kw
@@ -116,6 +118,17 @@ class ParkInputs:
         :func:`bitgaram.optimize.demand.peak_reserve`); 0 = none.
     reserve_value : float
         Cost of each kWh the final stored energy falls short of ``reserve_kwh`` [KRW/kWh].
+    tail_rate : numpy.ndarray or None
+        Energy rates of the steps after the horizon [KRW/kWh], (T,) (e.g. the day after it;
+        steps beyond cost its mean): what the energy vehicles and jobs leave for after the
+        horizon will cost (:func:`bitgaram.optimize.ev.add_ev_block`,
+        :func:`bitgaram.optimize.jobs.add_job_block`). None: jobs' later energy at the
+        horizon's mean rate, vehicles' at nothing.
+    cost_to_go : CostToGoCurve or None
+        Cost of the steps beyond the horizon per energy stored at its end
+        (:class:`bitgaram.optimize.cost_to_go.CostToGo`): the plan pays
+        ``C(E_end) - C(full)`` instead of valuing the energy left at the horizon's lowest
+        rate. None = that single rate.
     hold_first_kw : float or None
         Level the first step's import (plus its margin) pays the demand rate above [kW], on
         top of the horizon's peak term, if that step is metered: a receding-horizon plan
@@ -141,6 +154,8 @@ class ParkInputs:
     reserve_kwh: float = 0.0
     reserve_value: float = 0.0
     hold_first_kw: float | None = None
+    tail_rate: np.ndarray | None = None
+    cost_to_go: CostToGoCurve | None = None
 
     @property
     def horizon(self) -> int:
@@ -229,10 +244,15 @@ def solve_park(
         lp.cost[-2] += inputs.wear_cost * 0.5  # discharge columns
         for cols, sign in bat.grid_terms():
             terms.append((np.broadcast_to(rows, cols.shape), cols, -sign))
-    evb: EVBlock = add_ev_block(lp, inputs.vehicles, inputs.start, h, dt, inputs.wear_cost)
+    tail = None if inputs.tail_rate is None else np.asarray(inputs.tail_rate, dtype=float)
+    evb: EVBlock = add_ev_block(
+        lp, inputs.vehicles, inputs.start, h, dt, inputs.wear_cost, tail_rate=tail
+    )
     for t, c, k in evb.bus_terms():
         terms.append((t, c, -k))
-    jb: JobBlock = add_job_block(lp, inputs.jobs, inputs.start, h, dt, float(rate.mean()))
+    jb: JobBlock = add_job_block(
+        lp, inputs.jobs, inputs.start, h, dt, float(rate.mean()) if tail is None else tail
+    )
     for t, c, k in jb.bus_terms():
         terms.append((t, c, -np.asarray(k)))
     firm = firm_with_commitments(inputs)
@@ -255,6 +275,8 @@ def solve_park(
         lp.add_rows(
             1, [(np.zeros(ends.size, int), ends, 1.0), (0, short, 1.0)], lb=inputs.reserve_kwh
         )
+    if bat is not None and inputs.cost_to_go is not None:
+        cost_to_go_rows(lp, bat.soc[:, -1], inputs.cost_to_go)
     cost, col_lb, col_ub, row_lb, row_ub = lp.arrays()
     if bat is not None and inputs.battery is not None:
         soc = np.asarray(
@@ -265,7 +287,8 @@ def solve_park(
         )
         soc = np.broadcast_to(soc, (bat.n_batteries,)).copy()
         bat.apply_state(col_lb, col_ub, row_lb, row_ub, soc, bat.model.capacity_kwh)
-        cost[bat.soc[:, -1]] -= float(rate.min()) * bat.model.eta_discharge
+        if inputs.cost_to_go is None:
+            cost[bat.soc[:, -1]] -= float(rate.min()) * bat.model.eta_discharge
     session = HighsSession(lp, options=dict(options or MIP_OPTIONS))
     session.update(cost, col_lb, col_ub, row_lb, row_ub)
     sol = session.solve()
