@@ -7,26 +7,15 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from ess_fixtures import flat_ess
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bitgaram.assets.battery import BatteryParams
 from bitgaram.optimize.cost_to_go import CostToGo
 from bitgaram.optimize.park import ParkInputs, solve_park
 from bitgaram.tariff.marginal import DemandChargeSlope
 
 DT = 0.25
-
-
-def _ess(capacity: float = 400.0, power: float = 200.0, eta: float = 1.0) -> BatteryParams:
-    return BatteryParams(
-        capacity_kwh=capacity,
-        nominal_power_kw=power,
-        initial_soc_kwh=0.0,
-        efficiency_curve=((0.0, eta), (1.0, eta)),
-        power_curve=((0.0, 1.0), (1.0, 1.0)),
-        step_hours=DT,
-    )
 
 
 def _slope(threshold: float, rate: float = 8000.0) -> DemandChargeSlope:
@@ -44,7 +33,7 @@ def _slope(threshold: float, rate: float = 8000.0) -> DemandChargeSlope:
 def test_stored_energy_is_worth_the_demand_it_holds_down_then_the_energy_it_replaces() -> None:
     # Flat rate 100; two hours 100 kW above the 1,000 kW level: holding them needs 200 kWh.
     load = np.array([900.0] * 4 + [1100.0] * 8)
-    tail = CostToGo(_ess(), DT, wear_cost=0.0, breakpoints=(0.0, 0.25, 0.5, 1.0))
+    tail = CostToGo(flat_ess(), DT, wear_cost=0.0, breakpoints=(0.0, 0.25, 0.5, 1.0))
     curve = tail(load, np.full(load.size, 100.0), np.ones(load.size, bool), _slope(1000.0))
     # The hour of room before the excess recharges up to the peak itself, so the peak P
     # balances (P - 900) x 1 h + E = (1100 - P) x 2 h: each kWh stored takes 1/3 kW off the
@@ -58,7 +47,9 @@ def test_stored_energy_is_worth_the_demand_it_holds_down_then_the_energy_it_repl
 def test_without_a_demand_charge_energy_is_worth_the_rates_it_can_still_meet() -> None:
     rate = np.array([230.0] * 4 + [150.0] * 4 + [100.0] * 8)  # peak, then mid, then light
     load = np.full(rate.size, 300.0)
-    curve = CostToGo(_ess(power=400.0), DT, wear_cost=0.0)(load, rate, np.zeros(rate.size, bool))
+    curve = CostToGo(flat_ess(power=400.0), DT, wear_cost=0.0)(
+        load, rate, np.zeros(rate.size, bool)
+    )
     # 300 kWh of peak-rate import to replace first (1 h at 300 kW), then mid-rate import.
     assert curve.marginal_value(0.0) == pytest.approx(230.0)
     assert curve.marginal_value(350.0) == pytest.approx(150.0)
@@ -74,7 +65,7 @@ def test_without_a_demand_charge_energy_is_worth_the_rates_it_can_still_meet() -
 def test_the_curve_is_convex_and_non_increasing(
     load: list[float], rate: list[float], level: float, flexible: float
 ) -> None:
-    tail = CostToGo(_ess(eta=0.92), DT, breakpoints=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
+    tail = CostToGo(flat_ess(eta=0.92), DT, breakpoints=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
     metered = np.arange(24) % 3 != 0
     curve = tail(
         np.array(load),
@@ -90,7 +81,7 @@ def test_the_curve_is_convex_and_non_increasing(
 
 
 def _short_plan(rate_now: float, rate_tail: float, soc: float) -> ParkInputs:
-    ess = _ess()
+    ess = flat_ess()
     curve = CostToGo(ess, DT, wear_cost=0.0)(
         np.full(8, 500.0), np.full(8, rate_tail), np.zeros(8, bool)
     )
@@ -123,8 +114,8 @@ def test_seconds_long_steps_are_valued_on_15_minute_windows() -> None:
     load = np.repeat(np.array([900.0] * 4 + [1100.0] * 8), 15)
     rate = np.full(load.size, 100.0)
     metered = np.ones(load.size, bool)
-    fine = CostToGo(replace(_ess(), step_hours=1 / 60), 1 / 60, wear_cost=0.0)
-    coarse = CostToGo(_ess(), DT, wear_cost=0.0)
+    fine = CostToGo(replace(flat_ess(), step_hours=1 / 60), 1 / 60, wear_cost=0.0)
+    coarse = CostToGo(flat_ess(), DT, wear_cost=0.0)
     a = fine(load, rate, metered, _slope(1000.0))
     b = coarse(load[::15], rate[::15], metered[::15], _slope(1000.0))
     assert fine.per_window == 15
