@@ -325,8 +325,9 @@ class ParkPlanner:
         flexible = flexible_kwh(snap, dt, within)
         curve = None
         reserve = None
-        tail_rate = self.tariff.energy_rate(far[h:]) if ahead.size > h else None
-        if self.tail is not None and tail_rate is not None:
+        tail_rate = None
+        if self.tail is not None and ahead.size > h:
+            tail_rate = self.tariff.energy_rate(far[h:])
             # What is due after the horizon but within the tail is the tail's to serve.
             span = pd.Timedelta(seconds=self.interval_s * h)
             curve = self.tail(
@@ -404,7 +405,7 @@ class ParkPlanner:
             if reserve is None
             else slope.rate / max(reserve.excess_hours, self.dt),
             hold_first_kw=level,
-            tail_rate=tail_rate if self.tail is not None else None,
+            tail_rate=tail_rate,
             cost_to_go=curve,
         )
 
