@@ -117,6 +117,15 @@ class SimStation(ChargePoint):  # type: ignore[misc]
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
 
+    async def heartbeats(self, interval_s: float) -> None:
+        """Send a Heartbeat every ``interval_s`` [s] while online (until cancelled)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.online:
+                with contextlib.suppress(Exception):
+                    await self.call(call.Heartbeat())
+                    self.sent += 1
+
     async def status(self, status: ConnectorStatusEnumType) -> None:
         """StatusNotification of the connector."""
         await self.call(call.StatusNotification(_iso(), status, EVSE, 1))
