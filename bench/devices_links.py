@@ -1,6 +1,6 @@
 """Device links under load: 100 OCPP chargers at once, and setpoint -> confirmation latency.
 
-The OCPP central system (:class:`bitgaram.devices.ocpp16.CentralSystem`) runs in this process;
+The OCPP central system (:class:`bitgaram.devices.ocpp_central.CentralSystem`) runs in this process;
 the simulated chargers (``ocpp`` ChargePoint over real websockets, 127.0.0.1) run in a child
 process, each with a session sending MeterValues and a Heartbeat every ``--interval`` seconds.
 Reported per phase (10 chargers = the reference, then ``--chargers``): messages handled per
@@ -10,7 +10,12 @@ handle, answer). While the large phase runs, every session gets a setpoint every
 Then the Modbus write path: a PCS on a pymodbus server, setpoint -> write -> read-back
 confirmation, against a plain register read measured in the same run.
 
+``--protocol ocpp2.0.1`` runs the same phases with OCPP 2.0.1 stations
+(:class:`bitgaram.devices.sim_ocpp201.SimStation`: TransactionEvent and MeterValues in,
+the same profiles out).
+
     .venv/bin/python bench/devices_links.py --chargers 100 --seconds 20
+    .venv/bin/python bench/devices_links.py --chargers 100 --seconds 20 --protocol ocpp2.0.1
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ from bitgaram.collect.modbus import load_register_map
 from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.devices.fleet import Fleet, FleetDefault
 from bitgaram.devices.modbus_write import ModbusLinkConfig, ModbusWriter
-from bitgaram.devices.ocpp16 import CentralSystem, ChargerConfig
+from bitgaram.devices.ocpp_central import CentralSystem
+from bitgaram.devices.ocpp_session import ChargerConfig
 from bitgaram.devices.sim import SimCharger, SimPcs, start_modbus_server
+from bitgaram.devices.sim_ocpp201 import SimStation
 
 
 def _port() -> int:
@@ -38,11 +45,11 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _chargers(url: str, first: int, n: int, interval: float, seconds: float) -> None:
+def _chargers(url: str, first: int, n: int, interval: float, seconds: float, protocol: str) -> None:
+    sim = SimStation if protocol == "ocpp2.0.1" else SimCharger
+
     async def main() -> None:
-        cps = [
-            SimCharger(f"cp{i}", url, 22.0, interval, speed=1.0) for i in range(first, first + n)
-        ]
+        cps = [sim(f"cp{i}", url, 22.0, interval, speed=1.0) for i in range(first, first + n)]
         for cp in cps:  # connect in a row, like a depot after a power cut
             await cp.connect()
         beats = [asyncio.ensure_future(cp.heartbeats(interval)) for cp in cps]
@@ -58,7 +65,9 @@ def _chargers(url: str, first: int, n: int, interval: float, seconds: float) -> 
 async def _phase(
     cs: CentralSystem, url: str, n: int, args: argparse.Namespace, setpoints: bool
 ) -> dict[str, float]:
-    proc = mp.Process(target=_chargers, args=(url, 0, n, args.interval, args.seconds))
+    proc = mp.Process(
+        target=_chargers, args=(url, 0, n, args.interval, args.seconds, args.protocol)
+    )
     proc.start()
     while len(cs.sessions) < n:
         await asyncio.sleep(0.1)
@@ -136,7 +145,10 @@ async def _modbus(n: int) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    chargers = [ChargerConfig(f"cp{i}", 22.0, 7.0, "hub") for i in range(args.chargers)]
+    chargers = [
+        ChargerConfig(f"cp{i}", 22.0, 7.0, "hub", protocol=args.protocol)
+        for i in range(args.chargers)
+    ]
     cs = CentralSystem(chargers, Fleet({}, FleetDefault(8.0, 30.0)), heartbeat_s=args.interval)
     port = await cs.start("127.0.0.1", 0)
     url = f"ws://127.0.0.1:{port}"
@@ -144,6 +156,7 @@ async def main(args: argparse.Namespace) -> None:
     big = await _phase(cs, url, args.chargers, args, setpoints=True)
     await cs.stop()
     mb = await _modbus(args.modbus_n)
+    print(f"protocol {args.protocol}")
     print(f"{'chargers':>8} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for r in (ref, big):
         print(f"{r['chargers']:>8} {r['msg_per_s']:>8.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f}")
@@ -165,4 +178,5 @@ if __name__ == "__main__":
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--interval", type=float, default=1.0, help="MeterValues/Heartbeat period [s]")
     p.add_argument("--modbus-n", type=int, default=300)
+    p.add_argument("--protocol", choices=("ocpp1.6", "ocpp2.0.1"), default="ocpp1.6")
     asyncio.run(main(p.parse_args()))

@@ -40,7 +40,8 @@ from bitgaram.collect.modbus import load_register_map
 from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.devices.fleet import Fleet
 from bitgaram.devices.modbus_write import ModbusLinkConfig, ModbusWriter
-from bitgaram.devices.ocpp16 import CentralSystem, ChargerConfig
+from bitgaram.devices.ocpp_central import CentralSystem
+from bitgaram.devices.ocpp_session import ChargerConfig
 from bitgaram.devices.sim import SimCharger, SimPcs, start_modbus_server
 from bitgaram.devices.status import Confirmation
 from bitgaram.simulate.park import (

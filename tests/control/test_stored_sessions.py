@@ -31,7 +31,7 @@ def _row(sid: str, started_h: float, **kw: object) -> EvSessionRecord:
         "asset": "hub",
         "cp_id": sid.split(".")[0],
         "connector": 1,
-        "transaction_id": 1,
+        "transaction_id": "1",
         "id_tag": "T",
         "vehicle": "van",
         "ended_at": None,

@@ -13,7 +13,8 @@ from ocpp.v16 import call
 
 from bitgaram.control.setpoints import Mode, Setpoint
 from bitgaram.devices.fleet import Fleet, FleetDefault, Vehicle
-from bitgaram.devices.ocpp16 import CentralSystem, ChargerConfig
+from bitgaram.devices.ocpp_central import CentralSystem
+from bitgaram.devices.ocpp_session import ChargerConfig
 from bitgaram.devices.sim import SimCharger
 
 N = 10

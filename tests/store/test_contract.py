@@ -683,7 +683,7 @@ def _session(site: str, sid: str, start_min: int, **kw: object) -> EvSessionReco
         "asset": "hub",
         "cp_id": sid.split(".")[0],
         "connector": 1,
-        "transaction_id": 7,
+        "transaction_id": "7",
         "id_tag": "TAG1",
         "vehicle": "van1",
         "ended_at": None,
@@ -716,11 +716,11 @@ def test_ev_sessions_are_rewritten_as_they_go_and_read_by_time(store: Store) -> 
                     ended_at=two, updated_at=two)  # fmt: skip
     assert store.write_ev_sessions([done]) == 1
     # the same connector, a new transaction: a new row
-    again = _session("park", "cp1.1", 180, transaction_id=8)
+    again = _session("park", "cp1.1", 180, transaction_id="8")
     store.write_ev_sessions([again])
     park = store.read_ev_sessions("park")
     assert [(s.session_id, s.transaction_id) for s in park] == [
-        ("cp1.1", 7), ("cp2.1", 7), ("cp1.1", 8)
+        ("cp1.1", "7"), ("cp2.1", "7"), ("cp1.1", "8")
     ]  # fmt: skip
     assert park[0] == done and park[1] == later and park[1].departure is None
     assert str(park[0].ended_at.tzinfo) == "UTC"  # type: ignore[union-attr]

@@ -38,7 +38,8 @@ from bitgaram.collect.modbus import IntervalAggregator, RegisterMap, load_regist
 from bitgaram.control.setpoints import Mode, Setpoint, alert_topic
 from bitgaram.devices.fleet import Fleet
 from bitgaram.devices.modbus_write import ModbusLinkConfig, ModbusWriter
-from bitgaram.devices.ocpp16 import CentralSystem, ChargerConfig, OcppSession
+from bitgaram.devices.ocpp_central import CentralSystem
+from bitgaram.devices.ocpp_session import ChargerConfig, OcppSession
 from bitgaram.devices.openadr_ven import OptPolicy, Ven, event_json
 from bitgaram.devices.status import Confirmation, DeviceStatus, write_status
 from bitgaram.devices.sunspec import layout, sunspec_map
@@ -82,7 +83,7 @@ def parse_setpoint(payload: bytes | str) -> Setpoint:
 
 def _chargers(site: Site) -> list[ChargerConfig]:
     return [
-        ChargerConfig(d.charge_point_id or d.id, d.max_kw, d.safe_kw, d.asset, d.meter)
+        ChargerConfig(d.charge_point_id or d.id, d.max_kw, d.safe_kw, d.asset, d.meter, d.protocol)
         for d in site.devices
         if isinstance(d, OcppDevice)
     ]

@@ -3,7 +3,8 @@
 - :class:`SimCharger`: an OCPP 1.6J charge point built on ``ocpp``'s ChargePoint class over a
   real websocket. It honours charging profiles the way chargers do: a valid TxProfile for its
   transaction first, else the TxDefaultProfile, else its own maximum; it keeps charging while
-  disconnected and reports the meter when it is back.
+  disconnected and reports the meter when it is back. (OCPP 2.0.1:
+  :class:`bitgaram.devices.sim_ocpp201.SimStation`.)
 - :class:`SimPcs` / :class:`SimInverter` with :func:`start_modbus_server`: a pymodbus TCP server
   holding the project's register maps (:mod:`bitgaram.devices.modbus_write`), where the PCS's
   SoC follows the power written to it and the PV inverter caps its export at the written limit.

@@ -248,13 +248,14 @@ class _DeviceLink(_Model):
 
 
 class OcppDevice(_DeviceLink):
-    """An EV charger reached over OCPP 1.6J (it connects to the central system).
+    """An EV charger reached over OCPP 1.6J or 2.0.1 (it connects to the central system).
 
+    ``protocol`` is the version it speaks (a connection on the other one is refused);
     ``charge_point_id`` is the last path segment of its websocket URL (default: ``id``);
     ``safe_kw`` is the rate of the default profile it keeps when the link is lost [kW].
     """
 
-    protocol: Literal["ocpp1.6"] = "ocpp1.6"
+    protocol: Literal["ocpp1.6", "ocpp2.0.1"] = "ocpp1.6"
     charge_point_id: str | None = None
     max_kw: float = Field(gt=0)
     safe_kw: float = Field(ge=0)
@@ -317,6 +318,7 @@ Device = Annotated[OcppDevice | ModbusDevice | OpenAdrDevice, Field(discriminato
 #: Asset types each protocol can drive (``park``: the whole site, for the VEN).
 _DEVICE_ASSETS = {
     "ocpp1.6": ("ev_charger",),
+    "ocpp2.0.1": ("ev_charger",),
     "modbus": ("battery", "pv"),
     "openadr2.0b": ("park",),
 }

@@ -292,7 +292,10 @@ class EvSessionRecord:
     asset : str
         The site's charging asset the charger belongs to.
     cp_id : str
-    connector, transaction_id : int
+    connector : int
+        Connector (OCPP 1.6) or EVSE (OCPP 2.0.1).
+    transaction_id : str
+        The central system's number (OCPP 1.6) or the station's id (OCPP 2.0.1).
     id_tag : str
         The authorised tag.
     vehicle : str or None
@@ -323,7 +326,7 @@ class EvSessionRecord:
     asset: str
     cp_id: str
     connector: int
-    transaction_id: int
+    transaction_id: str
     id_tag: str
     vehicle: str | None
     ended_at: datetime | None

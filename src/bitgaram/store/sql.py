@@ -73,8 +73,22 @@ CONFLICT_REASON = "conflict"
 _READ_COLUMNS = ("meter_id", "ts", "value")
 _TENANT_COLUMNS = ("tenant_id", "ts", "value")
 
+#: The EV charging sessions of the device service, created on their first write (or by
+#: migration 4, which also turns an older store's numeric transaction ids into text).
+#: One row per (site_id, session_id, started_at), kept by the write path.
+_EV_DDL = (
+    "CREATE TABLE IF NOT EXISTS ev_sessions (site_id VARCHAR NOT NULL,"
+    " session_id VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, asset VARCHAR NOT NULL,"
+    " cp_id VARCHAR NOT NULL, connector INTEGER NOT NULL, transaction_id VARCHAR NOT NULL,"
+    " id_tag VARCHAR NOT NULL, vehicle VARCHAR, ended_at TIMESTAMPTZ, departure TIMESTAMPTZ,"
+    " needed_kwh DOUBLE PRECISION, capacity_kwh DOUBLE PRECISION NOT NULL,"
+    " delivered_kwh DOUBLE PRECISION NOT NULL, power_kw DOUBLE PRECISION NOT NULL,"
+    " charger_kw DOUBLE PRECISION NOT NULL, soc_pct DOUBLE PRECISION,"
+    " updated_at TIMESTAMPTZ NOT NULL)"
+)
+
 #: Schema version this code writes; migrations bring older stores up to it.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Migrations in plain SQL every backend understands, used by a backend whose
 #: own list has no step of that version.
@@ -88,6 +102,14 @@ SHARED_MIGRATIONS: list[tuple[int, str, list[str]]] = [
         3,
         "quarantine record: the full original record, to replay once the cause is fixed",
         [f"ALTER TABLE quarantine ADD COLUMN {RECORD} VARCHAR"],
+    ),
+    (
+        4,
+        "ev_sessions transaction ids as text: OCPP 2.0.1 stations name their transactions",
+        [
+            _EV_DDL,
+            "ALTER TABLE ev_sessions ALTER COLUMN transaction_id TYPE VARCHAR",
+        ],
     ),
 ]
 
@@ -118,19 +140,6 @@ _DR_DDL = (
     " received_at TIMESTAMPTZ NOT NULL)"
 )
 
-#: The EV charging sessions of the device service (additive, created on their first write).
-#: One row per (site_id, session_id, started_at), kept by the write path.
-_EV_DDL = (
-    "CREATE TABLE IF NOT EXISTS ev_sessions (site_id VARCHAR NOT NULL,"
-    " session_id VARCHAR NOT NULL, started_at TIMESTAMPTZ NOT NULL, asset VARCHAR NOT NULL,"
-    " cp_id VARCHAR NOT NULL, connector INTEGER NOT NULL, transaction_id BIGINT NOT NULL,"
-    " id_tag VARCHAR NOT NULL, vehicle VARCHAR, ended_at TIMESTAMPTZ, departure TIMESTAMPTZ,"
-    " needed_kwh DOUBLE PRECISION, capacity_kwh DOUBLE PRECISION NOT NULL,"
-    " delivered_kwh DOUBLE PRECISION NOT NULL, power_kw DOUBLE PRECISION NOT NULL,"
-    " charger_kw DOUBLE PRECISION NOT NULL, soc_pct DOUBLE PRECISION,"
-    " updated_at TIMESTAMPTZ NOT NULL)"
-)
-
 
 def _utc_datetime(value: Any) -> datetime:
     """A timestamp read back from the database as a tz-aware UTC datetime."""
@@ -155,7 +164,7 @@ def _ev_record(r: Sequence[Any]) -> EvSessionRecord:
         asset=str(r[3]),
         cp_id=str(r[4]),
         connector=int(r[5]),
-        transaction_id=int(r[6]),
+        transaction_id=str(r[6]),
         id_tag=str(r[7]),
         vehicle=None if r[8] is None else str(r[8]),
         ended_at=opt_ts(r[9]),
