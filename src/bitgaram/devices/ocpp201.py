@@ -20,7 +20,6 @@ connection that negotiated the ``ocpp2.0.1`` subprotocol to :class:`Ocpp201Link`
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import FormatViolationError
@@ -43,12 +42,12 @@ from websockets.asyncio.server import ServerConnection
 from bitgaram.devices.ocpp_session import (
     DEFAULT_PROFILE_ID,
     TX_PROFILE_BASE,
+    CentralLinkCore,
     MeterSample,
     OcppSession,
-    energy_kwh,
     now_utc,
     parse_ts,
-    power_kw,
+    samples_of,
 )
 
 if TYPE_CHECKING:
@@ -60,49 +59,31 @@ SUBPROTOCOL = "ocpp2.0.1"
 _ACCEPTED = {"status": AuthorizationStatusEnumType.accepted}
 
 
+def _unit(sv: dict[str, Any]) -> tuple[str | None, int]:
+    unit = sv.get("unit_of_measure") or {}
+    return unit.get("unit"), int(unit.get("multiplier", 0))
+
+
 def meter_samples(values: list[dict[str, Any]]) -> list[MeterSample]:
     """OCPP 2.0.1 ``meterValue`` entries as samples.
 
     Raises
     ------
     ValueError, KeyError, TypeError
-        On a value that is not a number or an entry without its fields.
+        On a value that is not a finite number or an entry without its fields.
     """
-    out = []
-    for mv in values:
-        energy = power = soc = None
-        for sv in mv["sampled_value"]:
-            measurand = sv.get("measurand", "Energy.Active.Import.Register")
-            value = float(sv["value"])
-            if not math.isfinite(value):
-                raise ValueError(f"sampled value {sv['value']!r} is not a finite number")
-            unit = sv.get("unit_of_measure") or {}
-            multiplier = int(unit.get("multiplier", 0))
-            if measurand == "Energy.Active.Import.Register":
-                energy = energy_kwh(value, unit.get("unit"), multiplier)
-            elif measurand == "Power.Active.Import":
-                power = power_kw(value, unit.get("unit"), multiplier)
-            elif measurand == "SoC":
-                soc = value
-        out.append(MeterSample(parse_ts(mv["timestamp"]), energy, power, soc))
-    return out
+    return samples_of(values, _unit)
 
 
-class Ocpp201Link(ChargePoint):  # type: ignore[misc]
+class Ocpp201Link(CentralLinkCore, ChargePoint):  # type: ignore[misc]
     """One connected OCPP 2.0.1 charging station, handled by the central system."""
 
     def __init__(self, cp_id: str, connection: ServerConnection, cs: CentralSystem) -> None:
-        super().__init__(cp_id, connection, response_timeout=cs.response_timeout_s)
-        self.cs = cs
-        self.booted = False
+        ChargePoint.__init__(self, cp_id, connection, response_timeout=cs.response_timeout_s)
+        self._attach(cs)
 
     async def route_message(self, raw_msg: str) -> None:  # type: ignore[override]
-        t0 = time.perf_counter()
-        self.cs.status[self.id].last_seen = time.time()
-        await super().route_message(raw_msg)
-        st = self.cs.stats
-        st.messages += 1
-        st.durations_s.append(time.perf_counter() - t0)
+        await self._timed_route(raw_msg, super().route_message)
 
     def _samples(self, values: list[dict[str, Any]] | None) -> list[MeterSample]:
         try:

@@ -9,13 +9,19 @@ operations the central system asks for.
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pandas as pd
 
 from bitgaram.control.setpoints import Setpoint
 from bitgaram.control.state import EVSession, charger_session
+
+if TYPE_CHECKING:
+    from bitgaram.devices.ocpp_central import CentralSystem
 
 #: OCPP versions the central system speaks, by their websocket subprotocol.
 OcppVersion = Literal["ocpp1.6", "ocpp2.0.1"]
@@ -155,6 +161,68 @@ class ChargerLink(Protocol):
 
     async def read_limit(self, session: OcppSession) -> float | None:
         """The limit in force on the session's connector now [kW] (composite schedule)."""
+
+
+class CentralLinkCore:
+    """What every version's link shares (a mixin before the version's ``ChargePoint``): its
+    central system, its boot flag, and the time each message takes (``cs.stats``)."""
+
+    id: str
+
+    if TYPE_CHECKING:  # provided by ocpp's ChargePoint
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+        async def route_message(self, raw_msg: str) -> None: ...
+
+    def _attach(self, cs: CentralSystem) -> None:
+        self.cs = cs
+        self.booted = False
+
+    async def _timed_route(self, raw_msg: str, route: Callable[[str], Any]) -> None:
+        t0 = time.perf_counter()
+        self.cs.status[self.id].last_seen = time.time()
+        await route(raw_msg)
+        st = self.cs.stats
+        st.messages += 1
+        st.durations_s.append(time.perf_counter() - t0)
+
+
+#: A sampled value's unit and power-of-ten multiplier, as its version carries them.
+UnitOf = Callable[[dict[str, Any]], tuple[str | None, int]]
+
+
+def samples_of(values: Iterable[dict[str, Any]], unit_of: UnitOf) -> list[MeterSample]:
+    """``meterValue`` entries (either version, keys in snake case) as samples.
+
+    Parameters
+    ----------
+    values : iterable of dict
+        Entries with ``timestamp`` and ``sampled_value``.
+    unit_of : callable
+        A sampled value's (unit, multiplier).
+
+    Raises
+    ------
+    ValueError, KeyError, TypeError
+        On a value that is not a finite number or an entry without its fields.
+    """
+    out = []
+    for mv in values:
+        energy = power = soc = None
+        for sv in mv["sampled_value"]:
+            measurand = sv.get("measurand", "Energy.Active.Import.Register")
+            value = float(sv["value"])
+            if not math.isfinite(value):
+                raise ValueError(f"sampled value {sv['value']!r} is not a finite number")
+            unit, multiplier = unit_of(sv)
+            if measurand == "Energy.Active.Import.Register":
+                energy = energy_kwh(value, unit, multiplier)
+            elif measurand == "Power.Active.Import":
+                power = power_kw(value, unit, multiplier)
+            elif measurand == "SoC":
+                soc = value
+        out.append(MeterSample(parse_ts(mv["timestamp"]), energy, power, soc))
+    return out
 
 
 def energy_kwh(value: float, unit: str | None, multiplier: int = 0) -> float:

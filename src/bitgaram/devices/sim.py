@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import websockets
@@ -28,7 +29,6 @@ from ocpp.v16.enums import (
     Action,
     ChargePointErrorCode,
     ChargePointStatus,
-    ChargingProfilePurposeType,
     ChargingProfileStatus,
     ClearChargingProfileStatus,
     GetCompositeScheduleStatus,
@@ -53,11 +53,125 @@ from bitgaram.devices.sunspec import SUNS_MARKER, layout, model_length, sunspec_
 class _Profile:
     limit_kw: float
     valid_to: pd.Timestamp | None
-    tx: int | None
+    tx: int | str | None
 
 
-class SimCharger(ChargePoint):  # type: ignore[misc]
-    """A simulated single-connector charger.
+class ChargerSimCore:
+    """What a simulated charger does whatever OCPP version it speaks (a mixin before the
+    version's ``ChargePoint``): its websocket, the profiles it honours, the energy it delivers.
+    """
+
+    #: Websocket subprotocol the charger offers.
+    subprotocol = "ocpp1.6"
+    id: str
+    tx: int | str | None
+
+    if TYPE_CHECKING:  # provided by ocpp's ChargePoint
+
+        async def start(self) -> None: ...
+        async def call(self, payload: Any, suppress: bool = True) -> Any: ...
+
+    def _setup(self, url: str, max_kw: float, meter_interval_s: float, speed: float) -> None:
+        self.url, self.max_kw = url.rstrip("/"), max_kw
+        self.meter_interval_s, self.speed = meter_interval_s, speed
+        self.profiles: dict[str, _Profile] = {}
+        self.register_wh = 0.0
+        self.power_kw = 0.0
+        self.tx = None
+        self.online = False
+        self.sent = 0
+        self._reader: asyncio.Task[None] | None = None
+        self._ws: Any = None
+
+    async def _open(self, subprotocol: str | None = None) -> None:
+        self._ws = await websockets.connect(
+            f"{self.url}/{self.id}",
+            subprotocols=[subprotocol or self.subprotocol],  # type: ignore[list-item]
+        )
+        self._connection = self._ws
+        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._reader = asyncio.ensure_future(self._read())
+        self.online = True
+
+    async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self.start()
+        self.online = False
+
+    async def disconnect(self) -> None:
+        """Drop the connection (the charger keeps charging on its own)."""
+        self.online = False
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    def _heartbeat(self) -> Any:
+        raise NotImplementedError
+
+    async def heartbeats(self, interval_s: float) -> None:
+        """Send a Heartbeat every ``interval_s`` [s] while online (until cancelled)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            if self.online:
+                with contextlib.suppress(Exception):
+                    await self.call(self._heartbeat())
+                    self.sent += 1
+
+    def limit_kw(self, now: pd.Timestamp | None = None) -> float:
+        """The limit in force: valid TxProfile, else default profile, else ``max_kw``."""
+        now = now or pd.Timestamp.now(tz="UTC")
+        for purpose in ("TxProfile", "TxDefaultProfile"):
+            p = self.profiles.get(purpose)
+            if p is None or (p.valid_to is not None and p.valid_to <= now):
+                continue
+            if purpose == "TxProfile" and p.tx is not None and p.tx != self.tx:
+                continue
+            return min(p.limit_kw, self.max_kw)
+        return self.max_kw
+
+    def _take_profile(self, profile: dict[str, Any], schedule: dict[str, Any]) -> bool:
+        """Keep a TxProfile or TxDefaultProfile (False: a purpose it does not support)."""
+        purpose = profile["charging_profile_purpose"]
+        if purpose not in ("TxProfile", "TxDefaultProfile"):
+            return False
+        limit = float(schedule["charging_schedule_period"][0]["limit"]) / 1000.0
+        valid_to = pd.Timestamp(profile["valid_to"]) if profile.get("valid_to") else None
+        self.profiles[purpose] = _Profile(limit, valid_to, profile.get("transaction_id"))
+        return True
+
+    async def _deliver(
+        self,
+        needed_kwh: float,
+        ev_kw: float | None,
+        max_s: float,
+        report: Callable[[float], Awaitable[None]],
+    ) -> float:
+        """Charge until ``needed_kwh`` or ``max_s``; ``report(now)`` each interval while online.
+
+        Returns the register at the start [Wh].
+        """
+        start = self.register_wh
+        t_last = time.monotonic()
+        t_end = t_last + max_s
+        while (self.register_wh - start) / 1000.0 < needed_kwh and time.monotonic() < t_end:
+            await asyncio.sleep(self.meter_interval_s)
+            now = time.monotonic()
+            self.power_kw = min(self.limit_kw(), ev_kw if ev_kw is not None else self.max_kw)
+            left_wh = needed_kwh * 1000.0 - (self.register_wh - start)
+            self.register_wh += min(self.power_kw * (now - t_last) * self.speed / 3.6, left_wh)
+            t_last = now
+            if self.online:
+                with contextlib.suppress(Exception):
+                    await report(now)
+        self.power_kw = 0.0
+        return start
+
+
+class SimCharger(ChargerSimCore, ChargePoint):  # type: ignore[misc]
+    """A simulated single-connector OCPP 1.6J charger.
 
     Parameters
     ----------
@@ -75,53 +189,19 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
     def __init__(
         self, cp_id: str, url: str, max_kw: float, meter_interval_s: float = 1.0, speed: float = 1.0
     ) -> None:
-        super().__init__(cp_id, None, response_timeout=10)
-        self.url, self.max_kw = url.rstrip("/"), max_kw
-        self.meter_interval_s, self.speed = meter_interval_s, speed
-        self.profiles: dict[str, _Profile] = {}
-        self.register_wh = 0.0
-        self.power_kw = 0.0
-        self.tx: int | None = None
-        self.online = False
-        self.sent = 0
-        self._reader: asyncio.Task[None] | None = None
-        self._ws: Any = None
+        ChargePoint.__init__(self, cp_id, None, response_timeout=10)
+        self._setup(url, max_kw, meter_interval_s, speed)
 
     # -- connection -----------------------------------------------------------------
     async def connect(self, boot: bool = True) -> None:
         """Open the websocket (and boot)."""
-        self._ws = await websockets.connect(f"{self.url}/{self.id}", subprotocols=["ocpp1.6"])  # type: ignore[list-item]
-        self._connection = self._ws
-        self._response_queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._reader = asyncio.ensure_future(self._read())
-        self.online = True
+        await self._open()
         if boot:
             await self.call(call.BootNotification("sim", "bitgaram"))
             await self.status(ChargePointStatus.available)
 
-    async def _read(self) -> None:
-        with contextlib.suppress(websockets.ConnectionClosed):
-            await self.start()
-        self.online = False
-
-    async def disconnect(self) -> None:
-        """Drop the connection (the charger keeps charging on its own)."""
-        self.online = False
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-
-    async def heartbeats(self, interval_s: float) -> None:
-        """Send a Heartbeat every ``interval_s`` [s] while online (until cancelled)."""
-        while True:
-            await asyncio.sleep(interval_s)
-            if self.online:
-                with contextlib.suppress(Exception):
-                    await self.call(call.Heartbeat())
-                    self.sent += 1
+    def _heartbeat(self) -> Any:
+        return call.Heartbeat()
 
     async def send_raw(self, text: str) -> None:
         """Send a frame as is (malformed-message tests)."""
@@ -132,40 +212,15 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         await self.call(call.StatusNotification(1, ChargePointErrorCode.no_error, status))
 
     # -- behaviour ------------------------------------------------------------------
-    def limit_kw(self, now: pd.Timestamp | None = None) -> float:
-        """The limit in force: valid TxProfile, else default profile, else ``max_kw``."""
-        now = now or pd.Timestamp.now(tz="UTC")
-        for purpose in ("TxProfile", "TxDefaultProfile"):
-            p = self.profiles.get(purpose)
-            if p is None or (p.valid_to is not None and p.valid_to <= now):
-                continue
-            if purpose == "TxProfile" and p.tx is not None and p.tx != self.tx:
-                continue
-            return min(p.limit_kw, self.max_kw)
-        return self.max_kw
-
     async def charge(
         self, id_tag: str, needed_kwh: float, ev_kw: float | None = None, max_s: float = 1e9
     ) -> float:
         """Run one session until the vehicle has ``needed_kwh``; returns the energy [kWh]."""
         await self.call(call.Authorize(id_tag))
-        start = int(self.register_wh)
-        res = await self.call(call.StartTransaction(1, id_tag, start, _iso()))
+        res = await self.call(call.StartTransaction(1, id_tag, int(self.register_wh), _iso()))
         self.tx = res.transaction_id
         await self.status(ChargePointStatus.charging)
-        t_last = time.monotonic()
-        t_end = t_last + max_s
-        while (self.register_wh - start) / 1000.0 < needed_kwh and time.monotonic() < t_end:
-            await asyncio.sleep(self.meter_interval_s)
-            now = time.monotonic()
-            self.power_kw = min(self.limit_kw(), ev_kw if ev_kw is not None else self.max_kw)
-            left_wh = needed_kwh * 1000.0 - (self.register_wh - start)
-            self.register_wh += min(self.power_kw * (now - t_last) * self.speed / 3.6, left_wh)
-            t_last = now
-            if self.online:
-                with contextlib.suppress(Exception):
-                    await self.meter_values()
-        self.power_kw = 0.0
+        start = await self._deliver(needed_kwh, ev_kw, max_s, lambda _: self.meter_values())
         if self.online:
             await self.call(call.StopTransaction(int(self.register_wh), _iso(), self.tx))
             await self.status(ChargePointStatus.available)
@@ -190,16 +245,8 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
     @on(Action.set_charging_profile)
     def on_set_profile(self, connector_id: int, cs_charging_profiles: dict[str, Any]) -> Any:
         p = cs_charging_profiles
-        purpose = p["charging_profile_purpose"]
-        if purpose not in (
-            ChargingProfilePurposeType.tx_profile,
-            ChargingProfilePurposeType.tx_default_profile,
-        ):
+        if not self._take_profile(p, p["charging_schedule"]):
             return call_result.SetChargingProfile(ChargingProfileStatus.not_supported)
-        periods = p["charging_schedule"]["charging_schedule_period"]
-        limit = float(periods[0]["limit"]) / 1000.0
-        valid_to = pd.Timestamp(p["valid_to"]) if p.get("valid_to") else None
-        self.profiles[purpose] = _Profile(limit, valid_to, p.get("transaction_id"))
         return call_result.SetChargingProfile(ChargingProfileStatus.accepted)
 
     @on(Action.get_composite_schedule)
