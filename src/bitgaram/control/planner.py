@@ -117,6 +117,54 @@ def flexible_kwh(snap: ParkSnapshot, step_hours: float, within: pd.Timedelta) ->
     return float(jobs + evs)
 
 
+def _steps_until(snap: ParkSnapshot, interval_s: float, ts: pd.Timestamp) -> int:
+    """Whole planning steps from the snapshot to ``ts`` (0 if it is past)."""
+    return max(math.ceil((ts - snap.at).total_seconds() / interval_s - 1e-9), 0)
+
+
+def _vehicles(
+    snap: ParkSnapshot, interval_s: float, dt: float
+) -> tuple[tuple[Vehicle, float], ...]:
+    """The plugged-in vehicles as the park problem's (vehicle, stored kWh) pairs; a need
+    the charger can no longer meet before departure is cut to what it can."""
+    out = []
+    for ev in snap.evs:
+        left = _steps_until(snap, interval_s, ev.departure)
+        reachable = ev.stored_kwh + left * ev.charger_kw * dt * ev.efficiency
+        vehicle = Vehicle(
+            ev.id,
+            0,
+            max(left, 1),
+            ev.stored_kwh,
+            min(ev.required_kwh, reachable),
+            ev.capacity_kwh,
+            ev.charger_kw,
+            ev.v2g_kw,
+            ev.efficiency,
+        )
+        out.append((vehicle, ev.stored_kwh))
+    return tuple(out)
+
+
+def _jobs(snap: ParkSnapshot, interval_s: float) -> tuple[tuple[Job, JobState], ...]:
+    """The jobs with steps left as the park problem's (job, state) pairs; a deadline too
+    close for the steps left is moved to the earliest one they fit."""
+    out = []
+    for j in snap.jobs:
+        if j.remaining_steps <= 0:
+            continue
+        deadline = max(_steps_until(snap, interval_s, j.deadline), j.remaining_steps)
+        job = Job(
+            j.id,
+            (j.power_kw,) * j.remaining_steps,
+            _steps_until(snap, interval_s, j.earliest),
+            deadline,
+            j.interruptible,
+        )
+        out.append((job, JobState(0, j.started)))
+    return tuple(out)
+
+
 class ParkPlanner:
     """Receding-horizon park MILP (see the module docstring).
 
@@ -344,42 +392,8 @@ class ParkPlanner:
         self.reserve = reserve
         self.cost_to_go = curve
 
-        def steps(ts: pd.Timestamp) -> int:
-            return max(math.ceil((ts - snap.at).total_seconds() / self.interval_s - 1e-9), 0)
-
-        vehicles = tuple(
-            (
-                Vehicle(
-                    ev.id,
-                    0,
-                    max(steps(ev.departure), 1),
-                    ev.stored_kwh,
-                    min(
-                        ev.required_kwh,
-                        ev.stored_kwh + steps(ev.departure) * ev.charger_kw * dt * ev.efficiency,
-                    ),
-                    ev.capacity_kwh,
-                    ev.charger_kw,
-                    ev.v2g_kw,
-                    ev.efficiency,
-                ),
-                ev.stored_kwh,
-            )
-            for ev in snap.evs
-        )
-        jobs = []
-        for j in snap.jobs:
-            if j.remaining_steps <= 0:
-                continue
-            deadline = max(steps(j.deadline), j.remaining_steps)
-            job = Job(
-                j.id,
-                (j.power_kw,) * j.remaining_steps,
-                steps(j.earliest),
-                deadline,
-                j.interruptible,
-            )
-            jobs.append((job, JobState(0, j.started)))
+        vehicles = _vehicles(snap, self.interval_s, dt)
+        jobs = _jobs(snap, self.interval_s)
         soc = None
         params = None
         if self.battery is not None and snap.battery_available:  # a faulted ESS is left out
@@ -398,7 +412,7 @@ class ParkPlanner:
             battery=params,
             battery_soc_kwh=soc,
             vehicles=vehicles,
-            jobs=tuple(jobs),
+            jobs=jobs,
             margin_kw=margin,
             reserve_kwh=0.0 if reserve is None else reserve.energy_kwh,
             reserve_value=0.0

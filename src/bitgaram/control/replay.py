@@ -26,6 +26,7 @@ from bitgaram.assets.battery import BatteryState, initial_state
 from bitgaram.assets.battery import step as battery_step
 from bitgaram.control.loop import ControlLoop
 from bitgaram.control.planner import site_battery
+from bitgaram.control.setpoints import Setpoint
 from bitgaram.control.state import EVSession, JobItem, ParkSnapshot
 from bitgaram.errors import DataError
 from bitgaram.peak.points import PARK_POINT, metering_points
@@ -143,6 +144,141 @@ def firm_from_store(
     return total.sort_index(), raw
 
 
+def _in_force(loop: ControlLoop, asset: str, t: pd.Timestamp) -> Setpoint | None:
+    """The loop's setpoint for ``asset`` if still valid at ``t``."""
+    sp = loop.setpoints.get(asset)
+    return sp if sp is not None and sp.valid_until > t else None
+
+
+@dataclass
+class _Plant:
+    """The park's flexible assets as the replay moves them, one reading step at a time.
+
+    ``loop`` None: the uncontrolled reference (ESS idle, vehicles at full power, jobs as early
+    as allowed).
+    """
+
+    site: Site
+    vehicles: tuple[ReplayVehicle, ...]
+    jobs: tuple[ReplayJob, ...]
+    loop: ControlLoop | None
+    step_s: float
+    interval_s: float
+    stored: dict[str, float] = field(init=False)
+    done_s: dict[str, float] = field(init=False)
+    started: dict[str, bool] = field(init=False)
+    shortfall_kwh: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.dt = self.step_s / 3600.0
+        self.battery = site_battery(self.site, self.dt)
+        self.bstate: BatteryState | None = (
+            initial_state(self.battery[1]) if self.battery is not None else None
+        )
+        self.stored = {v.id: v.arrival_kwh for v in self.vehicles}
+        self.done_s = {j.id: 0.0 for j in self.jobs}
+        self.started = {j.id: False for j in self.jobs}
+
+    def _job_left_s(self, j: ReplayJob) -> float:
+        return j.steps * self.interval_s - self.done_s[j.id]
+
+    def snapshot(
+        self, t: pd.Timestamp, prev_kw: float, last_reading: pd.Timestamp | None
+    ) -> ParkSnapshot:
+        """What the loop sees at an interval start: sessions plugged in, jobs still due."""
+        evs = tuple(
+            EVSession(
+                v.id, self.stored[v.id], v.required_kwh, v.capacity_kwh, v.departure,
+                v.charger_kw, 0.0, v.efficiency,
+            )
+            for v in self.vehicles
+            if v.arrival <= t < v.departure
+        )  # fmt: skip
+        items = tuple(
+            JobItem(
+                j.id, j.power_kw,
+                math.ceil(self._job_left_s(j) / self.interval_s - 1e-9),
+                j.earliest, j.deadline, j.interruptible, self.started[j.id], j.priority,
+            )
+            for j in self.jobs
+            if self._job_left_s(j) > 0 and j.deadline > t
+        )  # fmt: skip
+        soc = None if self.bstate is None else float(self.bstate.soc_kwh.sum())
+        return ParkSnapshot(t, prev_kw, last_reading, soc, evs, items)
+
+    def battery_kw(self, t: pd.Timestamp) -> float:
+        """The ESS's grid power this step [kW] (its setpoint through its physics)."""
+        if self.battery is None or self.bstate is None or self.loop is None:
+            return 0.0
+        sp = _in_force(self.loop, self.battery[0], t)
+        req = sp.power_kw if sp is not None else 0.0
+        res = battery_step(self.battery[1], self.bstate, np.array([req * self.dt]))
+        self.bstate = res.state
+        return float(res.grid_energy_kwh.sum()) / self.dt
+
+    def vehicles_kw(self, t: pd.Timestamp, end: pd.Timestamp) -> float:
+        """The vehicles' charging power this step [kW]; books the shortfall of those leaving."""
+        dt, total = self.dt, 0.0
+        for v in self.vehicles:
+            if not v.arrival <= t < v.departure:
+                continue
+            need = max(v.required_kwh - self.stored[v.id], 0.0) / v.efficiency
+            left_h = (v.departure - t).total_seconds() / 3600.0
+            if self.loop is None:
+                kw = min(need / dt, v.charger_kw)
+            else:
+                sp = _in_force(self.loop, v.id, t)
+                kw = sp.power_kw if sp is not None else v.charger_kw
+                # No laxity left: the even rate is all that still meets departure.
+                if need / v.charger_kw >= left_h - dt:
+                    kw = max(kw, min(need / max(left_h, dt), v.charger_kw))
+            room = (v.capacity_kwh - self.stored[v.id]) / v.efficiency / dt
+            kw = float(np.clip(kw, 0.0, min(v.charger_kw, room)))
+            self.stored[v.id] += kw * dt * v.efficiency
+            total += kw
+            if end >= v.departure:
+                self.shortfall_kwh += max(v.required_kwh - self.stored[v.id], 0.0)
+        return total
+
+    def jobs_kw(self, t: pd.Timestamp) -> float:
+        """The jobs' power this step [kW]: those the plan runs and those out of laxity."""
+        total = 0.0
+        for j in self.jobs:
+            left_s = self._job_left_s(j)
+            if not (j.earliest <= t < j.deadline and left_s > 0):
+                continue
+            must = (j.deadline - t).total_seconds() <= left_s + 1e-6 or (
+                self.started[j.id] and not j.interruptible
+            )
+            if self.loop is None:
+                run = True
+            else:
+                sp = _in_force(self.loop, j.id, t)
+                run = sp is not None and sp.power_kw > 0
+            if run or must:
+                self.done_s[j.id] += self.step_s
+                self.started[j.id] = True
+                total += j.power_kw
+        return total
+
+    def jobs_unfinished(self) -> int:
+        """Jobs with work left at the end."""
+        return sum(1 for j in self.jobs if self._job_left_s(j) > 1e-6)
+
+
+def _readings_by_ts(readings: pd.DataFrame) -> dict[pd.Timestamp, list[tuple[str, float]]]:
+    by_ts: dict[pd.Timestamp, list[tuple[str, float]]] = {}
+    cols = zip(
+        readings["meter_id"].astype(str),
+        pd.DatetimeIndex(readings["ts"]),
+        readings["value"].to_numpy(dtype=float),
+        strict=True,
+    )
+    for mid, ts, val in cols:
+        by_ts.setdefault(pd.Timestamp(ts), []).append((mid, float(val)))
+    return by_ts
+
+
 def replay(
     site: Site,
     firm_kw: pd.Series,
@@ -183,118 +319,25 @@ def replay(
     if len(index) < 2:
         raise DataError("replay needs at least two steps of firm load")
     step_s = float((index[1] - index[0]).total_seconds())
-    dt = step_s / 3600.0
     interval_s = loop.config.interval_s if loop is not None else 900.0
+    plant = _Plant(site, vehicles, jobs, loop, step_s, interval_s)
     meter = grid_meter(site)
-    bat = site_battery(site, dt)
-    bstate: BatteryState | None = initial_state(bat[1]) if bat is not None else None
-    stored = {v.id: v.arrival_kwh for v in vehicles}
-    done_s = {j.id: 0.0 for j in jobs}
-    started = {j.id: False for j in jobs}
-    shortfall = 0.0
-    grid = np.zeros(len(index))
-    by_ts: dict[pd.Timestamp, list[tuple[str, float]]] = {}
-    if tenant_readings is not None and loop is not None:
-        cols = zip(
-            tenant_readings["meter_id"].astype(str),
-            pd.DatetimeIndex(tenant_readings["ts"]),
-            tenant_readings["value"].to_numpy(dtype=float),
-            strict=True,
-        )
-        for mid, ts, val in cols:
-            by_ts.setdefault(pd.Timestamp(ts), []).append((mid, float(val)))
+    by_ts = (
+        _readings_by_ts(tenant_readings) if tenant_readings is not None and loop is not None else {}
+    )
     firm = firm_kw.to_numpy(dtype=float)
+    grid = np.zeros(len(index))
     last_reading: pd.Timestamp | None = None
     for k, t in enumerate(index):
         end = t + pd.Timedelta(seconds=step_s)
-        present = [v for v in vehicles if v.arrival <= t < v.departure]
-        active = [
-            j for j in jobs if j.earliest <= t < j.deadline and done_s[j.id] < j.steps * interval_s
-        ]
         if loop is not None and (t.value // 10**9) % int(interval_s) == 0:
-            evs = tuple(
-                EVSession(
-                    v.id,
-                    stored[v.id],
-                    v.required_kwh,
-                    v.capacity_kwh,
-                    v.departure,
-                    v.charger_kw,
-                    0.0,
-                    v.efficiency,
-                )
-                for v in present
-            )
-            items = tuple(
-                JobItem(
-                    j.id,
-                    j.power_kw,
-                    math.ceil((j.steps * interval_s - done_s[j.id]) / interval_s - 1e-9),
-                    j.earliest,
-                    j.deadline,
-                    j.interruptible,
-                    started[j.id],
-                    j.priority,
-                )
-                for j in jobs
-                if done_s[j.id] < j.steps * interval_s and j.deadline > t
-            )
-            soc = None if bstate is None else float(bstate.soc_kwh.sum())
             prev = float(firm[k - 1]) if k > 0 else float(firm[0])
-            loop.tick(ParkSnapshot(t, prev, last_reading, soc, evs, items))
-        # Battery.
-        b_kw = 0.0
-        if bat is not None and bstate is not None and loop is not None:
-            sp = loop.setpoints.get(bat[0])
-            req = sp.power_kw if sp is not None and sp.valid_until > t else 0.0
-            res = battery_step(bat[1], bstate, np.array([req * dt]))
-            bstate = res.state
-            b_kw = float(res.grid_energy_kwh.sum()) / dt
-        # Vehicles.
-        ev_kw = 0.0
-        for v in present:
-            need = max(v.required_kwh - stored[v.id], 0.0) / v.efficiency
-            left_h = (v.departure - t).total_seconds() / 3600.0
-            even = min(need / max(left_h, dt), v.charger_kw)
-            if loop is None:
-                kw = min(need / dt, v.charger_kw)
-            else:
-                sp = loop.setpoints.get(v.id)
-                kw = sp.power_kw if sp is not None and sp.valid_until > t else v.charger_kw
-                # No laxity left: the even rate is all that still meets departure.
-                if need / v.charger_kw >= left_h - dt:
-                    kw = max(kw, even)
-            kw = float(
-                np.clip(
-                    kw, 0.0, min(v.charger_kw, (v.capacity_kwh - stored[v.id]) / v.efficiency / dt)
-                )
-            )
-            stored[v.id] += kw * dt * v.efficiency
-            ev_kw += kw
-            if end >= v.departure:
-                shortfall += max(v.required_kwh - stored[v.id], 0.0)
-        # Jobs.
-        job_kw = 0.0
-        for j in active:
-            left_s = j.steps * interval_s - done_s[j.id]
-            must = (j.deadline - t).total_seconds() <= left_s + 1e-6 or (
-                started[j.id] and not j.interruptible
-            )
-            if loop is None:
-                run = True
-            else:
-                sp = loop.setpoints.get(j.id)
-                run = sp is not None and sp.valid_until > t and sp.power_kw > 0
-            if run or must:
-                done_s[j.id] += step_s
-                started[j.id] = True
-                job_kw += j.power_kw
-        g = max(float(firm[k]) + b_kw + ev_kw + job_kw, 0.0)
-        grid[k] = g
+            loop.tick(plant.snapshot(t, prev, last_reading))
+        b_kw, ev_kw, job_kw = plant.battery_kw(t), plant.vehicles_kw(t, end), plant.jobs_kw(t)
+        grid[k] = g = max(float(firm[k]) + b_kw + ev_kw + job_kw, 0.0)
         if loop is not None:
-            out = meter_outage is not None and meter_outage[0] <= t < meter_outage[1]
-            if not out:
-                loop.on_reading(meter, t, g * dt, now=end)
+            if meter_outage is None or not meter_outage[0] <= t < meter_outage[1]:
+                loop.on_reading(meter, t, g * plant.dt, now=end)
                 last_reading = end
             for mid, val in by_ts.get(t, []):
                 loop.on_reading(mid, t, val, now=end)
@@ -303,13 +346,12 @@ def replay(
     series = pd.Series(grid, index=index, name="import_kw")
     windows = series.groupby(index.floor(f"{int(interval_s)}s")).mean()
     mask = np.array([metered is None or metered(w) for w in windows.index], dtype=bool)
-    unfinished = sum(1 for j in jobs if done_s[j.id] < j.steps * interval_s - 1e-6)
     return ReplayResult(
         import_kw=series,
         windows_kw=windows,
         peak_kw=float(windows.max()),
         metered_peak_kw=float(windows[mask].max()) if mask.any() else 0.0,
-        ev_shortfall_kwh=shortfall,
-        jobs_unfinished=unfinished,
+        ev_shortfall_kwh=plant.shortfall_kwh,
+        jobs_unfinished=plant.jobs_unfinished(),
         wall_s=time.perf_counter() - tic,
     )

@@ -490,6 +490,120 @@ def _selected(
     return [(n, s) for n, s in spec.items() if n in wanted]
 
 
+def _read_schema(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The schema file and its content (with a non-empty ``buildings`` object)."""
+    schema_path = path if path.is_file() else path / "schema.json"
+    if not schema_path.is_file():
+        raise DataError(f"{schema_path}: no schema.json in the dataset folder")
+    try:
+        schema = json.loads(schema_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{schema_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
+    buildings_spec = schema.get("buildings")
+    if not isinstance(buildings_spec, dict) or not buildings_spec:
+        raise DataError(f"{schema_path}: 'buildings' must be a non-empty object")
+    return schema_path, schema
+
+
+def _building_frame(
+    root: Path, name: str, spec: dict[str, Any], schema_path: Path
+) -> tuple[pd.DataFrame, Path]:
+    """A building's energy-simulation file, with the columns bitgaram needs."""
+    sim = spec.get("energy_simulation")
+    if not sim:
+        raise DataError(f"{schema_path}: buildings.{name}.energy_simulation is missing")
+    frame_path = root / sim
+    frame = _read_csv(frame_path)
+    for column in REQUIRED_BUILDING_COLUMNS:
+        if column not in frame.columns:
+            raise DataError(f"{frame_path}: missing column '{column}'")
+    return frame, frame_path
+
+
+def _simulated_steps(
+    schema: dict[str, Any], frames: dict[str, tuple[pd.DataFrame, Path]], schema_path: Path
+) -> tuple[int, int]:
+    """First and last simulated step (inclusive), within the rows every building has."""
+    n_rows = min(len(f) for f, _ in frames.values())
+    start_step = int(schema.get("simulation_start_time_step") or 0)
+    end_raw = schema.get("simulation_end_time_step")
+    end_step = int(end_raw) if end_raw is not None else n_rows - 1
+    end_step = min(end_step, n_rows - 1)
+    if not 0 <= start_step <= end_step:
+        raise DataError(
+            f"{schema_path}: simulation steps {start_step}..{end_step} do not fit {n_rows} rows"
+        )
+    return start_step, end_step
+
+
+def _shared_frames(
+    root: Path, included: list[tuple[str, dict[str, Any]]], rows: slice, schema_path: Path
+) -> dict[str, pd.DataFrame]:
+    """The site-wide weather, pricing and carbon files over the simulated rows."""
+    shared: dict[str, pd.DataFrame] = {}
+    for key in ("weather", "pricing", "carbon_intensity"):
+        files = {s.get(key) for _, s in included}
+        if len(files) > 1:
+            raise DataError(
+                f"{schema_path}: buildings use different '{key}' files {sorted(map(str, files))}; "
+                "bitgaram reads one site-wide series"
+            )
+        file = included[0][1].get(key)
+        if file:
+            frame = _read_csv(root / file)
+            if len(frame) < rows.stop:
+                raise DataError(f"{root / file}: has {len(frame)} rows, needs {rows.stop}")
+            shared[key] = frame.iloc[rows].reset_index(drop=True)
+    return shared
+
+
+def _calendar(
+    first: tuple[pd.DataFrame, Path], start_step: int, end_step: int, seconds: int
+) -> tuple[pd.DataFrame, pd.DatetimeIndex]:
+    """The simulated period's calendar columns and timestamps (from the first building)."""
+    frame, frame_path = first
+    frame = frame.iloc[: end_step + 1]
+    calendar_cols = [
+        c for c in ("month", "hour", "day_type", "daylight_savings_status") if c in frame
+    ]
+    full_calendar = frame[calendar_cols].apply(pd.to_numeric, errors="coerce")
+    if full_calendar[["month", "hour", "day_type"]].isna().any().any():
+        raise DataError(f"{frame_path}: non-numeric month/hour/day_type values")
+    full_calendar = full_calendar.astype(int)
+    # The date is inferred from every row up to the end (month changes anchor the day of
+    # month), then the simulated period is cut out of it.
+    step = pd.Timedelta(seconds=seconds)
+    start = infer_start_timestamp(full_calendar, seconds) + start_step * step
+    calendar = full_calendar.iloc[start_step : end_step + 1].reset_index(drop=True)
+    return calendar, pd.date_range(start, periods=len(calendar), freq=step)
+
+
+def _building(
+    name: str,
+    spec: dict[str, Any],
+    frame: pd.DataFrame,
+    frame_path: Path,
+    thermal: np.ndarray | None,
+) -> CityLearnBuilding:
+    """One building over the simulated rows: its electric load (thermal loads as electricity
+    added), its PV and its battery."""
+    load = _numeric_column(frame, "non_shiftable_load", frame_path)
+    if thermal is not None:
+        load = load + thermal
+    solar = _numeric_column(frame, "solar_generation", frame_path)
+    pv_kwp = float(((spec.get("pv") or {}).get("attributes") or {}).get("nominal_power", 0.0) or 0)
+    return CityLearnBuilding(
+        name=name,
+        load_kwh=load,
+        pv_kwh=pv_kwp * solar / 1000.0,
+        pv_kwp=pv_kwp,
+        battery=_battery(spec.get("electrical_storage"), f"buildings.{name}"),
+        frame=frame,
+        source=frame_path,
+        thermal_kwh=thermal,
+    )
+
+
 def read_citylearn(
     path: str | Path,
     ignore_unsupported: bool = False,
@@ -534,73 +648,16 @@ def read_citylearn(
     >>> sub.building_names  # doctest: +SKIP
     ['Building_2']
     """
-    root = Path(path)
-    schema_path = root if root.is_file() else root / "schema.json"
+    schema_path, schema = _read_schema(Path(path))
     root = schema_path.parent
-    if not schema_path.is_file():
-        raise DataError(f"{schema_path}: no schema.json in the dataset folder")
-    try:
-        schema = json.loads(schema_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{schema_path}: line {exc.lineno}: invalid JSON: {exc.msg}") from exc
-    buildings_spec = schema.get("buildings")
-    if not isinstance(buildings_spec, dict) or not buildings_spec:
-        raise DataError(f"{schema_path}: 'buildings' must be a non-empty object")
     seconds = int(schema.get("seconds_per_time_step") or 3600)
-    included = _selected(buildings_spec, buildings, schema_path)
-
-    frames: dict[str, tuple[pd.DataFrame, Path]] = {}
-    for name, spec in included:
-        sim = spec.get("energy_simulation")
-        if not sim:
-            raise DataError(f"{schema_path}: buildings.{name}.energy_simulation is missing")
-        frame_path = root / sim
-        frame = _read_csv(frame_path)
-        for column in REQUIRED_BUILDING_COLUMNS:
-            if column not in frame.columns:
-                raise DataError(f"{frame_path}: missing column '{column}'")
-        frames[name] = (frame, frame_path)
-    n_rows = min(len(f) for f, _ in frames.values())
-    start_step = int(schema.get("simulation_start_time_step") or 0)
-    end_raw = schema.get("simulation_end_time_step")
-    end_step = int(end_raw) if end_raw is not None else n_rows - 1
-    end_step = min(end_step, n_rows - 1)
-    if not 0 <= start_step <= end_step:
-        raise DataError(
-            f"{schema_path}: simulation steps {start_step}..{end_step} do not fit {n_rows} rows"
-        )
+    included = _selected(schema["buildings"], buildings, schema_path)
+    frames = {name: _building_frame(root, name, spec, schema_path) for name, spec in included}
+    start_step, end_step = _simulated_steps(schema, frames, schema_path)
     rows = slice(start_step, end_step + 1)
-
     first_name, first_spec = included[0]
-    shared: dict[str, pd.DataFrame] = {}
-    for key in ("weather", "pricing", "carbon_intensity"):
-        files = {s.get(key) for _, s in included}
-        if len(files) > 1:
-            raise DataError(
-                f"{schema_path}: buildings use different '{key}' files {sorted(map(str, files))}; "
-                "bitgaram reads one site-wide series"
-            )
-        file = first_spec.get(key)
-        if file:
-            frame = _read_csv(root / file)
-            if len(frame) < end_step + 1:
-                raise DataError(f"{root / file}: has {len(frame)} rows, needs {end_step + 1}")
-            shared[key] = frame.iloc[rows].reset_index(drop=True)
-
-    first_frame = frames[first_name][0].iloc[: end_step + 1]
-    calendar_cols = [
-        c for c in ("month", "hour", "day_type", "daylight_savings_status") if c in first_frame
-    ]
-    full_calendar = first_frame[calendar_cols].apply(pd.to_numeric, errors="coerce")
-    if full_calendar[["month", "hour", "day_type"]].isna().any().any():
-        raise DataError(f"{frames[first_name][1]}: non-numeric month/hour/day_type values")
-    full_calendar = full_calendar.astype(int)
-    # The date is inferred from every row up to the end (month changes anchor the day of
-    # month), then the simulated period is cut out of it.
-    step = pd.Timedelta(seconds=seconds)
-    start = infer_start_timestamp(full_calendar, seconds) + start_step * step
-    calendar = full_calendar.iloc[rows].reset_index(drop=True)
-    index = pd.date_range(start, periods=len(calendar), freq=step)
+    shared = _shared_frames(root, included, rows, schema_path)
+    calendar, index = _calendar(frames[first_name], start_step, end_step, seconds)
 
     weather_frame = shared.get("weather")
     outdoor = None
@@ -613,29 +670,12 @@ def read_citylearn(
     for name, spec in included:
         frame, frame_path = frames[name]
         frame = frame.iloc[rows].reset_index(drop=True)
-        load = _numeric_column(frame, "non_shiftable_load", frame_path)
         thermal, done, left = _devices(
             name, spec, frame, frame_path, outdoor, ignore_unsupported, schema_path
         )
         modelled += done
         ignored += left
-        if thermal is not None:
-            load = load + thermal
-        solar = _numeric_column(frame, "solar_generation", frame_path)
-        pv_spec = spec.get("pv") or {}
-        pv_kwp = float((pv_spec.get("attributes") or {}).get("nominal_power", 0.0) or 0.0)
-        read.append(
-            CityLearnBuilding(
-                name=name,
-                load_kwh=load,
-                pv_kwh=pv_kwp * solar / 1000.0,
-                pv_kwp=pv_kwp,
-                battery=_battery(spec.get("electrical_storage"), f"buildings.{name}"),
-                frame=frame,
-                source=frame_path,
-                thermal_kwh=thermal,
-            )
-        )
+        read.append(_building(name, spec, frame, frame_path, thermal))
 
     n = len(index)
     weather = shared.get("weather", pd.DataFrame(index=range(n)))

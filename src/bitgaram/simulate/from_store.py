@@ -39,6 +39,7 @@ CityLearn dataset imported into the store gives back its own timestamps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -401,6 +402,65 @@ def _weather(site: Site, frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Dat
     return out
 
 
+def _building_flows(
+    buildings: Sequence[BuildingMeters], frame: pd.DataFrame, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each building's no-battery load and PV per hour [kWh], (n, buildings) each.
+
+    The load is the load meters' sum, else what the grid meters and the PV imply with the
+    battery's own flow taken out; wind generation is netted off the load.
+    """
+    load = np.zeros((n, len(buildings)))
+    pv = np.zeros_like(load)
+    for j, b in enumerate(buildings):
+        pv[:, j] = _sum(frame, b.pv)
+        if b.load:
+            load[:, j] = _sum(frame, b.load)
+        else:
+            grid = (
+                _sum(frame, b.grid_net)
+                if b.grid_net
+                else _sum(frame, b.grid_import) - _sum(frame, b.grid_export)
+            )
+            load[:, j] = grid + pv[:, j] - _sum(frame, b.battery)
+        load[:, j] -= _sum(frame, b.wind)
+    return load, pv
+
+
+def _building_batteries(
+    buildings: Sequence[BuildingMeters], battery_model: BatteryModel, sid: str
+) -> tuple[BatteryParams | None, ...]:
+    """Each building's batteries merged into one (None without); one efficiency curve for all.
+
+    Raises
+    ------
+    ConfigError
+        If the buildings' batteries have different efficiency or power curves.
+    """
+    batteries = tuple(
+        _merge(
+            [battery_from_asset(a, STEP_HOURS, battery_model) for a in b.batteries],
+            f"site {sid!r}, building {b.name!r}",
+        )
+        if b.batteries
+        else None
+        for b in buildings
+    )
+    curves = {(p.efficiency_curve, p.power_curve) for p in batteries if p is not None}
+    if len(curves) > 1:
+        effs = {
+            b.name: round(p.efficiency_curve[0][1], 4)
+            for b, p in zip(buildings, batteries, strict=True)
+            if p is not None
+        }
+        raise ConfigError(
+            f"site {sid!r}: the simulator steps all batteries with one efficiency curve, but "
+            f"their round-trip efficiencies differ ({effs}); use --battery-model citylearn "
+            "or give the batteries the same efficiencies"
+        )
+    return batteries
+
+
 def site_from_store(
     store: Store,
     site_id: str | None = None,
@@ -472,47 +532,14 @@ def site_from_store(
     raw = _hourly(store, wanted, first, stop)
     frame = _fill(raw, list(dict.fromkeys(building_ids + series_ids)), utc)
 
-    load = np.zeros((len(utc), len(buildings)))
-    pv = np.zeros_like(load)
-    for j, b in enumerate(buildings):
-        pv[:, j] = _sum(frame, b.pv)
-        if b.load:
-            load[:, j] = _sum(frame, b.load)
-        else:
-            grid = (
-                _sum(frame, b.grid_net)
-                if b.grid_net
-                else _sum(frame, b.grid_import) - _sum(frame, b.grid_export)
-            )
-            load[:, j] = grid + pv[:, j] - _sum(frame, b.battery)
-        load[:, j] -= _sum(frame, b.wind)
+    load, pv = _building_flows(buildings, frame, len(utc))
     pv_kwp = np.array(
         [
             b.pv_kwp if b.pv_kwp > 0 else float(pv[:, j].max(initial=0.0)) / STEP_HOURS
             for j, b in enumerate(buildings)
         ]
     )
-    batteries = tuple(
-        _merge(
-            [battery_from_asset(a, STEP_HOURS, battery_model) for a in b.batteries],
-            f"site {sid!r}, building {b.name!r}",
-        )
-        if b.batteries
-        else None
-        for b in buildings
-    )
-    curves = {(p.efficiency_curve, p.power_curve) for p in batteries if p is not None}
-    if len(curves) > 1:
-        effs = {
-            b.name: round(p.efficiency_curve[0][1], 4)
-            for b, p in zip(buildings, batteries, strict=True)
-            if p is not None
-        }
-        raise ConfigError(
-            f"site {sid!r}: the simulator steps all batteries with one efficiency curve, but "
-            f"their round-trip efficiencies differ ({effs}); use --battery-model citylearn "
-            "or give the batteries the same efficiencies"
-        )
+    batteries = _building_batteries(buildings, battery_model, sid)
     price, price_source = _price(site, frame, utc)
     carbon, carbon_source = _carbon(site, frame, utc, carbon_id)
     for name, values in (("price", price), ("carbon intensity", carbon)):

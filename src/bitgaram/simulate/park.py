@@ -36,7 +36,7 @@ from typing import Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from bitgaram.assets.battery import BatteryParams, BatteryState, initial_state
+from bitgaram.assets.battery import BatteryParams, BatteryState, StepResult, initial_state
 from bitgaram.assets.battery import step as battery_step
 from bitgaram.assets.datacentre import DataCentre, split_it_load
 from bitgaram.assets.ev import (
@@ -595,6 +595,97 @@ class ParkRun:
         return float(self.grid_kwh.max() / (self.index[1] - self.index[0]).total_seconds() * 3600)
 
 
+@dataclass
+class _Flows:
+    """One step's energies as decided, then as the local guards leave them [kWh]."""
+
+    jobs: dict[str, float]
+    new_jobs: dict[str, JobState]
+    ev: dict[str, float]
+    new_ev: dict[str, float]
+    battery_req: np.ndarray
+    battery: StepResult | None
+    battery_kwh: float
+    net: float
+
+    def rerun_battery(self, case: ParkCase, state: ParkState, req: np.ndarray) -> float:
+        """The ESS stepped again with ``req``; returns how much its import fell [kWh]."""
+        assert case.battery is not None and state.battery is not None
+        self.battery = battery_step(case.battery, state.battery, req)
+        b_new = float(self.battery.grid_energy_kwh.sum())
+        fall = self.battery_kwh - b_new
+        self.net -= fall
+        self.battery_kwh = b_new
+        return fall
+
+
+def _decided_flows(case: ParkCase, state: ParkState, dec: Decision, t: int) -> _Flows:
+    """The step as the controller decided it, through each asset's physics."""
+    dt = case.step_hours
+    new_jobs: dict[str, JobState] = {}
+    job_kwh: dict[str, float] = {}
+    for j in _active_jobs(case, state):
+        js, p = step_job(j, state.jobs[j.id], j.id in dec.run, t)
+        new_jobs[j.id] = js
+        job_kwh[j.id] = p * dt
+    new_ev: dict[str, float] = {}
+    ev_kwh: dict[str, float] = {}
+    for v in _active_vehicles(case, t):
+        e, g = step_vehicle(v, state.ev_kwh[v.id], dec.ev_kwh.get(v.id, 0.0), t, dt)
+        new_ev[v.id], ev_kwh[v.id] = e, g
+    bat_res = None
+    if case.battery is not None and state.battery is not None:
+        bat_res = battery_step(case.battery, state.battery, dec.battery_kwh)
+    b_kwh = 0.0 if bat_res is None else float(bat_res.grid_energy_kwh.sum())
+    net = case.firm_net_kwh[t] + sum(job_kwh.values()) + sum(ev_kwh.values()) + b_kwh
+    req = np.asarray(dec.battery_kwh, dtype=float)
+    return _Flows(job_kwh, new_jobs, ev_kwh, new_ev, req, bat_res, b_kwh, net)
+
+
+def _hold_import_cap(case: ParkCase, state: ParkState, f: _Flows, cap: float) -> None:
+    """Peak guard of the ESS's local controller: it measures the import within the step and
+    discharges more to hold the controller's import cap."""
+    if f.net > cap + LIMIT_TOL_KWH and case.battery is not None and state.battery is not None:
+        f.battery_req = f.battery_req - (f.net - cap) / max(f.battery_req.size, 1)
+        f.rerun_battery(case, state, f.battery_req)
+
+
+def _hold_connection_limit(
+    case: ParkCase, state: ParkState, f: _Flows, limit: float, t: int
+) -> bool:
+    """Connection-limit guard: more ESS discharge, then hold back flexible loads.
+
+    Returns True if the import still exceeds the limit (a violation).
+    """
+    dt = case.step_hours
+    excess = f.net - limit
+    if case.battery is not None and state.battery is not None:
+        req = f.battery_req - excess / max(f.battery_req.size, 1)
+        excess -= f.rerun_battery(case, state, req)
+    by_id = {v.id: v for v in case.vehicles}
+    for vid in list(f.ev):
+        if excess <= LIMIT_TOL_KWH:
+            break
+        v = by_id[vid]
+        low = must_charge_kwh(v, state.ev_kwh[vid], t, dt)
+        cut = min(max(f.ev[vid] - low, 0.0), excess)
+        if cut > 0:
+            e, g = step_vehicle(v, state.ev_kwh[vid], f.ev[vid] - cut, t, dt)
+            excess -= f.ev[vid] - g
+            f.net -= f.ev[vid] - g
+            f.new_ev[vid], f.ev[vid] = e, g
+    for j in _active_jobs(case, state):
+        if excess <= LIMIT_TOL_KWH:
+            break
+        js = state.jobs[j.id]
+        if j.interruptible and f.jobs.get(j.id, 0.0) > 0 and not must_run(j, js, t):
+            excess -= f.jobs[j.id]
+            f.net -= f.jobs[j.id]
+            f.jobs[j.id] = 0.0
+            f.new_jobs[j.id] = js
+    return f.net > limit + LIMIT_TOL_KWH
+
+
 def simulate_park(
     case: ParkCase,
     controller: ParkController,
@@ -611,7 +702,6 @@ def simulate_park(
     dt = case.step_hours
     t0, t1 = case.sim_start, case.sim_end
     n = t1 - t0
-    firm = case.firm_net_kwh
     metered = _metered(case)
     limit = np.inf if case.limit_kw is None else case.limit_kw * dt
     state = ParkState(
@@ -620,100 +710,36 @@ def simulate_park(
         ev_kwh={v.id: v.arrival_kwh for v in case.vehicles},
         jobs={j.id: JobState() for j in case.jobs},
     )
-    grid = np.zeros(n)
-    bat_e = np.zeros(n)
-    ev_e = np.zeros(n)
-    job_e = np.zeros(n)
+    grid, bat_e, ev_e, job_e = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     delivered: dict[str, tuple[float, float]] = {}
     done: dict[str, tuple[int, int]] = {}
     violations = 0
-    by_id = {v.id: v for v in case.vehicles}
     job_by_id = {j.id: j for j in case.jobs}
+    month = pd.Period(case.index[t0], "M")
     for i in range(n):
         t = t0 + i
         state.step = t
         dec = controller.decide(case, state)
-        # Jobs.
-        new_jobs: dict[str, JobState] = {}
-        job_kwh: dict[str, float] = {}
-        for j in _active_jobs(case, state):
-            js, p = step_job(j, state.jobs[j.id], j.id in dec.run, t)
-            new_jobs[j.id] = js
-            job_kwh[j.id] = p * dt
-        # Vehicles.
-        new_ev: dict[str, float] = {}
-        ev_kwh: dict[str, float] = {}
-        for v in _active_vehicles(case, t):
-            e, g = step_vehicle(v, state.ev_kwh[v.id], dec.ev_kwh.get(v.id, 0.0), t, dt)
-            new_ev[v.id], ev_kwh[v.id] = e, g
-        # ESS.
-        bat_res = None
-        if case.battery is not None and state.battery is not None:
-            bat_res = battery_step(case.battery, state.battery, dec.battery_kwh)
-        b_kwh = 0.0 if bat_res is None else float(bat_res.grid_energy_kwh.sum())
-        net = firm[t] + sum(job_kwh.values()) + sum(ev_kwh.values()) + b_kwh
-        bat_req = np.asarray(dec.battery_kwh, dtype=float)
-        cap = dec.import_cap_kwh
-        if (
-            cap is not None
-            and metered[t]
-            and net > cap + LIMIT_TOL_KWH
-            and case.battery is not None
-            and state.battery is not None
-        ):
-            # Peak guard of the ESS's local controller: it measures the import within the
-            # step and discharges more to hold the controller's import cap.
-            bat_req = bat_req - (net - cap) / max(bat_req.size, 1)
-            bat_res = battery_step(case.battery, state.battery, bat_req)
-            b_new = float(bat_res.grid_energy_kwh.sum())
-            net -= b_kwh - b_new
-            b_kwh = b_new
-        if net > limit + LIMIT_TOL_KWH:
-            # Connection-limit guard: more ESS discharge, then hold back flexible loads.
-            excess = net - limit
-            if case.battery is not None and state.battery is not None:
-                req = bat_req - excess / max(bat_req.size, 1)
-                bat_res = battery_step(case.battery, state.battery, req)
-                b_new = float(bat_res.grid_energy_kwh.sum())
-                excess -= b_kwh - b_new
-                net -= b_kwh - b_new
-                b_kwh = b_new
-            for vid in list(ev_kwh):
-                if excess <= LIMIT_TOL_KWH:
-                    break
-                v = by_id[vid]
-                low = must_charge_kwh(v, state.ev_kwh[vid], t, dt)
-                cut = min(max(ev_kwh[vid] - low, 0.0), excess)
-                if cut > 0:
-                    e, g = step_vehicle(v, state.ev_kwh[vid], ev_kwh[vid] - cut, t, dt)
-                    excess -= ev_kwh[vid] - g
-                    net -= ev_kwh[vid] - g
-                    new_ev[vid], ev_kwh[vid] = e, g
-            for j in _active_jobs(case, state):
-                if excess <= LIMIT_TOL_KWH:
-                    break
-                js = state.jobs[j.id]
-                if j.interruptible and job_kwh.get(j.id, 0.0) > 0 and not must_run(j, js, t):
-                    excess -= job_kwh[j.id]
-                    net -= job_kwh[j.id]
-                    job_kwh[j.id] = 0.0
-                    new_jobs[j.id] = js
-            if net > limit + LIMIT_TOL_KWH:
-                violations += 1
-        state.jobs.update(new_jobs)
-        state.ev_kwh.update(new_ev)
-        if bat_res is not None:
-            state.battery = bat_res.state
+        f = _decided_flows(case, state, dec, t)
+        if dec.import_cap_kwh is not None and metered[t]:
+            _hold_import_cap(case, state, f, dec.import_cap_kwh)
+        if f.net > limit + LIMIT_TOL_KWH:
+            violations += _hold_connection_limit(case, state, f, limit, t)
+        state.jobs.update(f.new_jobs)
+        state.ev_kwh.update(f.new_ev)
+        if f.battery is not None:
+            state.battery = f.battery.state
         for v in case.vehicles:
             if v.departure == t + 1:
                 delivered[v.id] = (state.ev_kwh[v.id], v.required_kwh)
-        for jid, js in new_jobs.items():
+        for jid, js in f.new_jobs.items():
             job = job_by_id[jid]
             if js.done == job.duration and jid not in done:
                 done[jid] = (t, job.deadline)
-        g = max(net, 0.0)
-        grid[i], bat_e[i], ev_e[i], job_e[i] = g, b_kwh, sum(ev_kwh.values()), sum(job_kwh.values())
-        if metered[t] and pd.Period(case.index[t], "M") == pd.Period(case.index[t0], "M"):
+        g = max(f.net, 0.0)
+        grid[i], bat_e[i] = g, f.battery_kwh
+        ev_e[i], job_e[i] = sum(f.ev.values()), sum(f.jobs.values())
+        if metered[t] and pd.Period(case.index[t], "M") == month:
             state.month_max_kw = max(state.month_max_kw, g / dt)
         if on_step is not None:
             on_step(i)

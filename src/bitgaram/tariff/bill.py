@@ -22,7 +22,7 @@ credit export.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -31,7 +31,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from bitgaram.errors import DataError
-from bitgaram.tariff.demand import billing_demand, demand_series, monthly_max_demand, reading_step
+from bitgaram.tariff.demand import (
+    BillingDemand,
+    billing_demand,
+    demand_series,
+    monthly_max_demand,
+    reading_step,
+)
 from bitgaram.tariff.rules import Adder, DemandRules, Rounding, Taxes
 
 #: Codes and labels of the rows after the charge lines.
@@ -311,57 +317,21 @@ def compute_bills(
 
     index = pd.DatetimeIndex(energy.index)
     months = index.to_period("M")
-    values = energy.to_numpy()
-    base_rate = tariff.base_energy_rate(index)
-    pidx = tariff.period_index(index)
-    discounts = tariff.discounts(index)
-    adders = tariff.adder_rates(index)
-    line_round = tariff.rounding.line.apply
-
+    rates = _IntervalRates(
+        values=energy.to_numpy(),
+        base=tariff.base_energy_rate(index),
+        period=tariff.period_index(index),
+        discounts=tariff.discounts(index),
+        adders=tariff.adder_rates(index),
+    )
     bills = []
     for month in pd.PeriodIndex(months.unique()).sort_values():
-        sel = np.asarray(months == month)
-        e = values[sel]
-        lines: list[BillLine] = []
         bd = billing_demand(month, history, rules, contract_kw)
-        d_rate = tariff.demand_rate(month)
-        if d_rate > 0:
-            raw = bd.billing_kw * d_rate
-            amount = line_round(raw)
-            lines.append(BillLine("demand", "기본요금", bd.billing_kw, "kW", d_rate, amount))
-            if contract_kw is not None and multiplier > 0 and bd.current_max_kw > contract_kw:
-                excess = bd.current_max_kw - contract_kw
-                rate = d_rate * multiplier
-                lines.append(
-                    BillLine(
-                        "demand_excess",
-                        "계약전력 초과 부가금",
-                        excess,
-                        "kW",
-                        rate,
-                        line_round(excess * rate),
-                    )
-                )
-        charge = e * base_rate[sel]
-        for k, period in enumerate(tariff.periods):
-            in_p = pidx[sel] == k
-            kwh = float(e[in_p].sum())
-            raw = float(charge[in_p].sum())
-            label = f"전력량요금 {tariff.period_labels.get(period, period)}"
-            rate = raw / kwh if kwh > 0 else 0.0
-            lines.append(BillLine(f"energy_{period}", label, kwh, "kWh", rate, line_round(raw)))
-        for name, label, frac in discounts:
-            f = frac[sel]
-            if (f > 0).any():
-                kwh = float(e[f > 0].sum())
-                raw = -float((charge * f).sum())
-                rate = raw / kwh if kwh > 0 else 0.0
-                lines.append(BillLine(f"discount_{name}", label, kwh, "kWh", rate, line_round(raw)))
-        total_kwh = float(e.sum())
-        for name, label, add in adders:
-            raw = float((e * add[sel]).sum())
-            rate = raw / total_kwh if total_kwh > 0 else 0.0
-            lines.append(BillLine(name, label, total_kwh, "kWh", rate, line_round(raw)))
+        sel = np.asarray(months == month)
+        lines = [
+            *_demand_lines(tariff, month, bd, contract_kw, multiplier),
+            *_energy_lines(tariff, rates, sel),
+        ]
         subtotal = float(sum(ln.amount for ln in lines))
         fund = tariff.rounding.fund.apply(subtotal * tariff.taxes.fund_fraction)
         vat = tariff.rounding.vat.apply(subtotal * tariff.taxes.vat_fraction)
@@ -374,7 +344,7 @@ def compute_bills(
                 option=tariff.option,
                 currency=tariff.currency,
                 contract_kw=contract_kw,
-                energy_kwh=total_kwh,
+                energy_kwh=float(rates.values[sel].sum()),
                 max_demand_kw=bd.current_max_kw,
                 billing_demand_kw=bd.billing_kw,
                 billing_demand_basis=bd.basis,
@@ -386,6 +356,75 @@ def compute_bills(
             )
         )
     return tuple(bills)
+
+
+@dataclass(frozen=True)
+class _IntervalRates:
+    """Per-interval energy [kWh] and what prices it (local time-of-use lookups, done once)."""
+
+    values: np.ndarray
+    base: np.ndarray
+    period: np.ndarray
+    discounts: Sequence[tuple[str, str, np.ndarray]]
+    adders: Sequence[tuple[str, str, np.ndarray]]
+
+
+def _demand_lines(
+    tariff: BillingTariff,
+    month: pd.Period,
+    bd: BillingDemand,
+    contract_kw: float | None,
+    multiplier: float,
+) -> list[BillLine]:
+    """The month's demand charge and, above the contract, its excess surcharge."""
+    d_rate = tariff.demand_rate(month)
+    if not d_rate > 0:  # no demand charge (NaN included)
+        return []
+    line_round = tariff.rounding.line.apply
+    amount = line_round(bd.billing_kw * d_rate)
+    lines = [BillLine("demand", "기본요금", bd.billing_kw, "kW", d_rate, amount)]
+    if contract_kw is not None and multiplier > 0 and bd.current_max_kw > contract_kw:
+        excess = bd.current_max_kw - contract_kw
+        rate = d_rate * multiplier
+        lines.append(
+            BillLine(
+                "demand_excess",
+                "계약전력 초과 부가금",
+                excess,
+                "kW",
+                rate,
+                line_round(excess * rate),
+            )
+        )
+    return lines
+
+
+def _energy_lines(tariff: BillingTariff, rates: _IntervalRates, sel: np.ndarray) -> list[BillLine]:
+    """The month's energy charge per period, its discounts and its per-kWh adders."""
+    line_round = tariff.rounding.line.apply
+    e = rates.values[sel]
+    charge = e * rates.base[sel]
+    lines: list[BillLine] = []
+    for k, period in enumerate(tariff.periods):
+        in_p = rates.period[sel] == k
+        kwh = float(e[in_p].sum())
+        raw = float(charge[in_p].sum())
+        label = f"전력량요금 {tariff.period_labels.get(period, period)}"
+        rate = raw / kwh if kwh > 0 else 0.0
+        lines.append(BillLine(f"energy_{period}", label, kwh, "kWh", rate, line_round(raw)))
+    for name, label, frac in rates.discounts:
+        f = frac[sel]
+        if (f > 0).any():
+            kwh = float(e[f > 0].sum())
+            raw = -float((charge * f).sum())
+            rate = raw / kwh if kwh > 0 else 0.0
+            lines.append(BillLine(f"discount_{name}", label, kwh, "kWh", rate, line_round(raw)))
+    total_kwh = float(e.sum())
+    for name, label, add in rates.adders:
+        raw = float((e * add[sel]).sum())
+        rate = raw / total_kwh if total_kwh > 0 else 0.0
+        lines.append(BillLine(name, label, total_kwh, "kWh", rate, line_round(raw)))
+    return lines
 
 
 @dataclass(frozen=True)
