@@ -10,6 +10,7 @@ HiGHS warm-starts from the previous basis.
 from __future__ import annotations
 
 import ctypes
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ import scipy.sparse as sp
 
 from bitgaram.errors import SolveError
 
+log = logging.getLogger(__name__)
+
 #: One term of a block of rows: (local row numbers, columns, coefficients), broadcastable.
 Term = tuple[Any, Any, Any]
 
@@ -35,6 +38,9 @@ class Status(StrEnum):
     """Outcome of a solve."""
 
     OPTIMAL = "optimal"
+    #: A MILP stopped by a limit (time, nodes, solutions) holding a feasible plan that is
+    #: not proven optimal: a controller step acts on it rather than on nothing.
+    FEASIBLE = "feasible"
     INFEASIBLE = "infeasible"
     UNBOUNDED = "unbounded"
     FAILED = "failed"
@@ -47,7 +53,8 @@ class LPSolution:
     Attributes
     ----------
     status : Status
-        Always :attr:`Status.OPTIMAL` (other outcomes raise :class:`SolveError`).
+        :attr:`Status.OPTIMAL`, or :attr:`Status.FEASIBLE` for a MILP stopped by a limit
+        with a feasible incumbent (other outcomes raise :class:`SolveError`).
     objective : float
         Objective value [objective units].
     x : numpy.ndarray
@@ -177,6 +184,14 @@ def _status(model_status: highspy.HighsModelStatus) -> Status:
     return Status.FAILED
 
 
+#: HiGHS statuses of a solve stopped by one of its limits (time, iterations or nodes, solutions).
+_LIMITS = (
+    highspy.HighsModelStatus.kTimeLimit,
+    highspy.HighsModelStatus.kIterationLimit,
+    highspy.HighsModelStatus.kSolutionLimit,
+)
+
+
 class HighsSession:
     """A HiGHS model kept alive across solves (costs and bounds change, structure not).
 
@@ -218,6 +233,7 @@ class HighsSession:
             ints = np.concatenate(lp.integer_cols).astype(np.int32)
             kinds = np.full(ints.size, highspy.HighsVarType.kInteger)
             self._highs.changeColsIntegrality(ints.size, ints, kinds)
+        self._is_mip = bool(lp.integer_cols)
         self.n_cols = lp.n_cols
         self.n_rows = lp.n_rows
         self._col_idx = np.arange(lp.n_cols, dtype=np.int32)
@@ -251,6 +267,16 @@ class HighsSession:
             np.asarray(row_ub, dtype=float),
         )
 
+    def _feasible_at_limit(self) -> bool:
+        """A MILP stopped by a time, node or solution limit with a feasible incumbent."""
+        h = self._highs
+        # primal_solution_status 2 = kSolutionStatusFeasible (HiGHS's SolutionStatus).
+        return (
+            self._is_mip
+            and h.getModelStatus() in _LIMITS
+            and h.getInfo().primal_solution_status == 2
+        )
+
     def iterations(self) -> int:
         """Simplex iterations of the last solve."""
         return int(self._highs.getInfo().simplex_iteration_count)
@@ -269,7 +295,27 @@ class HighsSession:
         self.last_run_seconds = time.perf_counter() - t0
         self.last_run_cpu_seconds = time.thread_time() - c0
         status = _status(h.getModelStatus())
-        if status is not Status.OPTIMAL:
+        if status is Status.FAILED and self._feasible_at_limit():
+            status = Status.FEASIBLE
+            info = h.getInfo()
+            log.warning(
+                "MILP (%d variables, %d rows) stopped by a limit (%s) after %.1f s: acting on "
+                "its best feasible plan, gap %.3g (objective %.6g, bound %.6g)",
+                self.n_cols,
+                self.n_rows,
+                h.modelStatusToString(h.getModelStatus()),
+                self.last_run_seconds,
+                info.mip_gap,
+                info.objective_function_value,
+                info.mip_dual_bound,
+            )
+        if status is Status.FAILED and h.getModelStatus() in _LIMITS:
+            raise SolveError(
+                f"MILP ({self.n_cols} variables, {self.n_rows} rows) stopped by a limit "
+                f"(HiGHS: {h.modelStatusToString(h.getModelStatus())}) before it found a "
+                "feasible plan; raise the solver's time_limit or shorten the horizon"
+            )
+        if status not in (Status.OPTIMAL, Status.FEASIBLE):
             raise SolveError(
                 f"LP ({self.n_cols} variables, {self.n_rows} rows) is {status.value} "
                 f"(HiGHS: {h.modelStatusToString(h.getModelStatus())}); check that the "
