@@ -1,7 +1,8 @@
 """Calibration of the next-hour P10/P90 of the district net load (issue 21).
 
 The forecast is the MPC's own (``site_forecast``: LightGBM load with dedicated near-step
-models, pvlib + LightGBM PV corrected by its last error; the district net load is the sum
+models, the shipped pvlib + LightGBM PV forecaster averaged with its all-horizon model
+corrected by its last error; the district net load is the sum
 of the buildings'); the interval is that forecast plus the 10 % and 90 % quantiles of its
 own past next-hour errors at the same hour (+- 1 h) over the last 28 days
 (:func:`bitgaram.forecast.residuals.empirical_interval`, the MPC's error scenarios as an

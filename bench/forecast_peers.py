@@ -66,7 +66,7 @@ from bitgaram.forecast.load import DEFAULT_NEAR_STEPS, LightGBMLoadForecaster
 from bitgaram.forecast.pv import DEFAULT_NEAR_STEPS as PV_NEAR_STEPS
 from bitgaram.forecast.pv import PVForecaster
 from bitgaram.optimize.forecasts import NEAR_STEPS as MPC_NEAR_STEPS
-from bitgaram.optimize.forecasts import PV_NEAR_STEPS as MPC_PV_NEAR_STEPS
+from bitgaram.optimize.forecasts import PV_SHIPPED_WEIGHT, pv_blend
 from bitgaram.optimize.forecasts import REFIT_EVERY as MPC_REFIT_EVERY
 
 
@@ -328,6 +328,7 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
     """Load and PV, each with the configurations bitgaram ships."""
     load = LightGBMLoadForecaster(max_horizon=horizon, country=country)
     pv = PVForecaster(kwp=frames.kwp, max_horizon=horizon)
+    mpc_pv = _MPCPV(frames.kwp)
     return {
         "load": Target(
             "load",
@@ -359,12 +360,13 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             frames.pv,
             [
                 (SHIPPED_PV, pv, DEFAULT_QUANTILES, None),
-                # The MPC's PV: point model with default max horizon, then its error feedback.
+                # The MPC's PV: the shipped point forecast blended with the same fitted
+                # model's all-horizon forecast corrected by its error feedback.
                 (
                     MPC_PV,
-                    PVForecaster(kwp=frames.kwp, quantiles=(), near_steps=MPC_PV_NEAR_STEPS),
+                    mpc_pv,
                     (),
-                    partial(_feedback, frames.pv.to_numpy(dtype=float)),
+                    partial(_mpc_pv_blend, mpc_pv, frames.pv.to_numpy(dtype=float)),
                 ),
             ],
             ("seasonal_naive_day", SeasonalNaive(steps_per_day(pd.DatetimeIndex(frames.pv.index)))),
@@ -372,10 +374,11 @@ def targets(frames: CityLearnFrames, horizon: int, country: str) -> dict[str, Ta
             f"`{SHIPPED_PV}`: the PV model as `forecast run` and the backtest ship it "
             f"(`PVForecaster` defaults with the buildings' kWp, P10/P50/P90: near-horizon models "
             f"for steps 1-{PV_NEAR_STEPS} reading the clear-sky index of the last hours); "
-            f"`{MPC_PV}`: the MPC's configuration (point model, default `max_horizon`, "
-            f"`near_steps={MPC_PV_NEAR_STEPS}`, then "
-            "`bitgaram.forecast.feedback.error_feedback`, the correction by the last one-step "
-            "error, as `bitgaram.optimize.forecasts` applies it). Peers' weather: direct and "
+            f"`{MPC_PV}`: the MPC's configuration, as `bitgaram.optimize.forecasts` builds it: "
+            f"{PV_SHIPPED_WEIGHT:g} x the shipped point forecast (default `max_horizon`) + "
+            f"{1 - PV_SHIPPED_WEIGHT:g} x the same fitted model's all-horizon forecast corrected "
+            "by `bitgaram.forecast.feedback.error_feedback`, the correction by the last "
+            "one-step error). Peers' weather: direct and "
             "diffuse irradiance and temperature forecasts (the PV model's inputs).",
         ),
     }
@@ -557,9 +560,45 @@ def main() -> None:
         print(f"updated {path}")
 
 
-def _feedback(actual: np.ndarray, point: np.ndarray, origins: np.ndarray) -> np.ndarray:
-    """The MPC's correction of PV forecasts by the last one-step error (causal)."""
-    return error_feedback(point, actual, origins, MPC_REFIT_EVERY)
+class _MPCPV:
+    """The MPC's PV model: scored on its all-horizon forecasts, recording the shipped ones.
+
+    ``predict`` returns the all-horizon forecasts (the input of the error feedback) and
+    keeps the shipped forecasts of the same fit and origins for :func:`_mpc_pv_blend`.
+    """
+
+    def __init__(self, kwp: dict[str, float]) -> None:
+        self.model = PVForecaster(kwp=kwp, quantiles=())
+        self.name = self.model.name
+        self.shipped: dict[int, np.ndarray] = {}
+
+    def fit(
+        self, y: pd.DataFrame, exog: pd.DataFrame | None = None, end: int | None = None
+    ) -> Self:
+        self.model.fit(y, exog, end)
+        return self
+
+    def predict(
+        self,
+        y: pd.DataFrame,
+        origins: np.ndarray,
+        horizon: int,
+        exog: pd.DataFrame | None = None,
+        quantiles: Sequence[float] = (),
+    ) -> ForecastResult:
+        near, far = self.model.predict_pair(y, origins, horizon, exog)
+        for i, o in enumerate(near.origins):
+            self.shipped[int(o)] = near.point[i]
+        return far
+
+
+def _mpc_pv_blend(
+    model: _MPCPV, actual: np.ndarray, point: np.ndarray, origins: np.ndarray
+) -> np.ndarray:
+    """The MPC's PV forecast (causal): shipped and corrected all-horizon forecasts blended."""
+    fixed = error_feedback(np.nan_to_num(point), actual, origins, MPC_REFIT_EVERY)
+    shipped = np.nan_to_num(np.stack([model.shipped[int(o)] for o in origins]))
+    return pv_blend(shipped, fixed)
 
 
 def _announce(target: str, model: str) -> None:

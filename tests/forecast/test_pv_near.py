@@ -147,3 +147,22 @@ def test_near_steps_counts_models(steps: int) -> None:
     y = _sky_series(index, np.full(len(index), 0.7))
     model = _model(near_steps=steps).fit(y, None)
     assert len(model.near_models) == steps
+
+
+def test_predict_pair_gives_the_shipped_and_the_all_horizon_forecasts_of_one_fit() -> None:
+    index = pd.date_range("2024-05-01", periods=24 * 24, freq="h")
+    rng = np.random.default_rng(11)
+    ci = np.clip(0.6 + np.cumsum(rng.normal(0, 0.08, len(index))) * 0.3, 0.1, 1.0)
+    y = _sky_series(index, ci)
+    origins = np.arange(24 * 21, 24 * 23)
+    model = _model().fit(y, None, end=int(origins[0]))
+    near, far = model.predict_pair(y, origins, 10)
+    np.testing.assert_array_equal(near.point, model.predict(y, origins, 10).point)
+    plain = _model(near_steps=0).fit(y, None, end=int(origins[0]))
+    np.testing.assert_allclose(far.point, plain.predict(y, origins, 10).point)
+    # The two differ at the near-model steps only.
+    assert not np.allclose(near.point[:, :DEFAULT_NEAR_STEPS], far.point[:, :DEFAULT_NEAR_STEPS])
+    np.testing.assert_array_equal(
+        near.point[:, DEFAULT_NEAR_STEPS:], far.point[:, DEFAULT_NEAR_STEPS:]
+    )
+    assert np.all(far.point >= 0) and far.quantiles == {}

@@ -10,12 +10,14 @@ from bitgaram.errors import ForecastError
 from bitgaram.forecast.base import rolling_forecast
 from bitgaram.forecast.feedback import error_feedback
 from bitgaram.forecast.load import LightGBMLoadForecaster
+from bitgaram.forecast.pv import DEFAULT_NEAR_STEPS as PV_DEFAULT_NEAR_STEPS
 from bitgaram.forecast.pv import PVForecaster
 from bitgaram.optimize.forecasts import (
     NEAR_STEPS,
-    PV_NEAR_STEPS,
+    PV_SHIPPED_WEIGHT,
     REFIT_EVERY,
     ForecastStream,
+    pv_blend,
     site_forecast,
 )
 from bitgaram.optimize.mpc import MPCConfig, MPCController
@@ -40,17 +42,23 @@ def test_stream_equals_batch_forecasts_over_several_refit_blocks(citylearn_site:
     ).point
     pv_frame = pd.DataFrame(site.pv_kwh, index=site.index, columns=list(site.names))
     kwp = dict(zip(site.names, site.pv_kwp.tolist(), strict=True))
-    pv = rolling_forecast(
-        PVForecaster(kwp=kwp, quantiles=(), near_steps=PV_NEAR_STEPS),
+    # The shipped PV forecaster (default near-horizon models), blended with its own
+    # all-horizon model corrected by error feedback.
+    shipped = rolling_forecast(
+        PVForecaster(kwp=kwp, quantiles=()), pv_frame, origins, h, site.weather, REFIT_EVERY
+    ).point
+    far = rolling_forecast(
+        PVForecaster(kwp=kwp, quantiles=(), near_steps=0),
         pv_frame,
         origins,
         h,
         site.weather,
         REFIT_EVERY,
     ).point
-    pv = error_feedback(np.nan_to_num(pv), site.pv_kwh, origins, REFIT_EVERY)
+    fixed = error_feedback(np.nan_to_num(far), site.pv_kwh, origins, REFIT_EVERY)
+    pv = pv_blend(np.nan_to_num(shipped), fixed)
     expected = np.nan_to_num(load - np.clip(pv, 0.0, None), nan=0.0)
-    np.testing.assert_array_equal(got[1:], expected)
+    np.testing.assert_allclose(got[1:], expected, rtol=0, atol=1e-9)
     assert np.all(got[0] == 0.0)
 
 
@@ -106,3 +114,28 @@ def test_the_load_model_takes_the_sites_holiday_calendar(
     assert site.slice(0, 48).holiday_country == country  # kept by slicing
     ForecastStream(site, 4, "models", "lightgbm").wait(24 * 20)
     assert seen and set(seen) == {country}
+
+
+def test_the_mpc_plans_on_the_shipped_pv_forecaster(
+    citylearn_site: SiteData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its near-horizon models are fitted, and they move the MPC's PV forecast."""
+    fitted: list[int] = []
+    fit = PVForecaster.fit
+
+    def spy(self: PVForecaster, *args: object, **kwargs: object) -> object:
+        out = fit(self, *args, **kwargs)  # type: ignore[arg-type]
+        fitted.append(len(self.near_models))
+        return out
+
+    monkeypatch.setattr(PVForecaster, "fit", spy)
+    site = citylearn_site.slice(0, 24 * 30).subset([0, 1])
+    got = site_forecast(site, 8, "models", "baseline").net_kwh
+    assert fitted and fitted[-1] == PV_DEFAULT_NEAR_STEPS  # (too little history at first)
+    # Without the shipped forecast's share the plan's net load is that of the all-horizon
+    # model with feedback: the near models change the first steps only.
+    monkeypatch.setattr("bitgaram.optimize.forecasts.PV_SHIPPED_WEIGHT", 0.0)
+    far_only = site_forecast(site, 8, "models", "baseline").net_kwh
+    diff = np.abs(got - far_only).max(axis=(0, 2))
+    assert PV_SHIPPED_WEIGHT > 0.0
+    assert np.all(diff[:PV_DEFAULT_NEAR_STEPS] > 0.0)

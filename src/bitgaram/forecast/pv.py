@@ -633,6 +633,48 @@ class PVForecaster:
         ForecastError
             If called before :meth:`fit` or asked for a quantile not trained.
         """
+        return self._predict(y, origins, horizon, exog, quantiles, all_horizon=False)[0]
+
+    def predict_pair(
+        self,
+        y: pd.DataFrame,
+        origins: np.ndarray,
+        horizon: int,
+        exog: pd.DataFrame | None = None,
+    ) -> tuple[ForecastResult, ForecastResult]:
+        """Point forecasts with and without the near-horizon models, from one feature pass.
+
+        Parameters
+        ----------
+        y, origins, horizon, exog
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        tuple of ForecastResult
+            The forecasts of :meth:`predict` (near-horizon models at the first
+            steps) and those of the all-horizon model at every step [unit of y];
+            they differ only at the first ``len(self.near_models)`` steps.
+
+        Raises
+        ------
+        ForecastError
+            If called before :meth:`fit`.
+        """
+        near, far = self._predict(y, origins, horizon, exog, (), all_horizon=True)
+        assert far is not None
+        return near, far
+
+    def _predict(
+        self,
+        y: pd.DataFrame,
+        origins: np.ndarray,
+        horizon: int,
+        exog: pd.DataFrame | None,
+        quantiles: Sequence[float],
+        all_horizon: bool,
+    ) -> tuple[ForecastResult, ForecastResult | None]:
+        """:meth:`predict`, and the all-horizon model's forecasts too if ``all_horizon``."""
         check_series(y)
         o_arr = check_origins(origins, len(y))
         index = pd.DatetimeIndex(y.index)
@@ -643,12 +685,14 @@ class PVForecaster:
         k = np.tile(np.arange(horizon), n_o)
         day = ~sky.night[o + k]
         out = {q: np.zeros((n_s, o.size)) for q in {0.5, *map(float, quantiles)}}
+        far = np.zeros((n_s, o.size))
         if day.any() and self._fallback is not None:
             res = self._fallback.predict(y, o_arr, horizon, exog, quantiles)
             flat = {0.5: res.point, **res.quantiles}
             for q in out:
                 values = np.clip(flat[q].transpose(2, 0, 1).reshape(n_s, -1), 0.0, None)
                 out[q][:, day] = values[:, day]
+            far[:] = out[0.5]
         elif day.any():
             names, blocks, _ = self._features(y, exog, o[day], k[day], sky, index)
             if names != self.feature_names:
@@ -662,8 +706,11 @@ class PVForecaster:
             levels = predict_levels(
                 self.models, x_all, quantiles, self.params.num_threads, self.name
             )
-            self._predict_near(y, exog, o, k, day, sky, index, quantiles, levels)
             n_day = int(day.sum())
+            if all_horizon:
+                far_pred = np.clip(levels[0.5], 0.0, None).reshape(n_s, n_day)
+                far[:, day] = far_pred * self.capacity[:, None]
+            self._predict_near(y, exog, o, k, day, sky, index, quantiles, levels)
             for q, pred in levels.items():
                 per = np.clip(pred, 0.0, None).reshape(n_s, n_day) * self.capacity[:, None]
                 out[q][:, day] = per
@@ -671,14 +718,18 @@ class PVForecaster:
         def shape(a: np.ndarray) -> np.ndarray:
             return a.reshape(n_s, n_o, horizon).transpose(1, 2, 0)
 
-        return ForecastResult(
+        series = tuple(map(str, y.columns))
+        result = ForecastResult(
             origins=o_arr,
             horizon=horizon,
-            series=tuple(map(str, y.columns)),
+            series=series,
             point=shape(out[0.5]),
             quantiles={float(q): shape(out[float(q)]) for q in quantiles},
             name=self.name,
         )
+        if not all_horizon:
+            return result, None
+        return result, ForecastResult(o_arr, horizon, series, shape(far), {}, self.name)
 
     def _predict_near(
         self,

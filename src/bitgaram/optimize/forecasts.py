@@ -7,9 +7,11 @@ building, the import price and the carbon intensity of step ``o + k``. Sources:
 - ``"models"``: the forecasting package's load and PV models (load:
   :class:`bitgaram.forecast.load.LightGBMLoadForecaster` with dedicated models
   for the first ``NEAR_STEPS`` steps ahead, or, faster,
-  :class:`bitgaram.forecast.baselines.BestBaseline`; PV:
-  :class:`bitgaram.forecast.pv.PVForecaster` corrected by its last measured
-  error, :func:`bitgaram.forecast.feedback.error_feedback`), the price from the dataset's
+  :class:`bitgaram.forecast.baselines.BestBaseline`; PV: the shipped
+  :class:`bitgaram.forecast.pv.PVForecaster` (near-horizon models for the first
+  hours) averaged with the same fitted model's all-horizon forecast corrected by
+  its last measured error, :func:`bitgaram.forecast.feedback.error_feedback`;
+  see :data:`PV_SHIPPED_WEIGHT`), the price from the dataset's
   price-forecast columns (most recent issue before ``o``) and the carbon
   intensity from :class:`bitgaram.forecast.baselines.BestBaseline`;
 - ``"naive"``: seasonal naive (same hour yesterday) for everything that has no
@@ -25,21 +27,25 @@ filled with 0 (net load) or the last known value.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
 from bitgaram.errors import ConfigError
 from bitgaram.forecast.base import (
+    ForecastResult,
     actual_matrix,
     iter_rolling_forecast,
     latest_weather_forecast,
     rolling_forecast,
 )
 from bitgaram.site.data import SiteData
+
+if TYPE_CHECKING:
+    from bitgaram.forecast.pv import PVForecaster
 
 ForecastSource = Literal["models", "naive", "perfect"]
 LoadModel = Literal["lightgbm", "baseline"]
@@ -52,15 +58,17 @@ REFIT_EVERY = 24 * 14
 #: next steps decide how much to keep for later.
 NEAR_STEPS = 2
 
-#: Steps ahead with their own PV model in the MPC: none, unlike the shipped
-#: ``PVForecaster`` (:data:`bitgaram.forecast.pv.DEFAULT_NEAR_STEPS`). With the
-#: near-horizon models the MPC's CityLearn score was 0.8004 (0.8010 with the error
-#: feedback on top, 0.8055 with one near model) against 0.7998 for the all-horizon
-#: model with error feedback (issue 21; BENCHMARKS.md, "PV near-horizon models in the
-#: MPC"), although the near models' next-hour PV error is 22 % lower.
-#: Error feedback stays with the all-horizon model; on top of the near models it
-#: helped at no step ahead.
-PV_NEAR_STEPS = 0
+#: Weight of the shipped PV forecast (:class:`bitgaram.forecast.pv.PVForecaster`
+#: defaults: near-horizon models for the first hours) in the MPC's PV forecast; the rest
+#: goes to the same fitted model's all-horizon forecast corrected by error feedback. Equal
+#: weights, not fitted. The MPC takes each forecast path at its word (plus unconditional
+#: error scenarios) and sees it revised hour by hour; the shipped forecast alone, 15 %
+#: better at 1 h, revises a target more as it comes close (the near models undo the
+#: all-horizon model's daytime over-forecast step by step), and the MPC then stored less
+#: PV around midday and exported it: CityLearn score 0.8004 against 0.7998 for the
+#: corrected all-horizon model and 0.7981 for this mean (issue 21; BENCHMARKS.md, "PV
+#: near-horizon models in the MPC").
+PV_SHIPPED_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -311,22 +319,81 @@ class ForecastStream:
         pv_y = _frame(site.pv_kwh[:, has_pv], site.index, cols)
         kwp = dict(zip(cols, site.pv_kwp[has_pv].tolist(), strict=True))
         origins = self._origins()
-        point = np.zeros((len(origins), h, len(cols)))
-        model = PVForecaster(kwp=kwp, quantiles=(), near_steps=PV_NEAR_STEPS)
+        n_s = len(cols)
+        shipped = np.zeros((len(origins), h, n_s))
+        far = np.zeros_like(shipped)
+        model = _ShippedAndAllHorizonPV(PVForecaster(kwp=kwp, quantiles=()))
         blocks = iter_rolling_forecast(model, pv_y, origins, h, exog=exog, refit_every=REFIT_EVERY)
         done = 0
         for part in blocks:
             rows = part.origins - 1
-            point[rows] = np.nan_to_num(part.point)
+            point = np.nan_to_num(part.point)
+            shipped[rows], far[rows] = point[..., :n_s], point[..., n_s:]
             end = int(rows[-1]) + 1
             # The correction of a row depends on earlier rows only: the prefix gives
             # the same values as the whole series.
-            fixed = error_feedback(point[:end], site.pv_kwh[:, has_pv], origins[:end], REFIT_EVERY)
+            fixed = error_feedback(far[:end], site.pv_kwh[:, has_pv], origins[:end], REFIT_EVERY)
             pv = np.zeros((end - done, h, len(site.names)))
-            pv[..., has_pv] = fixed[done:end]
+            pv[..., has_pv] = pv_blend(shipped[done:end], fixed[done:end])
             self._pv[done + 1 : end + 1] = pv
             done = end
             self._advance("pv", end + 1)
+
+
+def pv_blend(shipped: np.ndarray, all_horizon_corrected: np.ndarray) -> np.ndarray:
+    """The MPC's PV forecast from the shipped forecast and the corrected all-horizon one.
+
+    Parameters
+    ----------
+    shipped : numpy.ndarray
+        :class:`bitgaram.forecast.pv.PVForecaster` forecasts with its default
+        near-horizon models [kWh], any shape.
+    all_horizon_corrected : numpy.ndarray
+        The same fitted model's all-horizon forecasts corrected by
+        :func:`bitgaram.forecast.feedback.error_feedback` [kWh], same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``w * shipped + (1 - w) * all_horizon_corrected`` with ``w =``
+        :data:`PV_SHIPPED_WEIGHT` [kWh].
+    """
+    w = PV_SHIPPED_WEIGHT
+    return w * np.asarray(shipped, dtype=float) + (1.0 - w) * np.asarray(all_horizon_corrected)
+
+
+class _ShippedAndAllHorizonPV:
+    """A PV forecaster whose forecasts are the shipped and the all-horizon ones side by side.
+
+    ``predict`` returns ``2 S`` series: the :meth:`PVForecaster.predict` forecasts of
+    the ``S`` series, then those of the all-horizon model alone
+    (:meth:`PVForecaster.predict_pair`: one fit, one feature pass).
+    """
+
+    def __init__(self, model: PVForecaster) -> None:
+        self.model = model
+        self.name = model.name
+
+    def fit(
+        self, y: pd.DataFrame, exog: pd.DataFrame | None = None, end: int | None = None
+    ) -> _ShippedAndAllHorizonPV:
+        self.model.fit(y, exog, end)
+        return self
+
+    def predict(
+        self,
+        y: pd.DataFrame,
+        origins: np.ndarray,
+        horizon: int,
+        exog: pd.DataFrame | None = None,
+        quantiles: Sequence[float] = (),
+    ) -> ForecastResult:
+        if quantiles:
+            raise ConfigError("the MPC's PV forecast is a point forecast; pass no quantiles")
+        near, far = self.model.predict_pair(y, origins, horizon, exog)
+        series = (*near.series, *(f"{s} (all-horizon)" for s in far.series))
+        point = np.concatenate([near.point, far.point], axis=2)
+        return ForecastResult(near.origins, horizon, series, point, {}, self.name)
 
 
 def _price_and_carbon(

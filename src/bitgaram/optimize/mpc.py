@@ -5,11 +5,12 @@ Every step ``t`` the controller
 1. reads the forecasts issued for origin ``t`` (fitted block by block in
    background threads by :class:`bitgaram.optimize.forecasts.ForecastStream`
    while the replay runs, causal by construction):
-   LightGBM load with dedicated models for the next hours, and PV corrected by
-   its error on the last measured hour. The decision is applied to the next
-   hour only, and the error of that one forecast moves the score most (on the
-   design window, perfect next-hour net load alone takes the score from 0.85
-   to 0.74), so the forecasts spend their effort there;
+   LightGBM load with dedicated models for the next hours, and the shipped PV
+   forecaster (near-horizon models for the next hours) averaged with its
+   all-horizon model corrected by its error on the last measured hour. The
+   decision is applied to the next hour only, and the error of that one
+   forecast moves the score most (on the design window, perfect next-hour net
+   load alone takes the score from 0.85 to 0.74), so the forecasts spend their effort there;
 2. estimates the no-battery baseline KPI rates from the measured history (plus
    the forecast, early on) and turns them into objective weights equal to the
    CityLearn score's sensitivities (:mod:`bitgaram.optimize.weights`). The
