@@ -218,6 +218,18 @@ MIN_BATCH_SHARE = 0.1
 MIN_BATCH_ROWS = 100
 #: Batches whose timings size the next one (the newest).
 TIMED_BATCHES = 32
+#: Quantile of the recent batches' commit lags (see :func:`commit_lead`) that a
+#: batch's lead covers: a batch commits within the flush interval unless it is
+#: among the slowest twentieth of recent ones.
+LEAD_QUANTILE = 0.95
+#: Added to the lead, as a share of the flush interval: the time from a reading's
+#: publication to its arrival at the writer (broker, client thread, event loop),
+#: which the writer cannot time but which counts towards a reading's wait.
+LEAD_MARGIN_SHARE = 0.1
+#: The largest lead, as a share of the flush interval: a batch always gathers for
+#: at least the rest of the interval, or batches would shrink to one message
+#: each on a store too slow to keep to the interval, and fall behind.
+LEAD_MAX_SHARE = 0.5
 #: A backlog that flush-interval-sized batches would take longer than this to
 #: clear (a sustained input faster than they are written, not a restart's
 #: redelivery) makes the batches grow instead [s].
@@ -271,6 +283,53 @@ def batch_rows(timings: Sequence[tuple[int, float]], budget: float, max_rows: in
         return max_rows
     # Clipped as a float: a vanishing time (a subnormal number of seconds) gives inf.
     return int(np.clip(budget * rows / seconds, floor, max_rows))
+
+
+def commit_lead(lags: Sequence[float], max_delay: float) -> float:
+    """How long before its due time a batch must close to commit in time [s].
+
+    A batch is due ``max_delay`` after its first submission arrived. Its
+    commit lag, from the time it closed (or was due to close, if the loop woke
+    late) to its commit, is its validation, the wait for the previous batch's
+    write, its own write and the scheduling delays between them. Closing each
+    batch the :data:`LEAD_QUANTILE` of the recent lags, plus
+    :data:`LEAD_MARGIN_SHARE` of the interval for the delivery to the writer,
+    before its due time commits all but the slowest few within the interval,
+    so that while readings keep arriving two commits are at most about
+    ``max_delay`` apart (a median lead would let every other batch overrun).
+    Before any batch was timed (after a start, when a broker redelivers its
+    backlog at once) the lead is the whole interval: the first batch takes
+    what is waiting and is written at once, since no lag is known to plan a
+    later close by. Otherwise the lead never exceeds :data:`LEAD_MAX_SHARE`
+    of the interval.
+
+    Parameters
+    ----------
+    lags : sequence of float
+        Commit lags of recent batches [s]; empty before the first commit.
+    max_delay : float
+        The flush interval [s].
+
+    Returns
+    -------
+    float
+        The lead [s], between 0 and ``LEAD_MAX_SHARE * max_delay``, or
+        ``max_delay`` without lags.
+
+    Examples
+    --------
+    >>> commit_lead([], 0.05)  # nothing timed yet: write what is waiting at once
+    0.05
+    >>> round(commit_lead([0.004] * 18 + [0.012] * 2, 0.05), 4)  # the slowest tenth counts
+    0.017
+    >>> commit_lead([0.1, 0.2], 0.05)  # a store too slow for the interval
+    0.025
+    """
+    if len(lags) == 0:
+        return max_delay
+    most = LEAD_MAX_SHARE * max_delay
+    slow = float(np.quantile(np.asarray(lags, dtype=float), LEAD_QUANTILE))
+    return float(min(max(slow, 0.0) + LEAD_MARGIN_SHARE * max_delay, most))
 
 
 @dataclass
@@ -555,10 +614,10 @@ class BatchWriter:
         Flush once a batch holds this many readings.
     max_delay : float
         The flush interval: a non-empty batch is committed about this long
-        after its first submission arrived, at the latest (it is closed the
-        recent time to validate and write a batch earlier, see
-        :meth:`commit_lead`), so readings arriving steadily are committed
-        at most this far apart [s].
+        after its first submission arrived, at the latest (it is closed
+        earlier by a high quantile of the recent batches' time from close to
+        commit, see :meth:`commit_lead`), so readings arriving steadily are
+        committed at most this far apart [s].
     queue_size : int
         Submissions held before :meth:`submit` waits (backpressure).
     retry_initial, retry_max : float
@@ -615,6 +674,8 @@ class BatchWriter:
         self._seeded: set[str] = set()
         #: (readings, seconds to validate and write) of the newest batches.
         self._timings: deque[tuple[int, float]] = deque(maxlen=TIMED_BATCHES)
+        #: Commit lags of the newest batches (see :func:`commit_lead`) [s].
+        self._lags: deque[float] = deque(maxlen=TIMED_BATCHES)
         #: Readings queued or waiting to be (the backlog).
         self._queued_rows = 0
         #: Batch size forced by a backlog too long to clear soon (0: none).
@@ -641,32 +702,33 @@ class BatchWriter:
         """Readings the next batch may hold (see :func:`batch_rows`).
 
         A batch is closed once it holds this many readings or its first
-        submission is ``max_delay`` old. Sized so that validating and writing
-        it takes about ``max_delay``: a backlog (a broker redelivering what
-        queued while the collector was down) is stored in a stream of commits
-        about one flush interval apart, not in one long transaction, and the
-        first batch after a start is small. But a backlog that would take
-        longer than :data:`CATCH_UP_S` to clear at the pace of recent batches
-        (input arriving faster than such batches are written) doubles the size
-        from batch to batch, up to ``max_rows``, until the writer has caught
-        up: keeping up comes before short commit intervals.
+        submission is ``max_delay`` old (less the lead). Sized so that
+        validating and writing it takes about ``max_delay`` less the lead (the
+        lead covers the slower batches, see :meth:`commit_lead`): a backlog (a
+        broker redelivering what queued while the collector was down) is
+        stored in a stream of commits about one flush interval apart, not in
+        one long transaction, and the first batch after a start is small. But
+        a backlog that would take longer than :data:`CATCH_UP_S` to clear at
+        the pace of recent batches (input arriving faster than such batches
+        are written) doubles the size from batch to batch, up to ``max_rows``,
+        until the writer has caught up: keeping up comes before short commit
+        intervals.
         """
-        return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
+        # (before the first batch, batch_rows gives FIRST_BATCH_ROWS whatever the budget)
+        budget = max(self.max_delay - self.commit_lead(), (1 - LEAD_MAX_SHARE) * self.max_delay)
+        return max(batch_rows(self._timings, budget, self.max_rows), self._catch_up_rows)
 
     def commit_lead(self) -> float:
         """How much earlier than ``max_delay`` after its first submission a batch is closed [s].
 
-        A batch's commit comes the time to validate and write it after the
-        batch closes. Closing it that much before ``max_delay`` (the median of
-        the recent batches' times) makes ``max_delay`` the longest a reading
-        waits to be committed, and so the longest time between two commits
-        while readings keep arriving, not ``max_delay`` plus the batch's cost.
-        At most half of ``max_delay``: a store slower than that cannot be kept
-        to the interval, and smaller batches would only slow it further.
+        See :func:`commit_lead`: a high quantile of the recent batches' commit
+        lags plus a margin, at most half of ``max_delay`` (all of it before the
+        first commit: the first batch takes what is waiting). Closing a batch
+        that much early makes ``max_delay`` the longest a reading waits to be
+        committed, and so the longest time between two commits while readings
+        keep arriving, not ``max_delay`` plus the batch's cost.
         """
-        if not self._timings:
-            return 0.0
-        return min(float(np.median([t for _, t in self._timings])), self.max_delay / 2)
+        return commit_lead(self._lags, self.max_delay)
 
     def _track_backlog(self, rows: int, limit: int) -> None:
         """After gathering a batch: grow the batches while the backlog is too long to clear."""
@@ -757,11 +819,15 @@ class BatchWriter:
                     self._queued_rows -= len(item.rows) + len(item.rejects)
                 self._track_backlog(n, limit)
                 started = time.monotonic()
+                # the lag counts from when the batch was due to close if the loop woke late
+                closed = min(started, deadline)
                 prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
                 validated = time.monotonic() - started
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(self._flush(batch, prepared, started, (n, validated)))
+                writing = asyncio.create_task(
+                    self._flush(batch, prepared, started, (n, validated), closed)
+                )
             if writing is not None:
                 await writing
         finally:
@@ -793,9 +859,11 @@ class BatchWriter:
         prepared: PreparedBatch,
         started: float,
         validated: tuple[int, float] = (0, 0.0),
+        closed: float | None = None,
     ) -> None:
         meters = sorted(map(str, prepared.readings["meter_id"].unique()))
-        await asyncio.to_thread(self._seed_last_seen, meters)
+        if not self._seeded.issuperset(meters):  # a thread hop only for a look-up to make
+            await asyncio.to_thread(self._seed_last_seen, meters)
         failures = self.stats.store_failures
         try:
             report, seconds = await self._write_with_retry(prepared)
@@ -808,6 +876,15 @@ class BatchWriter:
         if rows and self.stats.store_failures == failures:
             # Only clean writes size later batches (a retried or split one says nothing).
             self._timings.append((rows, validating + seconds))
+            self._lags.append(time.monotonic() - (started if closed is None else closed))
+        # Acknowledge first: a broker holds back further messages while its window of
+        # unacknowledged ones is full, so bookkeeping before the acks would delay them.
+        for sub, result in zip(batch, prepared.results, strict=True):
+            if sub.on_done is not None:
+                try:
+                    sub.on_done(result)
+                except Exception:  # a failing callback must not stop the writer
+                    log.exception("on_done callback of %s failed", sub.source)
         self.stats.batches += 1
         self.stats.rows_written += report.inserted
         self.stats.last_flush_at = time.time()
@@ -819,12 +896,6 @@ class BatchWriter:
                 self.on_flush(len(prepared.readings), self.stats.last_flush_seconds)
             except Exception:  # instrumentation must never stop the writer
                 log.exception("on_flush hook failed")
-        for sub, result in zip(batch, prepared.results, strict=True):
-            if sub.on_done is not None:
-                try:
-                    sub.on_done(result)
-                except Exception:  # a failing callback must not stop the writer
-                    log.exception("on_done callback of %s failed", sub.source)
 
     async def _write_with_retry(self, prepared: PreparedBatch) -> tuple[WriteReport, float]:
         """Write a batch until it is stored; the report and the last attempt's time [s]."""
