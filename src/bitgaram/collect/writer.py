@@ -702,21 +702,19 @@ class BatchWriter:
         """Readings the next batch may hold (see :func:`batch_rows`).
 
         A batch is closed once it holds this many readings or its first
-        submission is ``max_delay`` old (less the lead). Sized so that
-        validating and writing it takes about ``max_delay`` less the lead (the
-        lead covers the slower batches, see :meth:`commit_lead`): a backlog (a
-        broker redelivering what queued while the collector was down) is
-        stored in a stream of commits about one flush interval apart, not in
-        one long transaction, and the first batch after a start is small. But
+        submission is ``max_delay`` old (less the lead, see
+        :meth:`commit_lead`). Sized so that validating and writing it takes
+        about ``max_delay``: a backlog (a broker redelivering what queued while
+        the collector was down) is stored in a stream of commits about one
+        flush interval apart, not in one long transaction, and the first batch
+        after a start is small. But
         a backlog that would take longer than :data:`CATCH_UP_S` to clear at
         the pace of recent batches (input arriving faster than such batches
         are written) doubles the size from batch to batch, up to ``max_rows``,
         until the writer has caught up: keeping up comes before short commit
         intervals.
         """
-        # (before the first batch, batch_rows gives FIRST_BATCH_ROWS whatever the budget)
-        budget = max(self.max_delay - self.commit_lead(), (1 - LEAD_MAX_SHARE) * self.max_delay)
-        return max(batch_rows(self._timings, budget, self.max_rows), self._catch_up_rows)
+        return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
 
     def commit_lead(self) -> float:
         """How much earlier than ``max_delay`` after its first submission a batch is closed [s].
