@@ -872,8 +872,12 @@ class BatchWriter:
             return
         rows, validating = validated
         if rows and self.stats.store_failures == failures:
-            # Only clean writes size later batches (a retried or split one says nothing).
-            self._timings.append((rows, validating + seconds))
+            # Only clean writes size later batches (a retried or split one says nothing),
+            # and not the first after a start: it holds whatever was waiting, however few,
+            # on a cold connection, and its cost per reading would shrink the next batches
+            # and make a broker's backlog look too long to clear (see _track_backlog).
+            if self.stats.batches > 0:
+                self._timings.append((rows, validating + seconds))
             self._lags.append(time.monotonic() - (started if closed is None else closed))
         # Acknowledge first: a broker holds back further messages while its window of
         # unacknowledged ones is full, so bookkeeping before the acks would delay them.
