@@ -367,6 +367,10 @@ def main() -> None:
           f"{max(later):.3f} s; stalls while up: {len(stalls):,}, median "
           f"{statistics.median(d for d, _ in stalls):.3f} s, 99th percentile "
           f"{float(np.quantile([d for d, _ in stalls], 0.99)):.3f} s")  # fmt: skip
+    over = [d for d, _ in stalls if d > FLUSH_S]
+    print(f"stalls longer than the flush interval: {len(over):,} of {len(stalls):,} "
+          f"({100 * len(over) / len(stalls):.1f} %), {sum(over) - FLUSH_S * len(over):.3f} s "
+          "beyond it in all")  # fmt: skip
     print(f"load average during the run: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores")
     print(f"wall time {done_at - started:.1f} s (publishing {published_at - started:.1f} s)")
     ok = stored == good_count and abs(total - good_sum) < 1e-6 and quarantined == poison_count
