@@ -417,7 +417,7 @@ def test_commit_lead_covers_the_slow_tail_of_recent_batches() -> None:
     # the slow tenth commits within the interval (a median lead, 4 ms, would not)
     assert lead >= max(lags) >= float(np.quantile(lags, LEAD_QUANTILE))
     assert lead <= LEAD_MAX_SHARE * max_delay
-    # a store too slow for the interval: the batch still gathers for half of it
+    # a store too slow for the interval: the batch still gathers for a quarter of it
     assert commit_lead([0.2, 0.3], max_delay) == LEAD_MAX_SHARE * max_delay
     rng = np.random.default_rng(7)
     for _ in range(50):
