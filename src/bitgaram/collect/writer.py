@@ -218,10 +218,10 @@ MIN_BATCH_SHARE = 0.1
 MIN_BATCH_ROWS = 100
 #: Batches whose timings size the next one (the newest).
 TIMED_BATCHES = 32
-#: Quantile of the recent batches' commit lags (see :func:`commit_lead`) that a
-#: batch's lead covers: a batch commits within the flush interval unless it is
-#: among the slowest twentieth of recent ones.
-LEAD_QUANTILE = 0.95
+#: Batches whose commit lags set the lead (the newest; see :func:`commit_lead`).
+#: The lead covers the longest of them: a new batch whose lag is like theirs
+#: exceeds the longest of N with probability 1 / (N + 1), here about 1 %.
+LAGGED_BATCHES = 100
 #: Added to the lead, as a share of the flush interval: the time from a reading's
 #: publication to its arrival at the writer (broker, client thread, event loop),
 #: which the writer cannot time but which counts towards a reading's wait.
@@ -294,11 +294,12 @@ def commit_lead(lags: Sequence[float], max_delay: float) -> float:
     commit lag, from the time it closed (or was due to close, if the loop woke
     late) to its commit, is its validation, the wait for the previous batch's
     write, its own write and the scheduling delays between them. Closing each
-    batch the :data:`LEAD_QUANTILE` of the recent lags, plus
+    batch the longest of the recent lags (:data:`LAGGED_BATCHES`), plus
     :data:`LEAD_MARGIN_SHARE` of the interval for the delivery to the writer,
-    before its due time commits all but the slowest few within the interval,
-    so that while readings keep arriving two commits are at most about
-    ``max_delay`` apart (a median lead would let every other batch overrun).
+    before its due time commits all but about one batch in a hundred within
+    the interval, so that while readings keep arriving two commits are at most
+    ``max_delay`` apart (a median lead would let every other batch overrun, a
+    95th percentile one batch in twenty).
     Before any batch was timed (after a start, when a broker redelivers its
     backlog at once) the lead is the whole interval: the first batch takes
     what is waiting and is written at once, since no lag is known to plan a
@@ -322,7 +323,7 @@ def commit_lead(lags: Sequence[float], max_delay: float) -> float:
     --------
     >>> commit_lead([], 0.05)  # nothing timed yet: write what is waiting at once
     0.05
-    >>> round(commit_lead([0.004] * 18 + [0.012] * 2, 0.05), 4)  # the slowest tenth counts
+    >>> round(commit_lead([0.004] * 99 + [0.012], 0.05), 4)  # the slowest one counts
     0.017
     >>> round(commit_lead([0.1, 0.2], 0.05), 4)  # a store too slow for the interval
     0.0375
@@ -330,8 +331,7 @@ def commit_lead(lags: Sequence[float], max_delay: float) -> float:
     if len(lags) == 0:
         return max_delay
     most = LEAD_MAX_SHARE * max_delay
-    slow = float(np.quantile(np.asarray(lags, dtype=float), LEAD_QUANTILE))
-    return float(min(max(slow, 0.0) + LEAD_MARGIN_SHARE * max_delay, most))
+    return float(min(max(max(lags), 0.0) + LEAD_MARGIN_SHARE * max_delay, most))
 
 
 @dataclass
@@ -617,7 +617,7 @@ class BatchWriter:
     max_delay : float
         The flush interval: a non-empty batch is committed about this long
         after its first submission arrived, at the latest (it is closed
-        earlier by a high quantile of the recent batches' time from close to
+        earlier by the longest of the recent batches' times from close to
         commit, see :meth:`commit_lead`), so readings arriving steadily are
         committed at most this far apart [s].
     queue_size : int
@@ -677,7 +677,7 @@ class BatchWriter:
         #: (readings, seconds to validate and write) of the newest batches.
         self._timings: deque[tuple[int, float]] = deque(maxlen=TIMED_BATCHES)
         #: Commit lags of the newest batches (see :func:`commit_lead`) [s].
-        self._lags: deque[float] = deque(maxlen=TIMED_BATCHES)
+        self._lags: deque[float] = deque(maxlen=LAGGED_BATCHES)
         #: Readings queued or waiting to be (the backlog).
         self._queued_rows = 0
         #: Batch size forced by a backlog too long to clear soon (0: none).
@@ -721,7 +721,7 @@ class BatchWriter:
     def commit_lead(self) -> float:
         """How much earlier than ``max_delay`` after its first submission a batch is closed [s].
 
-        See :func:`commit_lead`: a high quantile of the recent batches' commit
+        See :func:`commit_lead`: the longest of the recent batches' commit
         lags plus a margin, at most three quarters of ``max_delay`` (all of it
         before the first commit: the first batch takes what is waiting). Closing a batch
         that much early makes ``max_delay`` the longest a reading waits to be
