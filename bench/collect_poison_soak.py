@@ -22,10 +22,12 @@ clock (installed by this script's boot code, the collector itself unchanged)
 that appends a line to a file when each store transaction returns from its
 commit (``time.monotonic()``, the system-wide monotonic clock, and the readings
 it inserted) and when the MQTT subscription is granted. The stored count at
-any instant is the sum of the commits logged before it; the count polled from
+any instant is the sum of the commits logged before it. The count polled from
 the store every ``--poll`` seconds (DuckDB: the collector's status file, since
-DuckDB admits a single process) is a cross-check, and also ends a stall should
-a commit ever go unlogged (a ``kill -9`` between a commit and its line).
+DuckDB admits a single process) is a cross-check, and it restores a commit that
+a ``kill -9`` left unlogged (the server committed, the client was killed before
+its line): what the store holds between a kill and the next subscription beyond
+the logged count is counted as committed at the kill (:func:`reconcile`).
 
 The publisher waits while the collector restarts, so the backlog a restart
 meets is what the killed collector had received but not committed (tens of
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -338,9 +341,10 @@ def main() -> None:
         reasons = store.list_quarantine(limit=100_000)["reason"].str.split(":").str[0]
     commits, _ = read_clock(collector.clock)
     polls = [(t, n) for t, n, _, _ in counts if n >= 0]
-    stalls = stalls_of(collector.lives, commits, publishes, polls) or [(0.0, 0.0)]
-    restarts = [restart_of(commits, since, up) for since, up in collector.starts[1:]]
     logged = sum(n for _, n in commits)
+    commits = reconcile(collector.lives, commits, polls)
+    stalls = stalls_of(collector.lives, commits, publishes) or [(0.0, 0.0)]
+    restarts = [restart_of(commits, since, up) for since, up in collector.starts[1:]]
     if postgres:
         with psycopg.connect(args.store, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -352,8 +356,8 @@ def main() -> None:
           f"(expected {good_sum:,.2f})")  # fmt: skip
     print(f"quarantined {quarantined:,} rows (expected {poison_count:,}): "
           f"{reasons.value_counts().to_dict()}")  # fmt: skip
-    print(f"commits logged {len(commits):,}, readings they inserted {logged:,} (the store holds "
-          f"{stored:,})")  # fmt: skip
+    print(f"readings the logged commits inserted {logged:,}, with those a kill -9 left unlogged "
+          f"{sum(n for _, n in commits):,} (the store holds {stored:,})")  # fmt: skip
     for k, (down, first) in enumerate(restarts, 1):
         print(f"restart {k}: kill -9 to subscribed {down:.2f} s, subscribed to first reading "
               f"stored {first:.2f} s")  # fmt: skip
@@ -386,11 +390,32 @@ def is_poison(item: dict[str, Any]) -> bool:
     )
 
 
+def reconcile(
+    lives: list[tuple[float, float]],
+    commits: list[tuple[float, int]],
+    polls: list[tuple[float, int]],
+) -> list[tuple[float, int]]:
+    """The commit clock with the commits a ``kill -9`` left unlogged, at the kill.
+
+    A process killed after the server committed its transaction but before
+    the client logged it leaves the clock short. While no collector runs the
+    store stands still, so the polled count between a kill and the next
+    subscription is exact: what it holds beyond the clock's count was
+    committed by the killed process, at the latest at the kill.
+    """
+    fixed = sorted(commits)
+    for (_, down), (up, _) in itertools.pairwise(lives):
+        still = [n for t, n in polls if down < t < up]
+        missing = max(still, default=0) - sum(n for t, n in fixed if t <= down)
+        if missing > 0:
+            fixed = sorted([*fixed, (down, missing)])
+    return fixed
+
+
 def stalls_of(
     lives: list[tuple[float, float]],
     commits: list[tuple[float, int]],
     publishes: list[tuple[float, int]],
-    polls: list[tuple[float, int]],
 ) -> list[tuple[float, float]]:
     """Times with the collector up, readings outstanding and none stored [s], longest first.
 
@@ -400,13 +425,10 @@ def stalls_of(
         When each run of the collector subscribed and when it was killed or
         stopped [monotonic s].
     commits : list of (float, int)
-        Commit clock: when each store transaction committed and the readings
-        it inserted.
+        Commit clock (:func:`reconcile`): when each store transaction
+        committed and the readings it inserted.
     publishes : list of (float, int)
         Good readings published so far, after each publish.
-    polls : list of (float, int)
-        The stored count as polled (a cross-check: it ends a stall only if it
-        exceeds the commit clock's count).
 
     Returns
     -------
@@ -417,29 +439,19 @@ def stalls_of(
         were outstanding; it ends at the next commit that stores a reading. A
         stall that a kill cuts short is time down (restart time), not counted.
     """
-    events = sorted(
-        [(t, 0, n) for t, n in commits]
-        + [(t, 1, n) for t, n in polls]
-        + [(t, 2, n) for t, n in publishes]
-    )
+    events = sorted([(t, 0, n) for t, n in commits] + [(t, 1, n) for t, n in publishes])
     found: list[tuple[float, float]] = []
     for up, down in lives:
-        logged = sum(n for t, n in commits if t <= up)
-        polled = max((n for t, n in polls if t <= up), default=0)
+        stored = sum(n for t, n in commits if t <= up)
         sent = max((n for t, n in publishes if t <= up), default=0)
-        stored = max(logged, polled)
         start = up if sent > stored else None
         for t, kind, n in events:
             if t <= up or t > down:
                 continue
-            if kind == 0:
-                logged += n
-            elif kind == 1:
-                polled = max(polled, n)
-            else:
+            if kind == 1:
                 sent = n
-            if max(logged, polled) > stored:
-                stored = max(logged, polled)
+            elif n > 0:
+                stored += n
                 if start is not None:
                     found.append((t - start, start - up))
                     start = None
