@@ -446,7 +446,7 @@ def stalls_of(
         sent = max((n for t, n in publishes if t <= up), default=0)
         start = up if sent > stored else None
         for t, kind, n in events:
-            if t <= up or t > down:
+            if t <= up or t >= down:  # a commit restored at the kill ends no stall
                 continue
             if kind == 1:
                 sent = n
