@@ -799,17 +799,30 @@ class BatchWriter:
                 self._queued_rows -= n
                 deadline = arrived + self.max_delay - self.commit_lead()
                 limit = self.batch_limit()
+                held = False  # gathered past its due time while the previous write ran
                 while n < limit:
                     try:
                         queued = self._queue.get_nowait()
                     except asyncio.QueueEmpty:
                         timeout = deadline - time.monotonic()
                         if timeout <= 0:
-                            break
-                        try:
-                            queued = await asyncio.wait_for(self._queue.get(), timeout)
-                        except TimeoutError:
-                            break
+                            if writing is None or writing.done():
+                                break
+                            # Closing now gains nothing: the batch would wait for the previous
+                            # write anyway. Keep gathering until that write is done (a burst
+                            # then comes in fewer, larger transactions).
+                            held = True
+                            getter = asyncio.ensure_future(self._queue.get())
+                            await asyncio.wait({getter, writing}, return_when="FIRST_COMPLETED")
+                            if not getter.done():
+                                getter.cancel()
+                                break
+                            queued = getter.result()
+                        else:
+                            try:
+                                queued = await asyncio.wait_for(self._queue.get(), timeout)
+                            except TimeoutError:
+                                break
                     if queued is None:
                         done = True
                         break
@@ -820,7 +833,8 @@ class BatchWriter:
                 self._track_backlog(n, limit)
                 started = time.monotonic()
                 # the lag counts from when the batch was due to close if the loop woke late
-                closed = min(started, deadline)
+                # (from its close if it was held for the previous write)
+                closed = started if held else min(started, deadline)
                 prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
                 validated = time.monotonic() - started
                 if writing is not None:
