@@ -19,6 +19,7 @@ from bitgaram.collect import writer as writer_module
 from bitgaram.collect.validate import ValidationRules
 from bitgaram.collect.writer import (
     FIRST_BATCH_ROWS,
+    LEAD_MARGIN_SHARE,
     LEAD_MAX_SHARE,
     BatchWriter,
     RawReading,
@@ -490,3 +491,94 @@ def test_messages_are_acknowledged_before_the_batch_bookkeeping(
     )
     asyncio.run(_run(writer, [sub]))
     assert order == [("ack", 0), ("flush", 1)]
+
+
+def test_a_batch_delivered_just_after_a_commit_commits_within_one_interval_of_it(
+    site: Site,
+) -> None:
+    # A broker with a window of 5 unacknowledged messages and a backlog behind it:
+    # the acks of one batch free the window and the next 5 messages reach the writer
+    # `delivery` later, more than the lead's margin (a tenth of the interval). A batch
+    # timed from its first arrival committed `delivery` plus the interval less the
+    # lead plus its lag after the previous commit (about 0.42 s here); anchored at the
+    # previous commit, about 0.38 s.
+    store = CommitClock(fixed=0.02)
+    max_delay, delivery, window, rounds = 0.4, 0.06, 5, 10
+    assert LEAD_MARGIN_SHARE * max_delay < delivery <= 2 * LEAD_MARGIN_SHARE * max_delay
+
+    async def scenario() -> None:
+        writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+        task = asyncio.create_task(writer.run())
+        acked = asyncio.Event()
+        pending = [0]
+
+        def ack(result: SubmissionResult) -> None:
+            pending[0] -= 1
+            if pending[0] == 0:
+                acked.set()
+
+        for r in range(rounds):
+            acked.clear()
+            pending[0] = window
+            for k in range(window):
+                await writer.submit(Submission("mqtt:a", [reading(r * window + k)], (), ack))
+            await acked.wait()
+            await asyncio.sleep(delivery)
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == window * rounds
+    assert store.batches == [window] * rounds  # one batch per window
+    gaps = [b - a for a, b in itertools.pairwise(store.committed[1:])]  # lead known from then
+    assert max(gaps) <= max_delay, gaps
+
+
+class WriteLog(MemoryStore):
+    """Writes taking ``fast`` seconds, and ``slow`` for the ``slow_at``-th; each one logged."""
+
+    def __init__(self, fast: float, slow: float, slow_at: int) -> None:
+        super().__init__()
+        self.fast, self.slow, self.slow_at = fast, slow, slow_at
+        #: (start, commit) [monotonic s] and the readings' timestamps of every write.
+        self.writes: list[tuple[float, float, set[pd.Timestamp]]] = []
+
+    def write_readings(self, readings: pd.DataFrame, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        time.sleep(self.slow if len(self.writes) == self.slow_at else self.fast)
+        report = super().write_readings(readings, **kwargs)
+        stamps = set(pd.DatetimeIndex(readings["ts"]))
+        self.writes.append((start, time.monotonic(), stamps))
+        return report
+
+
+def test_a_batch_due_while_the_previous_write_runs_gathers_until_that_write_is_done(
+    site: Site,
+) -> None:
+    # A reading every 10 ms, a 0.05 s interval, and one write taking 0.4 s. The batch
+    # gathering meanwhile comes due long before that write ends; closing it then would
+    # only make it wait, so it keeps gathering: every reading submitted during the slow
+    # write goes into the very next write (closed at its due time, it held the first
+    # few only, and the rest followed in a further transaction).
+    store = WriteLog(fast=0.005, slow=0.4, slow_at=3)
+    max_delay = 0.05
+    submitted: dict[pd.Timestamp, float] = {}
+
+    async def scenario() -> None:
+        writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+        task = asyncio.create_task(writer.run())
+        for i in range(100):
+            row = reading(i)
+            submitted[pd.Timestamp(row.timestamp)] = time.monotonic()
+            await writer.submit(Submission("mqtt:a", [row]))
+            await asyncio.sleep(0.01)
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == 100
+    start, commit, _ = store.writes[store.slow_at]
+    during = {ts for ts, at in submitted.items() if start <= at <= commit - 0.02}
+    assert len(during) >= 10  # the slow write did overlap the arrivals
+    _, _, following = store.writes[store.slow_at + 1]
+    assert during <= following, sorted(during - following)

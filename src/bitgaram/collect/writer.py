@@ -232,6 +232,11 @@ LEAD_MARGIN_SHARE = 0.1
 #: bound, left one commit gap in ten above the interval in the poison soak at a
 #: load of 5-6 on 2 cores, where recent lags exceed it; a quarter, one in twenty.)
 LEAD_MAX_SHARE = 0.75
+#: How long after a commit the next batch's first submission may arrive and still
+#: have its interval counted from that commit, as a share of the flush interval (see
+#: :func:`batch_anchor`): the time a broker takes to send further messages once the
+#: acknowledgements of a batch reopened its window (a few milliseconds locally).
+ARRIVAL_ALLOWANCE_SHARE = 0.1
 #: A backlog that flush-interval-sized batches would take longer than this to
 #: clear (a sustained input faster than they are written, not a restart's
 #: redelivery) makes the batches grow instead [s].
@@ -290,7 +295,8 @@ def batch_rows(timings: Sequence[tuple[int, float]], budget: float, max_rows: in
 def commit_lead(lags: Sequence[float], max_delay: float) -> float:
     """How long before its due time a batch must close to commit in time [s].
 
-    A batch is due ``max_delay`` after its first submission arrived. Its
+    A batch is due ``max_delay`` after its first submission arrived, or
+    after the previous commit if it arrived just after it (:func:`batch_anchor`). Its
     commit lag, from the time it closed (or was due to close, if the loop woke
     late) to its commit, is its validation, the wait for the previous batch's
     write, its own write and the scheduling delays between them. Closing each
@@ -332,6 +338,51 @@ def commit_lead(lags: Sequence[float], max_delay: float) -> float:
         return max_delay
     most = LEAD_MAX_SHARE * max_delay
     return float(min(max(max(lags), 0.0) + LEAD_MARGIN_SHARE * max_delay, most))
+
+
+def batch_anchor(arrived: float, last_commit: float | None, max_delay: float) -> float:
+    """When a batch's flush interval starts: its first arrival, or the previous commit [s].
+
+    A batch is due ``max_delay`` after its anchor (less the lead,
+    :func:`commit_lead`). Counted from the first arrival alone, a continuous
+    flow overran the interval: a broker holds messages back while its window
+    of unacknowledged ones is full (Mosquitto: 20), so after a commit the
+    acknowledgements reopen the window and the next messages arrive a few
+    milliseconds later; two commits were then that delay more than the
+    interval less the lead plus the lag apart. The anchor is therefore the
+    later of the previous commit and the first arrival less an allowance for
+    that delivery (:data:`ARRIVAL_ALLOWANCE_SHARE` of the interval): in a
+    continuous flow the next commit comes at most ``max_delay`` after the
+    previous one (if its lag is within the lead), and after an idle spell the
+    interval still counts from the arrival (the allowance only closes the
+    batch a little earlier).
+
+    Parameters
+    ----------
+    arrived : float
+        When the batch's first submission arrived [monotonic s].
+    last_commit : float or None
+        When the previous batch committed [monotonic s]; None before the first.
+    max_delay : float
+        The flush interval [s].
+
+    Returns
+    -------
+    float
+        The anchor [monotonic s], at most ``arrived`` and at least
+        ``arrived - ARRIVAL_ALLOWANCE_SHARE * max_delay``.
+
+    Examples
+    --------
+    >>> batch_anchor(10.003, 10.0, 0.05)  # delivered 3 ms after the commit: from the commit
+    10.0
+    >>> round(batch_anchor(12.0, 10.0, 0.05), 3)  # after an idle spell: from the arrival
+    11.995
+    """
+    allowed = arrived - ARRIVAL_ALLOWANCE_SHARE * max_delay
+    if last_commit is None:
+        return arrived
+    return float(min(arrived, max(last_commit, allowed)))
 
 
 @dataclass
@@ -616,7 +667,8 @@ class BatchWriter:
         Flush once a batch holds this many readings.
     max_delay : float
         The flush interval: a non-empty batch is committed about this long
-        after its first submission arrived, at the latest (it is closed
+        after its first submission arrived (or after the previous commit, if
+        it arrived just after it, see :func:`batch_anchor`), at the latest (it is closed
         earlier by the longest of the recent batches' times from close to
         commit, see :meth:`commit_lead`), so readings arriving steadily are
         committed at most this far apart [s].
@@ -678,6 +730,8 @@ class BatchWriter:
         self._timings: deque[tuple[int, float]] = deque(maxlen=TIMED_BATCHES)
         #: Commit lags of the newest batches (see :func:`commit_lead`) [s].
         self._lags: deque[float] = deque(maxlen=LAGGED_BATCHES)
+        #: When the newest batch committed [monotonic s]; None before the first.
+        self._last_commit: float | None = None
         #: Readings queued or waiting to be (the backlog).
         self._queued_rows = 0
         #: Batch size forced by a backlog too long to clear soon (0: none).
@@ -703,9 +757,11 @@ class BatchWriter:
     def batch_limit(self) -> int:
         """Readings the next batch may hold (see :func:`batch_rows`).
 
-        A batch is closed once it holds this many readings or its first
-        submission is ``max_delay`` old (less the lead, see
-        :meth:`commit_lead`). Sized so that validating and writing it takes
+        A batch is closed once it holds this many readings or ``max_delay``
+        after its anchor (its first submission's arrival or the previous
+        commit, :func:`batch_anchor`), less the lead (:meth:`commit_lead`), and
+        while the previous write still runs, not before it is done.
+        Sized so that validating and writing it takes
         about ``max_delay``: a backlog (a broker redelivering what queued while
         the collector was down) is stored in a stream of commits about one
         flush interval apart, not in one long transaction, and the first batch
@@ -729,6 +785,15 @@ class BatchWriter:
         keep arriving, not ``max_delay`` plus the batch's cost.
         """
         return commit_lead(self._lags, self.max_delay)
+
+    def _anchor(self, arrived: float) -> float:
+        """When the interval of a batch whose first submission arrived at ``arrived`` starts [s].
+
+        See :func:`batch_anchor`: the previous commit, if the batch's first
+        submission arrived at most :data:`ARRIVAL_ALLOWANCE_SHARE` of the
+        interval after it (monotonic seconds).
+        """
+        return batch_anchor(arrived, self._last_commit, self.max_delay)
 
     def _track_backlog(self, rows: int, limit: int) -> None:
         """After gathering a batch: grow the batches while the backlog is too long to clear."""
@@ -797,7 +862,7 @@ class BatchWriter:
                 batch = [first]
                 n = len(first.rows) + len(first.rejects)
                 self._queued_rows -= n
-                deadline = arrived + self.max_delay - self.commit_lead()
+                deadline = self._anchor(arrived) + self.max_delay - self.commit_lead()
                 limit = self.batch_limit()
                 held = False  # gathered past its due time while the previous write ran
                 while n < limit:
@@ -822,7 +887,7 @@ class BatchWriter:
                             try:
                                 queued = await asyncio.wait_for(self._queue.get(), timeout)
                             except TimeoutError:
-                                break
+                                continue  # due now: closed, or held if the previous write runs
                     if queued is None:
                         done = True
                         break
@@ -886,6 +951,7 @@ class BatchWriter:
                         len(batch))  # fmt: skip
             self._give_up(batch)
             return
+        self._last_commit = time.monotonic()
         rows, validating = validated
         if rows and self.stats.store_failures == failures:
             # Only clean writes size later batches (a retried or split one says nothing),
