@@ -10,16 +10,24 @@ restarted each time. At the end:
 - every good reading must be stored exactly once (count and value checksum),
 - every poison reading quarantined exactly once,
 - and two times are reported per restart and overall: the restart time (from
-  the ``kill -9``, through the new process's start, to the first reading stored
-  again), and the longest stall: the longest time the stored count stood still
-  while the collector was up (subscribed: its status file says so) and readings
-  it had been sent were not yet stored (published good readings > stored
-  readings). Time while the collector is down or starting is restart time, not
-  stall. The store is polled every ``--poll`` seconds, so a stall is measured
-  to within one poll interval. DuckDB admits a single process, so with
-  ``--store duckdb`` the count is the collector's own: readings stored before it
-  started plus those it committed since, from its status file (written every
-  ``--poll`` seconds).
+  the ``kill -9``, through the new process's start, to its subscription and then
+  to the first reading stored again), and the stalls: a stall is a time while
+  the collector is up (subscribed) and readings it had been sent are not yet
+  stored (published good readings > stored readings), with no commit that stores
+  a reading. Time while the collector is down or starting is restart time, not
+  stall; a stall cut short by a ``kill -9`` is not counted.
+
+Stalls are measured exactly, not to within a poll: the collector runs with a
+clock (installed by this script's boot code, the collector itself unchanged)
+that appends a line to a file when each store transaction returns from its
+commit (``time.monotonic()``, the system-wide monotonic clock, and the readings
+it inserted) and when the MQTT subscription is granted. The stored count at
+any instant is the sum of the commits logged before it. The count polled from
+the store every ``--poll`` seconds (DuckDB: the collector's status file, since
+DuckDB admits a single process) is a cross-check, and it restores a commit that
+a ``kill -9`` left unlogged (the server committed, the client was killed before
+its line): what the store holds between a kill and the next subscription beyond
+the logged count is counted as committed at the kill (:func:`reconcile`).
 
 The publisher waits while the collector restarts, so the backlog a restart
 meets is what the killed collector had received but not committed (tens of
@@ -28,17 +36,21 @@ messages); ``collect_restart_stages.py`` times a restart onto a larger one.
 Run (PostgreSQL and Mosquitto on 127.0.0.1; the broker's ``max_queued_messages``
 must hold the messages in flight at a kill)::
 
-    .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1/test
+    .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/collect_poison_soak.py --store duckdb
 
 The collector of another source tree (a reference measured in the same session)
-runs with ``PYTHONPATH=<tree>/src`` set for this script.
+runs with ``PYTHONPATH=<tree>/src`` set for this script, e.g.
+``PYTHONPATH=/work/main/src .venv/bin/python bench/collect_poison_soak.py ...``;
+the clock only wraps ``write_readings`` of the store class and the MQTT source's
+subscription callback, which every version has.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -111,12 +123,55 @@ def poison(kind: int, ts: int) -> dict[str, Any]:
     return {"timestamp": ts, "value": nested, "unit": "kWh"}
 
 
+#: Boot code of the collector process: ``bitgaram collect run`` with a commit clock.
+BOOT = """
+import os, time
+from bitgaram.collect.mqtt import MqttSource
+from {module} import {store_class} as _Store
+_fd = os.open(os.environ["BITGARAM_SOAK_CLOCK"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def _note(*fields):
+    os.write(_fd, (" ".join(map(str, fields)) + "\\n").encode())
+_write = _Store.write_readings
+def _write_readings(self, *args, **kwargs):
+    report = _write(self, *args, **kwargs)
+    _note("c", repr(time.monotonic()), report.inserted)
+    return report
+_Store.write_readings = _write_readings
+_subscribe = MqttSource._on_subscribe
+def _on_subscribe(self, *args, **kwargs):
+    _subscribe(self, *args, **kwargs)
+    if self.subscribed.is_set():
+        _note("s", repr(time.monotonic()), os.getpid())
+MqttSource._on_subscribe = _on_subscribe
+from bitgaram.cli import app, collect
+app(prog_name="bitgaram")
+"""
+
+
+def read_clock(path: Path) -> tuple[list[tuple[float, int]], list[float]]:
+    """The commits ``(time, readings inserted)`` and subscriptions (times) in a clock file."""
+    commits: list[tuple[float, int]] = []
+    subscribed: list[float] = []
+    if not path.exists():
+        return commits, subscribed
+    for line in path.read_text(encoding="utf-8").splitlines():
+        kind, t, rest = line.split(" ")[:3]
+        if kind == "c":
+            commits.append((float(t), int(rest)))
+        elif kind == "s":
+            subscribed.append(float(t))
+    return commits, subscribed
+
+
 class Collector:
     """``bitgaram collect run`` as a child process."""
 
     def __init__(self, site: Path, store: str) -> None:
         self.site, self.store = site, store
         self.state = site.parent / "state.json"
+        self.clock = site.parent / "clock.log"
+        #: (up, down) of every run of the collector [monotonic s].
+        self.lives: list[tuple[float, float]] = []
         self.proc: subprocess.Popen[bytes] | None = None
         self.up_since: float | None = None
         #: (killed or first spawned at, up at) of every start [monotonic s].
@@ -131,33 +186,44 @@ class Collector:
         if not self.store.startswith("postgresql"):
             with open_store(self.store) as store:  # the process holding the file is gone
                 self.base = store.count_readings()
-        boot = "from bitgaram.cli import app, collect; app(prog_name='bitgaram')"
+        if self.store.startswith("postgresql"):
+            boot = BOOT.format(module="bitgaram.store.postgres_store", store_class="PostgresStore")
+        else:
+            boot = BOOT.format(module="bitgaram.store.duckdb_store", store_class="DuckDBStore")
         cmd = [sys.executable, "-c", boot, "collect", "run", "--site", str(self.site)]
         cmd += ["--store", self.store]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {**os.environ, "BITGARAM_SOAK_CLOCK": str(self.clock)}
+        known = len(read_clock(self.clock)[1])
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            try:
-                if read_status(self.state).get("mqtt", {}).get("connected"):
-                    self.up_since = time.monotonic()
-                    self.starts.append((since, self.up_since))
-                    return
-            except (OSError, ValueError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("collector did not connect")
+            subscribed = read_clock(self.clock)[1]
+            if len(subscribed) > known:
+                self.up_since = subscribed[known]  # the subscription's own time
+                self.starts.append((since, self.up_since))
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"collector exited with {self.proc.returncode}")
+            time.sleep(0.005)
+        raise RuntimeError("collector did not subscribe")
 
     def kill(self) -> float:
         """SIGKILL the collector; when it was sent [monotonic s]."""
         assert self.proc is not None
-        self.up_since = None
         killed = time.monotonic()
+        if self.up_since is not None:
+            self.lives.append((self.up_since, killed))
+        self.up_since = None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         return killed
 
     def terminate(self) -> int:
-        assert self.proc is not None
+        assert self.proc is not None and self.up_since is not None
+        self.lives.append((self.up_since, time.monotonic()))
+        self.up_since = None
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
 
@@ -174,7 +240,9 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=50_000)
     parser.add_argument("--meters", type=int, default=50)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
-    parser.add_argument("--poll", type=float, default=0.02, help="store polled every [s]")
+    parser.add_argument(
+        "--poll", type=float, default=0.02, help="store polled every [s] (a cross-check)"
+    )
     args = parser.parse_args()
     host, port = args.mqtt.split(":")[0], int(args.mqtt.split(":")[1])
     run = "soak" + uuid.uuid4().hex[:8]
@@ -216,6 +284,8 @@ def main() -> None:
     # (time, stored, collector up, good readings published so far)
     counts: list[tuple[float, int, bool, int]] = []
     published = [0]
+    #: (time, good readings published so far) after every publish [monotonic s].
+    publishes: list[tuple[float, int]] = []
     stop = threading.Event()
 
     def watch() -> None:
@@ -246,6 +316,7 @@ def main() -> None:
         for i, (topic, items) in enumerate(messages):
             infos.append(pub.publish(topic, json.dumps(items), qos=1))
             published[0] += good_in[i]
+            publishes.append((time.monotonic(), published[0]))
             if i in kills:
                 collector.start(since=collector.kill())
             time.sleep(1 / args.rate)
@@ -268,8 +339,12 @@ def main() -> None:
         stored, total = len(frame), float(frame["value"].sum())
         quarantined = store.count_quarantine()
         reasons = store.list_quarantine(limit=100_000)["reason"].str.split(":").str[0]
-    stalls = stalls_of(counts) or [(0.0, 0.0)]
-    restarts = [restart_of(counts, since, up) for since, up in collector.starts[1:]]
+    commits, _ = read_clock(collector.clock)
+    polls = [(t, n) for t, n, _, _ in counts if n >= 0]
+    logged = sum(n for _, n in commits)
+    commits = reconcile(collector.lives, commits, polls)
+    stalls = stalls_of(collector.lives, commits, publishes) or [(0.0, 0.0)]
+    restarts = [restart_of(commits, since, up) for since, up in collector.starts[1:]]
     if postgres:
         with psycopg.connect(args.store, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
@@ -281,11 +356,13 @@ def main() -> None:
           f"(expected {good_sum:,.2f})")  # fmt: skip
     print(f"quarantined {quarantined:,} rows (expected {poison_count:,}): "
           f"{reasons.value_counts().to_dict()}")  # fmt: skip
+    print(f"readings the logged commits inserted {logged:,}, with those a kill -9 left unlogged "
+          f"{sum(n for _, n in commits):,} (the store holds {stored:,})")  # fmt: skip
     for k, (down, first) in enumerate(restarts, 1):
         print(f"restart {k}: kill -9 to subscribed {down:.2f} s, subscribed to first reading "
               f"stored {first:.2f} s")  # fmt: skip
     print(f"longest stall with the collector up and readings outstanding: {stalls[0][0]:.3f} s "
-          f"(flush interval {FLUSH_S} s, count polled every {args.poll} s); the longest five "
+          f"(flush interval {FLUSH_S} s, exact commit clock); the longest five "
           "[s] (began [s] after the collector came up): "
           + ", ".join(f"{d:.3f} ({a:.1f})" for d, a in stalls[:5]))  # fmt: skip
     after_start = max((d for d, a in stalls if a < AFTER_START_S), default=0.0)
@@ -294,6 +371,10 @@ def main() -> None:
           f"{max(later):.3f} s; stalls while up: {len(stalls):,}, median "
           f"{statistics.median(d for d, _ in stalls):.3f} s, 99th percentile "
           f"{float(np.quantile([d for d, _ in stalls], 0.99)):.3f} s")  # fmt: skip
+    over = [d for d, _ in stalls if d > FLUSH_S]
+    print(f"stalls longer than the flush interval: {len(over):,} of {len(stalls):,} "
+          f"({100 * len(over) / len(stalls):.1f} %), {sum(over) - FLUSH_S * len(over):.3f} s "
+          "beyond it in all")  # fmt: skip
     print(f"load average during the run: {os.getloadavg()[0]:.1f} (1 min), {os.cpu_count()} cores")
     print(f"wall time {done_at - started:.1f} s (publishing {published_at - started:.1f} s)")
     ok = stored == good_count and abs(total - good_sum) < 1e-6 and quarantined == poison_count
@@ -309,41 +390,79 @@ def is_poison(item: dict[str, Any]) -> bool:
     )
 
 
-def stalls_of(counts: list[tuple[float, int, bool, int]]) -> list[tuple[float, float]]:
-    """Times the count stood still while up with readings outstanding [s], longest first.
+def reconcile(
+    lives: list[tuple[float, float]],
+    commits: list[tuple[float, int]],
+    polls: list[tuple[float, int]],
+) -> list[tuple[float, int]]:
+    """The commit clock with the commits a ``kill -9`` left unlogged, at the kill.
 
-    A stall starts at the first sample where the collector is up, not every
-    published reading is stored, and the count has its current value; it ends
-    at the sample where the count grows or nothing is outstanding (a kill
-    ends it unmeasured: time down is restart time). With each, how long after
-    the collector came up it began [s].
+    A process killed after the server committed its transaction but before
+    the client logged it leaves the clock short. While no collector runs the
+    store stands still, so the polled count between a kill and the next
+    subscription is exact: what it holds beyond the clock's count was
+    committed by the killed process, at the latest at the kill.
     """
+    fixed = sorted(commits)
+    for (_, down), (up, _) in itertools.pairwise(lives):
+        still = [n for t, n in polls if down < t < up]
+        missing = max(still, default=0) - sum(n for t, n in fixed if t <= down)
+        if missing > 0:
+            fixed = sorted([*fixed, (down, missing)])
+    return fixed
+
+
+def stalls_of(
+    lives: list[tuple[float, float]],
+    commits: list[tuple[float, int]],
+    publishes: list[tuple[float, int]],
+) -> list[tuple[float, float]]:
+    """Times with the collector up, readings outstanding and none stored [s], longest first.
+
+    Parameters
+    ----------
+    lives : list of (float, float)
+        When each run of the collector subscribed and when it was killed or
+        stopped [monotonic s].
+    commits : list of (float, int)
+        Commit clock (:func:`reconcile`): when each store transaction
+        committed and the readings it inserted.
+    publishes : list of (float, int)
+        Good readings published so far, after each publish.
+
+    Returns
+    -------
+    list of (float, float)
+        Each stall's length and how long after its run subscribed it began [s].
+        A stall begins when the collector subscribes, when the last outstanding
+        reading was stored, or at a commit that stored readings while others
+        were outstanding; it ends at the next commit that stores a reading. A
+        stall that a kill cuts short is time down (restart time), not counted.
+    """
+    events = sorted([(t, 0, n) for t, n in commits] + [(t, 1, n) for t, n in publishes])
     found: list[tuple[float, float]] = []
-    start: float | None = None
-    up_at: float | None = None
-    last_n = -1
-    for t, n, up, sent in counts:
-        if not up:
-            start = up_at = None
-            last_n = n
-            continue
-        if up_at is None:
-            up_at = t
-        if start is not None and (n != last_n or n >= sent):
-            found.append((t - start, start - up_at))
-            start = None
-        if start is None and n < sent:
-            start = t
-        last_n = n
+    for up, down in lives:
+        stored = sum(n for t, n in commits if t <= up)
+        sent = max((n for t, n in publishes if t <= up), default=0)
+        start = up if sent > stored else None
+        for t, kind, n in events:
+            if t <= up or t >= down:  # a commit restored at the kill ends no stall
+                continue
+            if kind == 1:
+                sent = n
+            elif n > 0:
+                stored += n
+                if start is not None:
+                    found.append((t - start, start - up))
+                    start = None
+            if start is None and sent > stored:
+                start = t
     return sorted(found, reverse=True)
 
 
-def restart_of(
-    counts: list[tuple[float, int, bool, int]], since: float, up: float
-) -> tuple[float, float]:
+def restart_of(commits: list[tuple[float, int]], since: float, up: float) -> tuple[float, float]:
     """Kill to subscribed, and subscribed to the first reading stored after the restart [s]."""
-    before = max((n for t, n, _, _ in counts if t <= up), default=0)
-    first = next((t for t, n, _, _ in counts if t > up and n > before), float("nan"))
+    first = next((t for t, n in commits if t > up and n > 0), float("nan"))
     return up - since, first - up
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from collect_doubles import FlakyStore, MemoryStore, site_dict
@@ -18,12 +19,15 @@ from bitgaram.collect import writer as writer_module
 from bitgaram.collect.validate import ValidationRules
 from bitgaram.collect.writer import (
     FIRST_BATCH_ROWS,
+    LEAD_MARGIN_SHARE,
+    LEAD_MAX_SHARE,
     BatchWriter,
     RawReading,
     Reject,
     Submission,
     SubmissionResult,
     batch_rows,
+    commit_lead,
     prepare_batch,
 )
 from bitgaram.site import Site, parse_site
@@ -391,3 +395,190 @@ def test_commits_come_at_most_one_flush_interval_apart_while_readings_arrive(sit
     gaps = sorted(b - a for a, b in itertools.pairwise(done))
     median = gaps[len(gaps) // 2]
     assert median <= max_delay, gaps
+
+
+class TailStore(CommitClock):
+    """Writes taking ``fast`` seconds, and ``slow`` for every ``every``-th from the second."""
+
+    def __init__(self, fast: float, slow: float, every: int) -> None:
+        super().__init__(fixed=0.0)
+        self.fast, self.slow, self.every = fast, slow, every
+
+    def write_readings(self, readings: pd.DataFrame, **kwargs: Any) -> Any:
+        time.sleep(self.slow if len(self.committed) % self.every == 1 else self.fast)
+        return super().write_readings(readings, **kwargs)
+
+
+def test_commit_lead_covers_the_slow_tail_of_recent_batches() -> None:
+    max_delay = 0.05
+    assert commit_lead([], max_delay) == max_delay  # nothing timed: write what waits at once
+    lags = [0.004] * 99 + [0.014]  # one batch in a hundred was slow
+    lead = commit_lead(lags, max_delay)
+    # one like it commits within the interval (a median lead, 4 ms, or a 95th
+    # percentile one would not)
+    assert lead >= max(lags) > float(np.quantile(lags, 0.95))
+    assert lead <= LEAD_MAX_SHARE * max_delay
+    # a store too slow for the interval: the batch still gathers for a quarter of it
+    assert commit_lead([0.2, 0.3], max_delay) == LEAD_MAX_SHARE * max_delay
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        some = list(rng.exponential(0.01, rng.integers(1, 40)))
+        slower = [2 * x for x in some]
+        assert commit_lead(some, max_delay) <= commit_lead(slower, max_delay)
+
+
+def test_slow_batches_still_commit_within_one_flush_interval_of_the_previous(
+    site: Site,
+) -> None:
+    # Readings every 10 ms; every third write takes 120 ms instead of 20 ms. With
+    # the lead taken from the median batch (20 ms) each slow batch committed about
+    # 0.49 s after the previous commit, past the 0.4 s interval; the lead now
+    # covers the slow batches once one has been seen.
+    store = TailStore(fast=0.02, slow=0.12, every=3)
+    max_delay = 0.4
+
+    async def scenario() -> None:
+        writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+        task = asyncio.create_task(writer.run())
+        for i in range(400):
+            await writer.submit(Submission("mqtt:a", [reading(i)]))
+            await asyncio.sleep(0.01)
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == 400
+    done = store.committed[2:-1]  # from the first commit after the first slow batch
+    gaps = [b - a for a, b in itertools.pairwise(done)]
+    assert len(gaps) >= 6
+    assert max(gaps) <= max_delay, gaps
+
+
+def test_the_first_batch_after_a_start_takes_what_waits_and_commits_at_once(site: Site) -> None:
+    # A broker redelivering 12 messages the moment the collector subscribes: fewer
+    # readings than a first batch may hold, so the old writer waited the whole
+    # interval (0.5 s) for more before its first commit.
+    store = CommitClock(fixed=0.01)
+    max_delay = 0.5
+    subs = [Submission(f"mqtt:m{i}", [reading(i * 10 + k) for k in range(10)]) for i in range(12)]
+    writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+
+    async def scenario() -> float:
+        for sub in subs:
+            await writer.submit(sub)
+        started = time.monotonic()
+        task = asyncio.create_task(writer.run())
+        await asyncio.sleep(1.5 * max_delay)  # no more arrive; a close() would flush at once
+        await writer.close()
+        await task
+        return started
+
+    started = asyncio.run(scenario())
+    assert store.count_readings() == 120
+    assert store.committed[0] - started < max_delay / 2
+    assert store.batches[0] == 120  # everything waiting went into the first batch
+
+
+def test_messages_are_acknowledged_before_the_batch_bookkeeping(
+    site: Site, memory_store: MemoryStore
+) -> None:
+    # a broker sends no more while its window of unacknowledged messages is full
+    order: list[tuple[str, int]] = []
+    writer = BatchWriter(memory_store, site, max_delay=0.01)
+    writer.on_flush = lambda rows, seconds: order.append(("flush", writer.stats.batches))
+    sub = Submission(
+        "mqtt:a", [reading(1)], (), lambda r: order.append(("ack", writer.stats.batches))
+    )
+    asyncio.run(_run(writer, [sub]))
+    assert order == [("ack", 0), ("flush", 1)]
+
+
+def test_a_batch_delivered_just_after_a_commit_commits_within_one_interval_of_it(
+    site: Site,
+) -> None:
+    # A broker with a window of 5 unacknowledged messages and a backlog behind it:
+    # the acks of one batch free the window and the next 5 messages reach the writer
+    # `delivery` later, more than the lead's margin (a tenth of the interval). A batch
+    # timed from its first arrival committed `delivery` plus the interval less the
+    # lead plus its lag after the previous commit (about 0.42 s here); anchored at the
+    # previous commit, about 0.38 s.
+    store = CommitClock(fixed=0.02)
+    max_delay, delivery, window, rounds = 0.4, 0.06, 5, 10
+    assert LEAD_MARGIN_SHARE * max_delay < delivery <= 2 * LEAD_MARGIN_SHARE * max_delay
+
+    async def scenario() -> None:
+        writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+        task = asyncio.create_task(writer.run())
+        acked = asyncio.Event()
+        pending = [0]
+
+        def ack(result: SubmissionResult) -> None:
+            pending[0] -= 1
+            if pending[0] == 0:
+                acked.set()
+
+        for r in range(rounds):
+            acked.clear()
+            pending[0] = window
+            for k in range(window):
+                await writer.submit(Submission("mqtt:a", [reading(r * window + k)], (), ack))
+            await acked.wait()
+            await asyncio.sleep(delivery)
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == window * rounds
+    assert store.batches == [window] * rounds  # one batch per window
+    gaps = [b - a for a, b in itertools.pairwise(store.committed[1:])]  # lead known from then
+    assert max(gaps) <= max_delay, gaps
+
+
+class WriteLog(MemoryStore):
+    """Writes taking ``fast`` seconds, and ``slow`` for the ``slow_at``-th; each one logged."""
+
+    def __init__(self, fast: float, slow: float, slow_at: int) -> None:
+        super().__init__()
+        self.fast, self.slow, self.slow_at = fast, slow, slow_at
+        #: (start, commit) [monotonic s] and the readings' timestamps of every write.
+        self.writes: list[tuple[float, float, set[pd.Timestamp]]] = []
+
+    def write_readings(self, readings: pd.DataFrame, **kwargs: Any) -> Any:
+        start = time.monotonic()
+        time.sleep(self.slow if len(self.writes) == self.slow_at else self.fast)
+        report = super().write_readings(readings, **kwargs)
+        stamps = set(pd.DatetimeIndex(readings["ts"]))
+        self.writes.append((start, time.monotonic(), stamps))
+        return report
+
+
+def test_a_batch_due_while_the_previous_write_runs_gathers_until_that_write_is_done(
+    site: Site,
+) -> None:
+    # A reading every 10 ms, a 0.05 s interval, and one write taking 0.4 s. The batch
+    # gathering meanwhile comes due long before that write ends; closing it then would
+    # only make it wait, so it keeps gathering: every reading submitted during the slow
+    # write goes into the very next write (closed at its due time, it held the first
+    # few only, and the rest followed in a further transaction).
+    store = WriteLog(fast=0.005, slow=0.4, slow_at=3)
+    max_delay = 0.05
+    submitted: dict[pd.Timestamp, float] = {}
+
+    async def scenario() -> None:
+        writer = BatchWriter(store, site, max_rows=5000, max_delay=max_delay)
+        task = asyncio.create_task(writer.run())
+        for i in range(100):
+            row = reading(i)
+            submitted[pd.Timestamp(row.timestamp)] = time.monotonic()
+            await writer.submit(Submission("mqtt:a", [row]))
+            await asyncio.sleep(0.01)
+        await writer.close()
+        await task
+
+    asyncio.run(scenario())
+    assert store.count_readings() == 100
+    start, commit, _ = store.writes[store.slow_at]
+    during = {ts for ts, at in submitted.items() if start <= at <= commit - 0.02}
+    assert len(during) >= 10  # the slow write did overlap the arrivals
+    _, _, following = store.writes[store.slow_at + 1]
+    assert during <= following, sorted(during - following)

@@ -218,6 +218,25 @@ MIN_BATCH_SHARE = 0.1
 MIN_BATCH_ROWS = 100
 #: Batches whose timings size the next one (the newest).
 TIMED_BATCHES = 32
+#: Batches whose commit lags set the lead (the newest; see :func:`commit_lead`).
+#: The lead covers the longest of them: a new batch whose lag is like theirs
+#: exceeds the longest of N with probability 1 / (N + 1), here about 1 %.
+LAGGED_BATCHES = 100
+#: Added to the lead, as a share of the flush interval: the time from a reading's
+#: publication to its arrival at the writer (broker, client thread, event loop),
+#: which the writer cannot time but which counts towards a reading's wait.
+LEAD_MARGIN_SHARE = 0.1
+#: The largest lead, as a share of the flush interval: a batch always gathers for
+#: at least the rest of the interval (a quarter), or batches would shrink to one
+#: message each on a store too slow to keep to the interval. (Half, the earlier
+#: bound, left one commit gap in ten above the interval in the poison soak at a
+#: load of 5-6 on 2 cores, where recent lags exceed it; a quarter, one in twenty.)
+LEAD_MAX_SHARE = 0.75
+#: How long after a commit the next batch's first submission may arrive and still
+#: have its interval counted from that commit, as a share of the flush interval (see
+#: :func:`batch_anchor`): the time a broker takes to send further messages once the
+#: acknowledgements of a batch reopened its window (a few milliseconds locally).
+ARRIVAL_ALLOWANCE_SHARE = 0.1
 #: A backlog that flush-interval-sized batches would take longer than this to
 #: clear (a sustained input faster than they are written, not a restart's
 #: redelivery) makes the batches grow instead [s].
@@ -271,6 +290,99 @@ def batch_rows(timings: Sequence[tuple[int, float]], budget: float, max_rows: in
         return max_rows
     # Clipped as a float: a vanishing time (a subnormal number of seconds) gives inf.
     return int(np.clip(budget * rows / seconds, floor, max_rows))
+
+
+def commit_lead(lags: Sequence[float], max_delay: float) -> float:
+    """How long before its due time a batch must close to commit in time [s].
+
+    A batch is due ``max_delay`` after its first submission arrived, or
+    after the previous commit if it arrived just after it (:func:`batch_anchor`). Its
+    commit lag, from the time it closed (or was due to close, if the loop woke
+    late) to its commit, is its validation, the wait for the previous batch's
+    write, its own write and the scheduling delays between them. Closing each
+    batch the longest of the recent lags (:data:`LAGGED_BATCHES`), plus
+    :data:`LEAD_MARGIN_SHARE` of the interval for the delivery to the writer,
+    before its due time commits all but about one batch in a hundred within
+    the interval, so that while readings keep arriving two commits are at most
+    ``max_delay`` apart (a median lead would let every other batch overrun, a
+    95th percentile one batch in twenty).
+    Before any batch was timed (after a start, when a broker redelivers its
+    backlog at once) the lead is the whole interval: the first batch takes
+    what is waiting and is written at once, since no lag is known to plan a
+    later close by. Otherwise the lead never exceeds :data:`LEAD_MAX_SHARE`
+    of the interval.
+
+    Parameters
+    ----------
+    lags : sequence of float
+        Commit lags of recent batches [s]; empty before the first commit.
+    max_delay : float
+        The flush interval [s].
+
+    Returns
+    -------
+    float
+        The lead [s], between 0 and ``LEAD_MAX_SHARE * max_delay``, or
+        ``max_delay`` without lags.
+
+    Examples
+    --------
+    >>> commit_lead([], 0.05)  # nothing timed yet: write what is waiting at once
+    0.05
+    >>> round(commit_lead([0.004] * 99 + [0.012], 0.05), 4)  # the slowest one counts
+    0.017
+    >>> round(commit_lead([0.1, 0.2], 0.05), 4)  # a store too slow for the interval
+    0.0375
+    """
+    if len(lags) == 0:
+        return max_delay
+    most = LEAD_MAX_SHARE * max_delay
+    return float(min(max(max(lags), 0.0) + LEAD_MARGIN_SHARE * max_delay, most))
+
+
+def batch_anchor(arrived: float, last_commit: float | None, max_delay: float) -> float:
+    """When a batch's flush interval starts: its first arrival, or the previous commit [s].
+
+    A batch is due ``max_delay`` after its anchor (less the lead,
+    :func:`commit_lead`). Counted from the first arrival alone, a continuous
+    flow overran the interval: a broker holds messages back while its window
+    of unacknowledged ones is full (Mosquitto: 20), so after a commit the
+    acknowledgements reopen the window and the next messages arrive a few
+    milliseconds later; two commits were then that delay more than the
+    interval less the lead plus the lag apart. The anchor is therefore the
+    later of the previous commit and the first arrival less an allowance for
+    that delivery (:data:`ARRIVAL_ALLOWANCE_SHARE` of the interval): in a
+    continuous flow the next commit comes at most ``max_delay`` after the
+    previous one (if its lag is within the lead), and after an idle spell the
+    interval still counts from the arrival (the allowance only closes the
+    batch a little earlier).
+
+    Parameters
+    ----------
+    arrived : float
+        When the batch's first submission arrived [monotonic s].
+    last_commit : float or None
+        When the previous batch committed [monotonic s]; None before the first.
+    max_delay : float
+        The flush interval [s].
+
+    Returns
+    -------
+    float
+        The anchor [monotonic s], at most ``arrived`` and at least
+        ``arrived - ARRIVAL_ALLOWANCE_SHARE * max_delay``.
+
+    Examples
+    --------
+    >>> batch_anchor(10.003, 10.0, 0.05)  # delivered 3 ms after the commit: from the commit
+    10.0
+    >>> round(batch_anchor(12.0, 10.0, 0.05), 3)  # after an idle spell: from the arrival
+    11.995
+    """
+    allowed = arrived - ARRIVAL_ALLOWANCE_SHARE * max_delay
+    if last_commit is None:
+        return arrived
+    return float(min(arrived, max(last_commit, allowed)))
 
 
 @dataclass
@@ -555,10 +667,11 @@ class BatchWriter:
         Flush once a batch holds this many readings.
     max_delay : float
         The flush interval: a non-empty batch is committed about this long
-        after its first submission arrived, at the latest (it is closed the
-        recent time to validate and write a batch earlier, see
-        :meth:`commit_lead`), so readings arriving steadily are committed
-        at most this far apart [s].
+        after its first submission arrived (or after the previous commit, if
+        it arrived just after it, see :func:`batch_anchor`), at the latest (it is closed
+        earlier by the longest of the recent batches' times from close to
+        commit, see :meth:`commit_lead`), so readings arriving steadily are
+        committed at most this far apart [s].
     queue_size : int
         Submissions held before :meth:`submit` waits (backpressure).
     retry_initial, retry_max : float
@@ -615,6 +728,10 @@ class BatchWriter:
         self._seeded: set[str] = set()
         #: (readings, seconds to validate and write) of the newest batches.
         self._timings: deque[tuple[int, float]] = deque(maxlen=TIMED_BATCHES)
+        #: Commit lags of the newest batches (see :func:`commit_lead`) [s].
+        self._lags: deque[float] = deque(maxlen=LAGGED_BATCHES)
+        #: When the newest batch committed [monotonic s]; None before the first.
+        self._last_commit: float | None = None
         #: Readings queued or waiting to be (the backlog).
         self._queued_rows = 0
         #: Batch size forced by a backlog too long to clear soon (0: none).
@@ -640,33 +757,43 @@ class BatchWriter:
     def batch_limit(self) -> int:
         """Readings the next batch may hold (see :func:`batch_rows`).
 
-        A batch is closed once it holds this many readings or its first
-        submission is ``max_delay`` old. Sized so that validating and writing
-        it takes about ``max_delay``: a backlog (a broker redelivering what
-        queued while the collector was down) is stored in a stream of commits
-        about one flush interval apart, not in one long transaction, and the
-        first batch after a start is small. But a backlog that would take
-        longer than :data:`CATCH_UP_S` to clear at the pace of recent batches
-        (input arriving faster than such batches are written) doubles the size
-        from batch to batch, up to ``max_rows``, until the writer has caught
-        up: keeping up comes before short commit intervals.
+        A batch is closed once it holds this many readings or ``max_delay``
+        after its anchor (its first submission's arrival or the previous
+        commit, :func:`batch_anchor`), less the lead (:meth:`commit_lead`), and
+        while the previous write still runs, not before it is done.
+        Sized so that validating and writing it takes
+        about ``max_delay``: a backlog (a broker redelivering what queued while
+        the collector was down) is stored in a stream of commits about one
+        flush interval apart, not in one long transaction, and the first batch
+        after a start is small. But
+        a backlog that would take longer than :data:`CATCH_UP_S` to clear at
+        the pace of recent batches (input arriving faster than such batches
+        are written) doubles the size from batch to batch, up to ``max_rows``,
+        until the writer has caught up: keeping up comes before short commit
+        intervals.
         """
         return max(batch_rows(self._timings, self.max_delay, self.max_rows), self._catch_up_rows)
 
     def commit_lead(self) -> float:
         """How much earlier than ``max_delay`` after its first submission a batch is closed [s].
 
-        A batch's commit comes the time to validate and write it after the
-        batch closes. Closing it that much before ``max_delay`` (the median of
-        the recent batches' times) makes ``max_delay`` the longest a reading
-        waits to be committed, and so the longest time between two commits
-        while readings keep arriving, not ``max_delay`` plus the batch's cost.
-        At most half of ``max_delay``: a store slower than that cannot be kept
-        to the interval, and smaller batches would only slow it further.
+        See :func:`commit_lead`: the longest of the recent batches' commit
+        lags plus a margin, at most three quarters of ``max_delay`` (all of it
+        before the first commit: the first batch takes what is waiting). Closing a batch
+        that much early makes ``max_delay`` the longest a reading waits to be
+        committed, and so the longest time between two commits while readings
+        keep arriving, not ``max_delay`` plus the batch's cost.
         """
-        if not self._timings:
-            return 0.0
-        return min(float(np.median([t for _, t in self._timings])), self.max_delay / 2)
+        return commit_lead(self._lags, self.max_delay)
+
+    def _anchor(self, arrived: float) -> float:
+        """When the interval of a batch whose first submission arrived at ``arrived`` starts [s].
+
+        See :func:`batch_anchor`: the previous commit, if the batch's first
+        submission arrived at most :data:`ARRIVAL_ALLOWANCE_SHARE` of the
+        interval after it (monotonic seconds).
+        """
+        return batch_anchor(arrived, self._last_commit, self.max_delay)
 
     def _track_backlog(self, rows: int, limit: int) -> None:
         """After gathering a batch: grow the batches while the backlog is too long to clear."""
@@ -735,19 +862,32 @@ class BatchWriter:
                 batch = [first]
                 n = len(first.rows) + len(first.rejects)
                 self._queued_rows -= n
-                deadline = arrived + self.max_delay - self.commit_lead()
+                deadline = self._anchor(arrived) + self.max_delay - self.commit_lead()
                 limit = self.batch_limit()
+                held = False  # gathered past its due time while the previous write ran
                 while n < limit:
                     try:
                         queued = self._queue.get_nowait()
                     except asyncio.QueueEmpty:
                         timeout = deadline - time.monotonic()
                         if timeout <= 0:
-                            break
-                        try:
-                            queued = await asyncio.wait_for(self._queue.get(), timeout)
-                        except TimeoutError:
-                            break
+                            if writing is None or writing.done():
+                                break
+                            # Closing now gains nothing: the batch would wait for the previous
+                            # write anyway. Keep gathering until that write is done (a burst
+                            # then comes in fewer, larger transactions).
+                            held = True
+                            getter = asyncio.ensure_future(self._queue.get())
+                            await asyncio.wait({getter, writing}, return_when="FIRST_COMPLETED")
+                            if not getter.done():
+                                getter.cancel()
+                                break
+                            queued = getter.result()
+                        else:
+                            try:
+                                queued = await asyncio.wait_for(self._queue.get(), timeout)
+                            except TimeoutError:
+                                continue  # due now: closed, or held if the previous write runs
                     if queued is None:
                         done = True
                         break
@@ -757,11 +897,16 @@ class BatchWriter:
                     self._queued_rows -= len(item.rows) + len(item.rejects)
                 self._track_backlog(n, limit)
                 started = time.monotonic()
+                # the lag counts from when the batch was due to close if the loop woke late
+                # (from its close if it was held for the previous write)
+                closed = started if held else min(started, deadline)
                 prepared = await asyncio.to_thread(prepare_batch, batch, self.site, self.rules)
                 validated = time.monotonic() - started
                 if writing is not None:
                     await writing
-                writing = asyncio.create_task(self._flush(batch, prepared, started, (n, validated)))
+                writing = asyncio.create_task(
+                    self._flush(batch, prepared, started, (n, validated), closed)
+                )
             if writing is not None:
                 await writing
         finally:
@@ -793,9 +938,11 @@ class BatchWriter:
         prepared: PreparedBatch,
         started: float,
         validated: tuple[int, float] = (0, 0.0),
+        closed: float | None = None,
     ) -> None:
         meters = sorted(map(str, prepared.readings["meter_id"].unique()))
-        await asyncio.to_thread(self._seed_last_seen, meters)
+        if not self._seeded.issuperset(meters):  # a thread hop only for a look-up to make
+            await asyncio.to_thread(self._seed_last_seen, meters)
         failures = self.stats.store_failures
         try:
             report, seconds = await self._write_with_retry(prepared)
@@ -804,10 +951,24 @@ class BatchWriter:
                         len(batch))  # fmt: skip
             self._give_up(batch)
             return
+        self._last_commit = time.monotonic()
         rows, validating = validated
         if rows and self.stats.store_failures == failures:
-            # Only clean writes size later batches (a retried or split one says nothing).
-            self._timings.append((rows, validating + seconds))
+            # Only clean writes size later batches (a retried or split one says nothing),
+            # and not the first after a start: it holds whatever was waiting, however few,
+            # on a cold connection, and its cost per reading would shrink the next batches
+            # and make a broker's backlog look too long to clear (see _track_backlog).
+            if self.stats.batches > 0:
+                self._timings.append((rows, validating + seconds))
+            self._lags.append(time.monotonic() - (started if closed is None else closed))
+        # Acknowledge first: a broker holds back further messages while its window of
+        # unacknowledged ones is full, so bookkeeping before the acks would delay them.
+        for sub, result in zip(batch, prepared.results, strict=True):
+            if sub.on_done is not None:
+                try:
+                    sub.on_done(result)
+                except Exception:  # a failing callback must not stop the writer
+                    log.exception("on_done callback of %s failed", sub.source)
         self.stats.batches += 1
         self.stats.rows_written += report.inserted
         self.stats.last_flush_at = time.time()
@@ -819,12 +980,6 @@ class BatchWriter:
                 self.on_flush(len(prepared.readings), self.stats.last_flush_seconds)
             except Exception:  # instrumentation must never stop the writer
                 log.exception("on_flush hook failed")
-        for sub, result in zip(batch, prepared.results, strict=True):
-            if sub.on_done is not None:
-                try:
-                    sub.on_done(result)
-                except Exception:  # a failing callback must not stop the writer
-                    log.exception("on_done callback of %s failed", sub.source)
 
     async def _write_with_retry(self, prepared: PreparedBatch) -> tuple[WriteReport, float]:
         """Write a batch until it is stored; the report and the last attempt's time [s]."""
