@@ -33,10 +33,13 @@ The publisher waits while the collector restarts, so the backlog a restart
 meets is what the killed collector had received but not committed (tens of
 messages); ``collect_restart_stages.py`` times a restart onto a larger one.
 
-Run (PostgreSQL and Mosquitto on 127.0.0.1; the broker's ``max_queued_messages``
-must hold the messages in flight at a kill)::
+Run (PostgreSQL on 127.0.0.1). By default the run starts its own Mosquitto configured as
+docs/deploy.md says (``max_inflight_messages 1000``, ``set_tcp_nodelay true``, a large
+``max_queued_messages``: :func:`private_broker`); ``--mqtt host:port`` uses a running broker
+as it is configured (its ``max_queued_messages`` must hold the messages in flight at a kill)::
 
-    .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/collect_poison_soak.py --store postgresql://postgres@127.0.0.1/test
+    .venv/bin/python bench/collect_poison_soak.py --mqtt 127.0.0.1:1883  # the default store
     .venv/bin/python bench/collect_poison_soak.py --store duckdb
 
 The collector of another source tree (a reference measured in the same session)
@@ -55,6 +58,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -107,6 +111,46 @@ def site_toml(site_id: str, meters: int, host: str, port: int, status_s: float =
         "session_expiry_s = 600",
     ]
     return "\n".join(lines) + "\n"
+
+
+#: The broker settings of docs/deploy.md ("Mosquitto on the same machine"), for a private
+#: broker on ``{port}`` keeping its files in ``{dir}``.
+DEPLOY_BROKER_CONF = """listener {port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {dir}/
+max_queued_messages 100000
+max_inflight_messages 1000
+set_tcp_nodelay true
+"""
+
+
+def private_broker(work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A Mosquitto for this run, configured as the deployment guide says; (process, port).
+
+    The machine's own broker may run with Mosquitto's defaults: 20 messages in flight
+    per client, and Nagle's algorithm on its sends, which holds the first message after a
+    subscription back until the client's delayed ACK (about 40 ms). docs/deploy.md asks
+    for ``max_inflight_messages 1000`` and ``set_tcp_nodelay true``; this is that broker.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    conf = work / "mosquitto.conf"
+    conf.write_text(DEPLOY_BROKER_CONF.format(port=port, dir=work), encoding="utf-8")
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    proc = subprocess.Popen(
+        [mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return proc, port
+        if proc.poll() is not None:
+            raise RuntimeError(f"mosquitto exited with {proc.returncode}; config {conf}")
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the private mosquitto did not listen within 10 s")
 
 
 def poison(kind: int, ts: int) -> dict[str, Any]:
@@ -236,7 +280,12 @@ def main() -> None:
         default="postgresql://postgres@127.0.0.1:5432/test",
         help="PostgreSQL server (a fresh schema is used), or 'duckdb' for a fresh DuckDB file",
     )
-    parser.add_argument("--mqtt", default="127.0.0.1:1883")
+    parser.add_argument(
+        "--mqtt",
+        default="private",
+        help="'private': a Mosquitto of this run, configured as docs/deploy.md says"
+        " (default); or host:port of a running broker, as it is configured",
+    )
     parser.add_argument("--readings", type=int, default=50_000)
     parser.add_argument("--meters", type=int, default=50)
     parser.add_argument("--rate", type=float, default=200.0, help="messages per second")
@@ -244,10 +293,15 @@ def main() -> None:
         "--poll", type=float, default=0.02, help="store polled every [s] (a cross-check)"
     )
     args = parser.parse_args()
-    host, port = args.mqtt.split(":")[0], int(args.mqtt.split(":")[1])
     run = "soak" + uuid.uuid4().hex[:8]
     schema = f"bg_{run}"
     work = Path(tempfile.mkdtemp(prefix="bitgaram-soak-"))
+    broker = None
+    if args.mqtt == "private":
+        broker, port = private_broker(work)
+        host = "127.0.0.1"
+    else:
+        host, port = args.mqtt.split(":")[0], int(args.mqtt.split(":")[1])
     postgres = args.store.startswith("postgresql")
     store_url = f"{args.store}?schema={schema}" if postgres else str(work / "soak.duckdb")
     site = work / "site.toml"
@@ -334,6 +388,9 @@ def main() -> None:
         pub.disconnect()
         if collector.proc is not None and collector.proc.poll() is None:
             collector.kill()
+        if broker is not None:
+            broker.terminate()
+            broker.wait(10)
     with open_store(store_url) as store:
         frame = store.read_readings()
         stored, total = len(frame), float(frame["value"].sum())
